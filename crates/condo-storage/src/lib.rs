@@ -1,0 +1,1 @@
+//! Content store, images, snapshots and quotas.
