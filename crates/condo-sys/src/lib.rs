@@ -3,3 +3,5 @@
 //! This is the only crate of Condo allowed to hold `unsafe` code; every block carries a
 //! `// SAFETY:` line saying why it is sound.
 #![allow(unsafe_code)]
+
+pub mod netns;
