@@ -4,4 +4,5 @@
 //! `// SAFETY:` line saying why it is sound.
 #![allow(unsafe_code)]
 
+pub mod bpf;
 pub mod netns;
