@@ -119,6 +119,7 @@ impl Networks {
                 .link_index("eth0")?
                 .ok_or_else(|| invalid("netns", "eth0 vanished from the container"))?;
             inner.add_address(eth0, IpAddr::V4(ipv4), rec.subnet.prefix())?;
+            inner.set_up(eth0, "eth0")?;
             if let (Some(a), Some(n)) = (ipv6, rec.subnet6) {
                 inner.add_address(eth0, IpAddr::V6(a), n.prefix())?;
             }

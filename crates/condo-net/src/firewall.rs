@@ -289,12 +289,6 @@ pub fn ruleset(state: &FirewallState) -> Value {
             ],
         );
         rule("forward", vec![oif.clone(), drop.clone()]);
-        let iif = m(meta("iifname"), "==", br.clone());
-        if n.masquerade {
-            rule("forward", vec![iif, accept.clone()]);
-        } else {
-            rule("forward", vec![iif, drop.clone()]);
-        }
         let masq = json!({"masquerade": null});
         if n.masquerade {
             let nets = std::iter::once(n.subnet).chain(n.subnet6);
@@ -331,6 +325,12 @@ pub fn ruleset(state: &FirewallState) -> Value {
                 masq,
             ],
         );
+    }
+    // Only after every network has closed its way in may traffic leave for the outside.
+    for n in &state.networks {
+        let iif = m(meta("iifname"), "==", json!(n.bridge));
+        let verdict = if n.masquerade { &accept } else { &drop };
+        rule("forward", vec![iif, verdict.clone()]);
     }
     for p in &state.ports {
         let dst = match p.host_ip {

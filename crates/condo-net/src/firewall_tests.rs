@@ -42,6 +42,9 @@ fn networks_are_isolated_and_closed_to_the_host() {
     let drop_into_b = fwd.iter().position(|r| r.contains("oifname") && r.contains("cb-b") && r.contains("drop")).unwrap();
     let dnat_into_b = fwd.iter().position(|r| r.contains("oifname") && r.contains("cb-b") && r.contains("dnat")).unwrap();
     assert!(dnat_into_b < drop_into_b);
+    // Egress accepts come after every network's drop, or one network could enter another.
+    let first_egress = fwd.iter().position(|r| r.contains("iifname") && !r.contains("oifname") && r.contains("accept")).unwrap();
+    assert!(first_egress > drop_into_b);
     let input = rules_of(&b, "input");
     assert!(input.iter().any(|r| r.contains("cb-a") && r.contains("53") && r.contains("10.1.0.1")));
     assert!(input.last().unwrap().contains("drop"));

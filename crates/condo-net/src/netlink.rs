@@ -213,8 +213,8 @@ impl Netlink {
         })
     }
 
-    /// Creates a veth pair: `host` up and enslaved to `controller`, and `peer` up inside the
-    /// namespace `peer_ns`, in one request.
+    /// Creates a veth pair: `host` up and enslaved to `controller`, and `peer` (still down: the
+    /// kernel refuses to open it here) inside the namespace `peer_ns`, in one request.
     pub fn create_veth(
         &mut self,
         host: &str,
@@ -224,8 +224,6 @@ impl Netlink {
         mtu: Option<u32>,
     ) -> Res<()> {
         let mut p = LinkMessage::default();
-        p.header.flags = LinkFlags::Up;
-        p.header.change_mask = LinkFlags::Up;
         p.attributes.push(LinkAttribute::IfName(peer.to_string()));
         p.attributes.push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut m = LinkMessage::default();
