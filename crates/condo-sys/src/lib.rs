@@ -5,4 +5,55 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod capability;
+pub mod fdpass;
+pub mod mount;
 pub mod netns;
+pub mod ns;
+pub mod process;
+pub mod sched;
+pub mod seccomp;
+
+use std::ffi::CStr;
+use std::io;
+
+/// Turns a `-1`-on-error return value into an `io::Result`.
+pub(crate) fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Same as [`check`] for the `c_int` returns of libc wrappers.
+pub(crate) fn check_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Converts a Rust string into a C string, reporting an interior NUL as `InvalidInput`.
+pub fn cstring(s: &str) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+/// Replaces the current process image (`execve`); returns only on failure.
+pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> io::Error {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: every pointer refers to a NUL-terminated string that outlives the call, and both
+    // arrays are NULL-terminated as execve requires.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Ends the process at once without running destructors or flushing stdio (`_exit`).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
