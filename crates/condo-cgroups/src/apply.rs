@@ -62,6 +62,13 @@ impl Cgroup {
 
     /// Everything that depends on this host and cgroup, checked before anything is written.
     fn precheck(&self, r: &Resources) -> Result<(), Error> {
+        let needs_unified = r.hugepage_limits.as_ref().is_some_and(|h| !h.is_empty())
+            || r.unified.as_ref().is_some_and(|u| !u.is_empty());
+        if self.mode() == Mode::Hybrid && needs_unified {
+            if let Some(h) = self.hierarchies().iter().find(|h| h.version == 2) {
+                crate::v2::enable_controllers(&h.mountpoint, &h.dir, &h.controllers);
+            }
+        }
         if r.memory.is_some() {
             need(self, "memory", "memory")?;
         }

@@ -202,7 +202,8 @@ impl Cgroup {
         for h in &self.saved.hierarchies {
             let cpuset = h.version == 1 && h.controllers.iter().any(|c| c == "cpuset");
             mkdir_all(&h.mountpoint, &h.dir, cpuset, made)?;
-            if h.version == 2 {
+            // A hybrid host's unified hierarchy is enabled only when a limit needs it.
+            if h.version == 2 && self.saved.mode == Mode::V2 {
                 v2::enable_controllers(&h.mountpoint, &h.dir, &h.controllers);
             }
         }
