@@ -228,25 +228,22 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     condo_sys::exit_now(127)
 }
 
-/// The last steps, after `start`: startContainer hooks, identity, seccomp, execve.
-fn finish(
-    ctx: &InitCtx<'_>,
+/// Switches to the process's user, groups and capabilities, loads seccomp (unless it carries
+/// a notify action, loaded earlier) and marks every descriptor but stdio and the preserved
+/// ones close-on-exec.
+pub fn become_user(
     process: &Process,
-    spec: &Spec,
-    program: &CString,
-    env: &[CString],
-    state_json: &[u8],
-) -> Result<Infallible> {
+    caps: Option<&crate::caps::CapSets>,
+    seccomp: Option<&crate::seccomp::SeccompProgram>,
+    preserve_fds: u32,
+) -> Result<()> {
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
-    if let Some(h) = &spec.hooks {
-        crate::hooks::run_all("startContainer", &h.start_container, state_json)?;
-    }
-    let seccomp = ctx.seccomp.filter(|p| !p.has_notify());
+    let seccomp = seccomp.filter(|p| !p.has_notify());
     if let Some(p) = seccomp.filter(|_| !process.no_new_privileges) {
         // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it while we hold it.
         p.load().map_err(|e| Error::Init(e.to_string()))?;
     }
-    if let Some(c) = ctx.caps {
+    if let Some(c) = caps {
         c.drop_bounding().map_err(|e| Error::Init(e.to_string()))?;
     }
     let user = &process.user;
@@ -260,7 +257,7 @@ fn finish(
     condo_sys::process::setresgid(user.gid).map_err(|e| fail(&format!("process.user.gid {}", user.gid), e))?;
     condo_sys::process::setresuid(user.uid).map_err(|e| fail(&format!("process.user.uid {}", user.uid), e))?;
     condo_sys::process::set_keep_caps(false).map_err(|e| fail("prctl", e))?;
-    if let Some(c) = ctx.caps {
+    if let Some(c) = caps {
         c.apply().map_err(|e| Error::Init(e.to_string()))?;
     }
     if process.no_new_privileges {
@@ -269,12 +266,28 @@ fn finish(
             p.load().map_err(|e| Error::Init(e.to_string()))?;
         }
     }
-    let keep = 3 + ctx.preserve_fds;
+    let keep = 3 + preserve_fds;
     condo_sys::process::cloexec_from(keep).map_err(|e| fail("close_range", e))?;
     for fd in 3..keep {
         let _ = condo_sys::process::clear_cloexec(fd as i32);
     }
     condo_sys::process::reset_signals();
+    Ok(())
+}
+
+/// The last steps, after `start`: startContainer hooks, identity, seccomp, execve.
+fn finish(
+    ctx: &InitCtx<'_>,
+    process: &Process,
+    spec: &Spec,
+    program: &CString,
+    env: &[CString],
+    state_json: &[u8],
+) -> Result<Infallible> {
+    if let Some(h) = &spec.hooks {
+        crate::hooks::run_all("startContainer", &h.start_container, state_json)?;
+    }
+    become_user(process, ctx.caps, ctx.seccomp, ctx.preserve_fds)?;
     let args: Vec<CString> = process.args.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
     let argv: Vec<&std::ffi::CStr> = args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = env.iter().map(|a| a.as_c_str()).collect();
@@ -300,7 +313,7 @@ fn apply_process_attrs(process: &Process, spec: &Spec, rlimits: &[crate::rlimits
 }
 
 /// The program's environment, with PATH and HOME filled in when absent.
-fn environment(process: &Process) -> Vec<CString> {
+pub fn environment(process: &Process) -> Vec<CString> {
     let mut env: Vec<CString> = process.env.iter().filter_map(|e| CString::new(e.as_str()).ok()).collect();
     if !process.env.iter().any(|e| e.starts_with("HOME=")) {
         let home = home_of(process.user.uid).unwrap_or_else(|| "/".into());
@@ -322,7 +335,7 @@ fn home_of(uid: u32) -> Option<String> {
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Looks the program up in the container's PATH, so a missing one fails `create`, not `start`.
-fn find_program(arg0: &str, env: &[CString]) -> Result<CString> {
+pub fn find_program(arg0: &str, env: &[CString]) -> Result<CString> {
     let missing = || Error::Init(format!("process.args[0] {arg0:?}: executable file not found in $PATH"));
     if arg0.contains('/') {
         let p = Path::new(arg0);

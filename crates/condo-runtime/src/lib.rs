@@ -10,6 +10,7 @@ pub mod create;
 pub mod delete;
 pub mod devices;
 pub mod error;
+pub mod exec;
 pub mod fsutil;
 pub mod hooks;
 pub mod idmap;

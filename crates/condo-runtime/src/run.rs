@@ -9,7 +9,7 @@ use crate::state::Status;
 use crate::sync::Tag;
 
 /// Signals relayed from the runtime to the container in the foreground.
-const RELAYED: [i32; 9] = [
+pub const RELAYED: [i32; 9] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -41,7 +41,7 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
         return Ok(0);
     }
     let sigs = condo_sys::process::block_signals(&RELAYED).ctx(|| "sigprocmask".into())?;
-    let code = wait_relaying(&c);
+    let code = wait_child(c.saved.pid, &c.pidfd, c.console.as_ref());
     let _ = condo_sys::process::set_signal_mask(&sigs);
     cleanup(&c);
     code
@@ -72,14 +72,15 @@ fn cleanup(c: &Created) {
     let _ = crate::delete::destroy(&cont, &cg);
 }
 
-/// Waits for the init, relaying signals and (when there is one) the terminal.
-fn wait_relaying(c: &Created) -> Result<i32> {
+/// Waits for the child `pid`, relaying signals and (when there is one) the terminal; the
+/// relayed signals must be blocked by the caller.
+pub fn wait_child(pid: i32, pidfd: &OwnedFd, console: Option<&OwnedFd>) -> Result<i32> {
     use rustix::event::{poll, PollFd, PollFlags};
     let sfd = condo_sys::process::signalfd(&RELAYED).ctx(|| "signalfd".into())?;
-    let mut tty = c.console.as_ref().map(TtyRelay::new).transpose()?;
+    let mut tty = console.map(TtyRelay::new).transpose()?;
     loop {
         let mut fds = vec![
-            PollFd::new(&c.pidfd, PollFlags::IN),
+            PollFd::new(pidfd, PollFlags::IN),
             PollFd::new(&sfd, PollFlags::IN),
         ];
         let stdin = std::io::stdin();
@@ -103,7 +104,7 @@ fn wait_relaying(c: &Created) -> Result<i32> {
                         t.copy_winsize();
                     }
                 } else {
-                    let _ = condo_sys::process::pidfd_send_signal(c.pidfd.as_fd(), sig);
+                    let _ = condo_sys::process::pidfd_send_signal(pidfd.as_fd(), sig);
                 }
             }
         }
@@ -119,7 +120,7 @@ fn wait_relaying(c: &Created) -> Result<i32> {
             if let Some(t) = tty.as_mut() {
                 while t.pump_out() {}
             }
-            let status = condo_sys::process::waitpid(c.saved.pid).ctx(|| "waitpid".into())?;
+            let status = condo_sys::process::waitpid(pid).ctx(|| "waitpid".into())?;
             return Ok(status.code());
         }
     }
@@ -194,4 +195,9 @@ fn write_all<F: AsFd>(fd: F, mut data: &[u8]) -> std::io::Result<()> {
         data = &data[n..];
     }
     Ok(())
+}
+
+/// Makes this process reap orphans of the container it waits for.
+pub fn become_subreaper() -> Result<()> {
+    condo_sys::process::set_child_subreaper().ctx(|| "cannot become a subreaper".into())
 }
