@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
+use std::rc::Rc;
 
 /// A reason a layer could not be unpacked.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +151,7 @@ pub fn apply(
 struct Unpacker {
     root: OwnedFd,
     mode: Whiteouts,
-    cached: Option<(Vec<u8>, OwnedFd)>,
+    cached: Option<(Vec<u8>, Rc<OwnedFd>)>,
     dirs: Vec<(Vec<u8>, u64)>,
     created: HashSet<Vec<u8>>,
     buf: Vec<u8>,
@@ -240,6 +241,12 @@ impl Unpacker {
                     .map_err(|e| ent(e.into()))?;
             }
             return Ok(());
+        }
+        // An entry that replaces the cached directory or one of its ancestors invalidates it.
+        if let Some((c, _)) = &self.cached {
+            if c.starts_with(&path) && (c.len() == path.len() || c[path.len()] == b'/') {
+                self.cached = None;
+            }
         }
         let dir = dir.to_vec();
         let name = name.to_vec();
@@ -439,6 +446,7 @@ impl Unpacker {
             }
             return Ok(());
         }
+        self.cached = None;
         let target = &name[WH.len()..];
         if target.is_empty() || target == b"." || target == b".." {
             return Err(UnpackError::Escape {
@@ -466,13 +474,10 @@ impl Unpacker {
     }
 
     /// The directory an entry lives in, created if missing, resolved beneath the root.
-    fn parent(&mut self, dir: &[u8], show: &str) -> Result<OwnedFd, UnpackError> {
+    fn parent(&mut self, dir: &[u8], show: &str) -> Result<Rc<OwnedFd>, UnpackError> {
         if let Some((p, fd)) = &self.cached {
             if p == dir {
-                return fd.try_clone().map_err(|e| UnpackError::Entry {
-                    entry: show.into(),
-                    source: e,
-                });
+                return Ok(fd.clone());
             }
         }
         let fd = match self.open_dir(dir) {
@@ -483,13 +488,8 @@ impl Unpacker {
             }
             Err(e) => return Err(self.resolve_err(e, show)),
         };
-        self.cached = Some((
-            dir.to_vec(),
-            fd.try_clone().map_err(|e| UnpackError::Entry {
-                entry: show.into(),
-                source: e,
-            })?,
-        ));
+        let fd = Rc::new(fd);
+        self.cached = Some((dir.to_vec(), fd.clone()));
         Ok(fd)
     }
 
