@@ -14,6 +14,16 @@ fn helper_entry() {
     helper_main();
 }
 
+#[test]
+fn layout_is_the_expected_one() {
+    // The guest runner sets CONDO_EXPECT_MODE=v2 so a misbooted guest cannot pass as v2.
+    let mode = condo_cgroups::detect();
+    if let Ok(want) = std::env::var("CONDO_EXPECT_MODE") {
+        let got = format!("{:?}", mode.expect("detect")).to_lowercase();
+        assert_eq!(got, want);
+    }
+}
+
 fn mem(limit: i64) -> Resources {
     Resources {
         memory: Some(Memory {
@@ -132,7 +142,7 @@ fn cpu_quota_half_a_cpu_and_live_update() {
         return;
     }
     let _lock = CPU_LOCK.lock();
-    let t = TestCgroup::new("cpu");
+    let t = TestCgroup::new_top("cpu");
     // High shares, so that other work on this box does not starve the measurement.
     t.cg.apply(&cpu(262_144, 50_000)).unwrap();
     let _spin = Helper::start_in(&t.cg, "spin", &["2"]);
@@ -199,7 +209,7 @@ fn freeze_stops_progress_and_thaw_resumes() {
         return;
     }
     let _lock = CPU_LOCK.lock();
-    let t = TestCgroup::new("freeze");
+    let t = TestCgroup::new_top("freeze");
     let _spin = Helper::start_in(&t.cg, "spin", &["1"]);
     std::thread::sleep(Duration::from_millis(100));
     t.cg.freeze().unwrap();

@@ -46,6 +46,18 @@ impl TestCgroup {
         }
     }
 
+    /// Resolve and create a cgroup right below the root, so its shares (weight) compete
+    /// with the host's own tasks directly (for CPU measurements on a busy box).
+    pub fn new_top(name: &str) -> TestCgroup {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = format!("{TEST_PARENT}-{}-{n}-{name}", std::process::id());
+        let t = TestCgroup {
+            cg: Cgroup::resolve(Some(&path), name, false).expect("resolve"),
+        };
+        t.cg.create().expect("create");
+        t
+    }
+
     /// Resolve and create.
     pub fn new(name: &str) -> TestCgroup {
         let t = TestCgroup::resolve(name);
@@ -67,7 +79,12 @@ impl Drop for TestCgroup {
             let _ = self.cg.remove();
         }
         // The last test out takes the shared parent away (the others find it busy).
-        for h in self.cg.hierarchies() {
+        for h in self
+            .cg
+            .hierarchies()
+            .iter()
+            .filter(|_| self.cg.path().starts_with("/condo-test/"))
+        {
             if let Some(p) = h.dir.parent() {
                 let _ = std::fs::remove_dir(p);
             }
