@@ -141,7 +141,10 @@ pub fn last_cap() -> u32 {
 }
 
 fn name_of(cap: u32) -> &'static str {
-    NAMES.get(cap as usize).copied().unwrap_or("an unnamed capability")
+    NAMES
+        .get(cap as usize)
+        .copied()
+        .unwrap_or("an unnamed capability")
 }
 
 /// Validated capability sets as bit masks (bit n is capability n).
@@ -164,11 +167,14 @@ pub struct CapSets {
 fn mask(set: &'static str, names: &Option<Vec<String>>) -> Result<u64, CapsError> {
     let mut m = 0u64;
     for (index, n) in names.iter().flatten().enumerate() {
-        let cap = NAMES.iter().position(|k| k == n).ok_or_else(|| CapsError::Invalid {
-            set,
-            index,
-            reason: format!("{n:?} is not a capability"),
-        })?;
+        let cap = NAMES
+            .iter()
+            .position(|k| k == n)
+            .ok_or_else(|| CapsError::Invalid {
+                set,
+                index,
+                reason: format!("{n:?} is not a capability"),
+            })?;
         m |= 1 << cap;
     }
     Ok(m)
@@ -190,7 +196,12 @@ pub fn parse(c: &Capabilities) -> Result<CapSets, CapsError> {
     let extra = sets.effective & !sets.permitted;
     if extra != 0 {
         let names = c.effective.iter().flatten();
-        if let Some((index, n)) = names.enumerate().find(|(_, n)| NAMES.iter().position(|k| k == n).is_some_and(|b| extra & (1 << b) != 0)) {
+        if let Some((index, n)) = names.enumerate().find(|(_, n)| {
+            NAMES
+                .iter()
+                .position(|k| k == n)
+                .is_some_and(|b| extra & (1 << b) != 0)
+        }) {
             return Err(CapsError::Invalid {
                 set: "effective",
                 index,
@@ -198,7 +209,10 @@ pub fn parse(c: &Capabilities) -> Result<CapSets, CapsError> {
             });
         }
     }
-    Ok(CapSets { ambient: sets.ambient & sets.permitted & sets.inheritable, ..sets })
+    Ok(CapSets {
+        ambient: sets.ambient & sets.permitted & sets.inheritable,
+        ..sets
+    })
 }
 
 /// Sets or clears `PR_SET_KEEPCAPS`, which keeps the permitted set across a change from uid 0.
@@ -226,7 +240,10 @@ impl CapSets {
             if let Err(e) = condo_sys::capability::bounding_drop(cap) {
                 // Already gone is as good as dropped.
                 if condo_sys::capability::bounding_has(cap).unwrap_or(true) {
-                    return Err(CapsError::Bounding { name: name_of(cap), source: e });
+                    return Err(CapsError::Bounding {
+                        name: name_of(cap),
+                        source: e,
+                    });
                 }
             }
         }
@@ -237,7 +254,8 @@ impl CapSets {
     /// after setgroups/setgid/setuid.
     pub fn apply(&self) -> Result<(), CapsError> {
         let v = self.valid();
-        let (effective, permitted, inheritable) = (self.effective & v, self.permitted & v, self.inheritable & v);
+        let (effective, permitted, inheritable) =
+            (self.effective & v, self.permitted & v, self.inheritable & v);
         let sets = CapabilitySets {
             effective: CapabilitySet::from_bits_retain(effective),
             permitted: CapabilitySet::from_bits_retain(permitted),
@@ -249,13 +267,17 @@ impl CapSets {
             inheritable,
             source: e.into(),
         })?;
-        condo_sys::capability::ambient_clear_all()
-            .map_err(|source| CapsError::Ambient { name: "(clearing all)", source })?;
+        condo_sys::capability::ambient_clear_all().map_err(|source| CapsError::Ambient {
+            name: "(clearing all)",
+            source,
+        })?;
         let ambient = self.ambient & v;
         for cap in 0..=self.last_cap {
             if ambient & (1 << cap) != 0 {
-                condo_sys::capability::ambient_raise(cap)
-                    .map_err(|source| CapsError::Ambient { name: name_of(cap), source })?;
+                condo_sys::capability::ambient_raise(cap).map_err(|source| CapsError::Ambient {
+                    name: name_of(cap),
+                    source,
+                })?;
             }
         }
         Ok(())
@@ -273,10 +295,22 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_set_and_index() {
-        let c = Capabilities { bounding: list(&["CAP_CHOWN", "CAP_KILL", "CAP_FOO"]), ..Default::default() };
-        assert_eq!(parse(&c).unwrap_err().to_string(), r#"process.capabilities.bounding[2]: "CAP_FOO" is not a capability"#);
-        let c = Capabilities { ambient: list(&["chown"]), ..Default::default() };
-        assert_eq!(parse(&c).unwrap_err().to_string(), r#"process.capabilities.ambient[0]: "chown" is not a capability"#);
+        let c = Capabilities {
+            bounding: list(&["CAP_CHOWN", "CAP_KILL", "CAP_FOO"]),
+            ..Default::default()
+        };
+        assert_eq!(
+            parse(&c).unwrap_err().to_string(),
+            r#"process.capabilities.bounding[2]: "CAP_FOO" is not a capability"#
+        );
+        let c = Capabilities {
+            ambient: list(&["chown"]),
+            ..Default::default()
+        };
+        assert_eq!(
+            parse(&c).unwrap_err().to_string(),
+            r#"process.capabilities.ambient[0]: "chown" is not a capability"#
+        );
         let c = Capabilities {
             effective: list(&["CAP_CHOWN", "CAP_KILL"]),
             permitted: list(&["CAP_CHOWN"]),
@@ -305,43 +339,54 @@ mod tests {
             eprintln!("skipped: needs root");
             return;
         }
-        let status = run_in_child(concat!(module_path!(), "::child_drops_to_the_given_sets_across_a_uid_change"), || {
-            let c = Capabilities {
-                bounding: list(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"]),
-                effective: list(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]),
-                permitted: list(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL"]),
-                inheritable: list(&["CAP_NET_BIND_SERVICE", "CAP_KILL"]),
-                ambient: list(&["CAP_NET_BIND_SERVICE"]),
-            };
-            let sets = parse(&c).unwrap();
-            let steps = || -> Result<(), String> {
-                sets.drop_bounding().map_err(|e| e.to_string())?;
-                keep_caps_on_setuid(true).map_err(|e| e.to_string())?;
-                condo_sys::process::setresgid(1000).map_err(|e| e.to_string())?;
-                condo_sys::process::setresuid(1000).map_err(|e| e.to_string())?;
-                keep_caps_on_setuid(false).map_err(|e| e.to_string())?;
-                sets.apply().map_err(|e| e.to_string())
-            };
-            if let Err(e) = steps() {
-                eprintln!("{e}");
-                return 10;
-            }
-            let want = [
-                ("CapBnd", (1u64 << 0) | (1 << 5) | (1 << 10) | (1 << 13)),
-                ("CapEff", (1 << 0) | (1 << 10)),
-                ("CapPrm", (1 << 0) | (1 << 10) | (1 << 5)),
-                ("CapInh", (1 << 10) | (1 << 5)),
-                ("CapAmb", 1 << 10),
-            ];
-            for (i, (field, mask)) in want.iter().enumerate() {
-                let got = u64::from_str_radix(&status_field(field), 16).unwrap_or(u64::MAX);
-                if got != *mask {
-                    eprintln!("{field}: {got:#x}, want {mask:#x}");
-                    return 11 + i as i32;
+        let status = run_in_child(
+            concat!(
+                module_path!(),
+                "::child_drops_to_the_given_sets_across_a_uid_change"
+            ),
+            || {
+                let c = Capabilities {
+                    bounding: list(&[
+                        "CAP_CHOWN",
+                        "CAP_KILL",
+                        "CAP_NET_BIND_SERVICE",
+                        "CAP_NET_RAW",
+                    ]),
+                    effective: list(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE"]),
+                    permitted: list(&["CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_KILL"]),
+                    inheritable: list(&["CAP_NET_BIND_SERVICE", "CAP_KILL"]),
+                    ambient: list(&["CAP_NET_BIND_SERVICE"]),
+                };
+                let sets = parse(&c).unwrap();
+                let steps = || -> Result<(), String> {
+                    sets.drop_bounding().map_err(|e| e.to_string())?;
+                    keep_caps_on_setuid(true).map_err(|e| e.to_string())?;
+                    condo_sys::process::setresgid(1000).map_err(|e| e.to_string())?;
+                    condo_sys::process::setresuid(1000).map_err(|e| e.to_string())?;
+                    keep_caps_on_setuid(false).map_err(|e| e.to_string())?;
+                    sets.apply().map_err(|e| e.to_string())
+                };
+                if let Err(e) = steps() {
+                    eprintln!("{e}");
+                    return 10;
                 }
-            }
-            0
-        });
+                let want = [
+                    ("CapBnd", (1u64 << 0) | (1 << 5) | (1 << 10) | (1 << 13)),
+                    ("CapEff", (1 << 0) | (1 << 10)),
+                    ("CapPrm", (1 << 0) | (1 << 10) | (1 << 5)),
+                    ("CapInh", (1 << 10) | (1 << 5)),
+                    ("CapAmb", 1 << 10),
+                ];
+                for (i, (field, mask)) in want.iter().enumerate() {
+                    let got = u64::from_str_radix(&status_field(field), 16).unwrap_or(u64::MAX);
+                    if got != *mask {
+                        eprintln!("{field}: {got:#x}, want {mask:#x}");
+                        return 11 + i as i32;
+                    }
+                }
+                0
+            },
+        );
         assert!(status.success(), "child: {status}");
     }
 }

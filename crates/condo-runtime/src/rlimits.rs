@@ -116,13 +116,20 @@ fn opt(v: u64) -> Option<u64> {
 pub fn parse(list: &[Rlimit]) -> Result<Vec<ParsedRlimit>, RlimitError> {
     let mut out: Vec<ParsedRlimit> = Vec::with_capacity(list.len());
     for (index, r) in list.iter().enumerate() {
-        let invalid = |field, reason: String| RlimitError::Invalid { index, field, reason };
+        let invalid = |field, reason: String| RlimitError::Invalid {
+            index,
+            field,
+            reason,
+        };
         let &(name, resource) = NAMES
             .iter()
             .find(|(n, _)| *n == r.kind)
             .ok_or_else(|| invalid("type", format!("{:?} is not a resource limit", r.kind)))?;
         if let Some(first) = out.iter().find(|p| p.resource == resource) {
-            return Err(invalid("type", format!("{name} is already set by process.rlimits[{}]", first.index)));
+            return Err(invalid(
+                "type",
+                format!("{name} is already set by process.rlimits[{}]", first.index),
+            ));
         }
         if r.soft > r.hard {
             return Err(invalid(
@@ -130,7 +137,13 @@ pub fn parse(list: &[Rlimit]) -> Result<Vec<ParsedRlimit>, RlimitError> {
                 format!("{} is above the hard limit {}", show(r.soft), show(r.hard)),
             ));
         }
-        out.push(ParsedRlimit { index, name, resource, soft: r.soft, hard: r.hard });
+        out.push(ParsedRlimit {
+            index,
+            name,
+            resource,
+            soft: r.soft,
+            hard: r.hard,
+        });
     }
     Ok(out)
 }
@@ -140,7 +153,10 @@ pub fn parse(list: &[Rlimit]) -> Result<Vec<ParsedRlimit>, RlimitError> {
 /// Call it before the init drops capabilities: raising a hard limit needs `CAP_SYS_RESOURCE`.
 pub fn apply(list: &[ParsedRlimit]) -> Result<(), RlimitError> {
     for p in list {
-        let new = Limit { current: opt(p.soft), maximum: opt(p.hard) };
+        let new = Limit {
+            current: opt(p.soft),
+            maximum: opt(p.hard),
+        };
         if let Err(e) = rustix::process::setrlimit(p.resource, new) {
             return Err(explain(p, std::io::Error::from(e)));
         }
@@ -150,7 +166,9 @@ pub fn apply(list: &[ParsedRlimit]) -> Result<(), RlimitError> {
 
 /// Turns a refusal into the most telling error.
 fn explain(p: &ParsedRlimit, source: std::io::Error) -> RlimitError {
-    let cur = rustix::process::getrlimit(p.resource).maximum.unwrap_or(u64::MAX);
+    let cur = rustix::process::getrlimit(p.resource)
+        .maximum
+        .unwrap_or(u64::MAX);
     if source.raw_os_error() == Some(libc::EPERM) && p.hard > cur {
         let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
@@ -161,9 +179,21 @@ fn explain(p: &ParsedRlimit, source: std::io::Error) -> RlimitError {
             }
             _ => "the process lacks CAP_SYS_RESOURCE (operation not permitted)".to_string(),
         };
-        return RlimitError::RaiseHard { index: p.index, name: p.name, from: show(cur), to: show(p.hard), why };
+        return RlimitError::RaiseHard {
+            index: p.index,
+            name: p.name,
+            from: show(cur),
+            to: show(p.hard),
+            why,
+        };
     }
-    RlimitError::Apply { index: p.index, name: p.name, soft: show(p.soft), hard: show(p.hard), source }
+    RlimitError::Apply {
+        index: p.index,
+        name: p.name,
+        soft: show(p.soft),
+        hard: show(p.hard),
+        source,
+    }
 }
 
 #[cfg(test)]
@@ -172,18 +202,35 @@ mod tests {
     use crate::seccomp::testutil::run_in_child;
 
     fn rl(kind: &str, soft: u64, hard: u64) -> Rlimit {
-        Rlimit { kind: kind.to_string(), hard, soft }
+        Rlimit {
+            kind: kind.to_string(),
+            hard,
+            soft,
+        }
     }
 
     #[test]
     fn parse_errors_name_the_entry() {
         let e = parse(&[rl("RLIMIT_NOFILE", 1, 2), rl("RLIMIT_X", 1, 2)]).unwrap_err();
-        assert_eq!(e.to_string(), r#"process.rlimits[1].type: "RLIMIT_X" is not a resource limit"#);
+        assert_eq!(
+            e.to_string(),
+            r#"process.rlimits[1].type: "RLIMIT_X" is not a resource limit"#
+        );
         let e = parse(&[rl("RLIMIT_NOFILE", 10, 2)]).unwrap_err();
-        assert_eq!(e.to_string(), "process.rlimits[0].soft: 10 is above the hard limit 2");
+        assert_eq!(
+            e.to_string(),
+            "process.rlimits[0].soft: 10 is above the hard limit 2"
+        );
         let e = parse(&[rl("RLIMIT_CORE", 0, 0), rl("RLIMIT_CORE", 1, 1)]).unwrap_err();
-        assert_eq!(e.to_string(), "process.rlimits[1].type: RLIMIT_CORE is already set by process.rlimits[0]");
-        let ok = parse(&[rl("RLIMIT_AS", u64::MAX, u64::MAX), rl("RLIMIT_RTTIME", 5, 6)]).unwrap();
+        assert_eq!(
+            e.to_string(),
+            "process.rlimits[1].type: RLIMIT_CORE is already set by process.rlimits[0]"
+        );
+        let ok = parse(&[
+            rl("RLIMIT_AS", u64::MAX, u64::MAX),
+            rl("RLIMIT_RTTIME", 5, 6),
+        ])
+        .unwrap();
         assert_eq!(ok[1].resource, Resource::Rttime);
         assert_eq!(known().len(), 16);
         let json = r#"{"type":"RLIMIT_NOFILE","hard":1024,"soft":512}"#;
@@ -194,36 +241,46 @@ mod tests {
 
     #[test]
     fn limits_apply_and_a_refused_raise_says_why() {
-        let status = run_in_child(concat!(module_path!(), "::limits_apply_and_a_refused_raise_says_why"), || {
-            let list = parse(&[rl("RLIMIT_NOFILE", 512, 1000), rl("RLIMIT_CORE", 0, u64::MAX)]).unwrap();
-            if let Err(e) = apply(&list) {
-                eprintln!("{e}");
-                return 10;
-            }
-            let got = rustix::process::getrlimit(Resource::Nofile);
-            if got.current != Some(512) || got.maximum != Some(1000) {
-                return 11;
-            }
-            // Above the current hard limit: refused unless CAP_SYS_RESOURCE is held.
-            let raise = parse(&[rl("RLIMIT_NOFILE", 512, 5000)]).unwrap();
-            match apply(&raise) {
-                Err(e @ RlimitError::RaiseHard { .. }) => {
-                    let text = e.to_string();
-                    let want = "process.rlimits[0] (RLIMIT_NOFILE): cannot raise the hard limit from 1000 to 5000:";
-                    if text.starts_with(want) && text.contains("CAP_SYS_RESOURCE") {
-                        0
-                    } else {
-                        eprintln!("{text}");
-                        13
+        let status = run_in_child(
+            concat!(
+                module_path!(),
+                "::limits_apply_and_a_refused_raise_says_why"
+            ),
+            || {
+                let list = parse(&[
+                    rl("RLIMIT_NOFILE", 512, 1000),
+                    rl("RLIMIT_CORE", 0, u64::MAX),
+                ])
+                .unwrap();
+                if let Err(e) = apply(&list) {
+                    eprintln!("{e}");
+                    return 10;
+                }
+                let got = rustix::process::getrlimit(Resource::Nofile);
+                if got.current != Some(512) || got.maximum != Some(1000) {
+                    return 11;
+                }
+                // Above the current hard limit: refused unless CAP_SYS_RESOURCE is held.
+                let raise = parse(&[rl("RLIMIT_NOFILE", 512, 5000)]).unwrap();
+                match apply(&raise) {
+                    Err(e @ RlimitError::RaiseHard { .. }) => {
+                        let text = e.to_string();
+                        let want = "process.rlimits[0] (RLIMIT_NOFILE): cannot raise the hard limit from 1000 to 5000:";
+                        if text.starts_with(want) && text.contains("CAP_SYS_RESOURCE") {
+                            0
+                        } else {
+                            eprintln!("{text}");
+                            13
+                        }
+                    }
+                    Ok(()) if rustix::process::geteuid().is_root() => 0,
+                    other => {
+                        eprintln!("{other:?}");
+                        12
                     }
                 }
-                Ok(()) if rustix::process::geteuid().is_root() => 0,
-                other => {
-                    eprintln!("{other:?}");
-                    12
-                }
-            }
-        });
+            },
+        );
         assert!(status.success(), "child: {status}");
     }
 }

@@ -76,7 +76,10 @@ pub enum SchedError {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SchedError {
-    SchedError::Invalid { field: field.into(), reason: reason.into() }
+    SchedError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 const POLICIES: &[(&str, u32)] = &[
@@ -101,7 +104,11 @@ const SCHED_FLAGS: &[(&str, u64)] = &[
     ("SCHED_FLAG_UTIL_CLAMP_MAX", 0x40),
 ];
 
-const IO_CLASSES: &[(&str, u32)] = &[("IOPRIO_CLASS_RT", 1), ("IOPRIO_CLASS_BE", 2), ("IOPRIO_CLASS_IDLE", 3)];
+const IO_CLASSES: &[(&str, u32)] = &[
+    ("IOPRIO_CLASS_RT", 1),
+    ("IOPRIO_CLASS_BE", 2),
+    ("IOPRIO_CLASS_IDLE", 3),
+];
 
 const DOMAINS: &[(&str, u64)] = &[("LINUX", 0x0000), ("LINUX32", 0x0008)];
 
@@ -121,7 +128,11 @@ const PERSONALITY_FLAGS: &[(&str, u64)] = &[
 
 /// Every `SCHED_*` policy name accepted, for the `features` document.
 pub fn known_policies() -> Vec<&'static str> {
-    POLICIES.iter().filter(|(_, p)| *p != SCHED_ISO).map(|(n, _)| *n).collect()
+    POLICIES
+        .iter()
+        .filter(|(_, p)| *p != SCHED_ISO)
+        .map(|(n, _)| *n)
+        .collect()
 }
 
 /// Every `SCHED_FLAG_*` name accepted, for the `features` document.
@@ -134,45 +145,84 @@ pub fn parse_scheduler(s: &Scheduler) -> Result<SchedAttr, SchedError> {
     let &(_, policy) = POLICIES
         .iter()
         .find(|(n, _)| *n == s.policy)
-        .ok_or_else(|| invalid("process.scheduler.policy", format!("{:?} is not a scheduling policy", s.policy)))?;
+        .ok_or_else(|| {
+            invalid(
+                "process.scheduler.policy",
+                format!("{:?} is not a scheduling policy", s.policy),
+            )
+        })?;
     if policy == SCHED_ISO {
-        return Err(invalid("process.scheduler.policy", "SCHED_ISO is not implemented by Linux"));
+        return Err(invalid(
+            "process.scheduler.policy",
+            "SCHED_ISO is not implemented by Linux",
+        ));
     }
     let nice = s.nice.unwrap_or(0);
     if !(-20..=19).contains(&nice) {
-        return Err(invalid("process.scheduler.nice", format!("{nice} is outside -20 to 19")));
+        return Err(invalid(
+            "process.scheduler.nice",
+            format!("{nice} is outside -20 to 19"),
+        ));
     }
     let priority = s.priority.unwrap_or(0);
     let realtime = s.policy == "SCHED_FIFO" || s.policy == "SCHED_RR";
     if realtime && !(1..=99).contains(&priority) {
-        return Err(invalid("process.scheduler.priority", format!("{priority} is outside 1 to 99 for {}", s.policy)));
+        return Err(invalid(
+            "process.scheduler.priority",
+            format!("{priority} is outside 1 to 99 for {}", s.policy),
+        ));
     }
     if !realtime && priority != 0 {
-        return Err(invalid("process.scheduler.priority", format!("must be 0 for {}", s.policy)));
+        return Err(invalid(
+            "process.scheduler.priority",
+            format!("must be 0 for {}", s.policy),
+        ));
     }
     let mut flags = 0;
     for (i, f) in s.flags.iter().flatten().enumerate() {
-        let &(_, bit) = SCHED_FLAGS
-            .iter()
-            .find(|(n, _)| n == f)
-            .ok_or_else(|| invalid(format!("process.scheduler.flags[{i}]"), format!("{f:?} is not a scheduler flag")))?;
+        let &(_, bit) = SCHED_FLAGS.iter().find(|(n, _)| n == f).ok_or_else(|| {
+            invalid(
+                format!("process.scheduler.flags[{i}]"),
+                format!("{f:?} is not a scheduler flag"),
+            )
+        })?;
         flags |= bit;
     }
-    let (runtime, deadline, period) = (s.runtime.unwrap_or(0), s.deadline.unwrap_or(0), s.period.unwrap_or(0));
+    let (runtime, deadline, period) = (
+        s.runtime.unwrap_or(0),
+        s.deadline.unwrap_or(0),
+        s.period.unwrap_or(0),
+    );
     if policy == SCHED_DEADLINE {
         if runtime < 1024 {
-            return Err(invalid("process.scheduler.runtime", "SCHED_DEADLINE needs at least 1024 ns"));
+            return Err(invalid(
+                "process.scheduler.runtime",
+                "SCHED_DEADLINE needs at least 1024 ns",
+            ));
         }
         if deadline < runtime {
-            return Err(invalid("process.scheduler.deadline", "must not be shorter than runtime"));
+            return Err(invalid(
+                "process.scheduler.deadline",
+                "must not be shorter than runtime",
+            ));
         }
         if period != 0 && period < deadline {
-            return Err(invalid("process.scheduler.period", "must not be shorter than deadline"));
+            return Err(invalid(
+                "process.scheduler.period",
+                "must not be shorter than deadline",
+            ));
         }
     } else {
-        for (name, v) in [("runtime", runtime), ("deadline", deadline), ("period", period)] {
+        for (name, v) in [
+            ("runtime", runtime),
+            ("deadline", deadline),
+            ("period", period),
+        ] {
             if v != 0 {
-                return Err(invalid(format!("process.scheduler.{name}"), "only applies to SCHED_DEADLINE"));
+                return Err(invalid(
+                    format!("process.scheduler.{name}"),
+                    "only applies to SCHED_DEADLINE",
+                ));
             }
         }
     }
@@ -208,9 +258,17 @@ pub fn parse_io_priority(io: &IoPriority) -> Result<u32, SchedError> {
     let &(_, class) = IO_CLASSES
         .iter()
         .find(|(n, _)| *n == io.class)
-        .ok_or_else(|| invalid("process.ioPriority.class", format!("{:?} is not an I/O priority class", io.class)))?;
+        .ok_or_else(|| {
+            invalid(
+                "process.ioPriority.class",
+                format!("{:?} is not an I/O priority class", io.class),
+            )
+        })?;
     if !(0..=7).contains(&io.priority) {
-        return Err(invalid("process.ioPriority.priority", format!("{} is outside 0 to 7", io.priority)));
+        return Err(invalid(
+            "process.ioPriority.priority",
+            format!("{} is outside 0 to 7", io.priority),
+        ));
     }
     Ok(class << 13 | io.priority as u32)
 }
@@ -235,12 +293,22 @@ pub fn parse_personality(p: &Personality) -> Result<u64, SchedError> {
     let &(_, mut persona) = DOMAINS
         .iter()
         .find(|(n, _)| *n == p.domain)
-        .ok_or_else(|| invalid("linux.personality.domain", format!("{:?} is not LINUX or LINUX32", p.domain)))?;
+        .ok_or_else(|| {
+            invalid(
+                "linux.personality.domain",
+                format!("{:?} is not LINUX or LINUX32", p.domain),
+            )
+        })?;
     for (i, f) in p.flags.iter().flatten().enumerate() {
         let &(_, bit) = PERSONALITY_FLAGS
             .iter()
             .find(|(n, _)| n == f)
-            .ok_or_else(|| invalid(format!("linux.personality.flags[{i}]"), format!("{f:?} is not a personality flag")))?;
+            .ok_or_else(|| {
+                invalid(
+                    format!("linux.personality.flags[{i}]"),
+                    format!("{f:?} is not a personality flag"),
+                )
+            })?;
         persona |= bit;
     }
     Ok(persona)
@@ -251,7 +319,12 @@ pub fn apply_personality(p: &Personality) -> Result<(), SchedError> {
     let persona = parse_personality(p)?;
     condo_sys::ns::personality(persona)
         .map(|_| ())
-        .map_err(|source| SchedError::Apply { field: "linux.personality", what: "personality", hint: "", source })
+        .map_err(|source| SchedError::Apply {
+            field: "linux.personality",
+            what: "personality",
+            hint: "",
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -260,7 +333,10 @@ mod tests {
     use crate::seccomp::testutil::run_in_child;
 
     fn sched(policy: &str) -> Scheduler {
-        Scheduler { policy: policy.to_string(), ..Default::default() }
+        Scheduler {
+            policy: policy.to_string(),
+            ..Default::default()
+        }
     }
 
     fn err(r: Result<impl std::fmt::Debug, SchedError>) -> String {
@@ -269,32 +345,108 @@ mod tests {
 
     #[test]
     fn validation_errors_name_the_field() {
-        assert_eq!(err(parse_scheduler(&sched("SCHED_FAST"))), r#"process.scheduler.policy: "SCHED_FAST" is not a scheduling policy"#);
-        assert_eq!(err(parse_scheduler(&sched("SCHED_ISO"))), "process.scheduler.policy: SCHED_ISO is not implemented by Linux");
-        let s = Scheduler { nice: Some(20), ..sched("SCHED_OTHER") };
-        assert_eq!(err(parse_scheduler(&s)), "process.scheduler.nice: 20 is outside -20 to 19");
-        let s = Scheduler { priority: Some(5), ..sched("SCHED_BATCH") };
-        assert_eq!(err(parse_scheduler(&s)), "process.scheduler.priority: must be 0 for SCHED_BATCH");
-        assert_eq!(err(parse_scheduler(&sched("SCHED_FIFO"))), "process.scheduler.priority: 0 is outside 1 to 99 for SCHED_FIFO");
-        let s = Scheduler { flags: Some(vec!["SCHED_FLAG_RECLAIM".into(), "SCHED_FLAG_X".into()]), ..sched("SCHED_OTHER") };
-        assert_eq!(err(parse_scheduler(&s)), r#"process.scheduler.flags[1]: "SCHED_FLAG_X" is not a scheduler flag"#);
-        let s = Scheduler { runtime: Some(5000), ..sched("SCHED_OTHER") };
-        assert_eq!(err(parse_scheduler(&s)), "process.scheduler.runtime: only applies to SCHED_DEADLINE");
-        let s = Scheduler { runtime: Some(5000), deadline: Some(4000), ..sched("SCHED_DEADLINE") };
-        assert_eq!(err(parse_scheduler(&s)), "process.scheduler.deadline: must not be shorter than runtime");
-        let s = Scheduler { runtime: Some(5000), deadline: Some(9000), period: Some(10000), ..sched("SCHED_DEADLINE") };
+        assert_eq!(
+            err(parse_scheduler(&sched("SCHED_FAST"))),
+            r#"process.scheduler.policy: "SCHED_FAST" is not a scheduling policy"#
+        );
+        assert_eq!(
+            err(parse_scheduler(&sched("SCHED_ISO"))),
+            "process.scheduler.policy: SCHED_ISO is not implemented by Linux"
+        );
+        let s = Scheduler {
+            nice: Some(20),
+            ..sched("SCHED_OTHER")
+        };
+        assert_eq!(
+            err(parse_scheduler(&s)),
+            "process.scheduler.nice: 20 is outside -20 to 19"
+        );
+        let s = Scheduler {
+            priority: Some(5),
+            ..sched("SCHED_BATCH")
+        };
+        assert_eq!(
+            err(parse_scheduler(&s)),
+            "process.scheduler.priority: must be 0 for SCHED_BATCH"
+        );
+        assert_eq!(
+            err(parse_scheduler(&sched("SCHED_FIFO"))),
+            "process.scheduler.priority: 0 is outside 1 to 99 for SCHED_FIFO"
+        );
+        let s = Scheduler {
+            flags: Some(vec!["SCHED_FLAG_RECLAIM".into(), "SCHED_FLAG_X".into()]),
+            ..sched("SCHED_OTHER")
+        };
+        assert_eq!(
+            err(parse_scheduler(&s)),
+            r#"process.scheduler.flags[1]: "SCHED_FLAG_X" is not a scheduler flag"#
+        );
+        let s = Scheduler {
+            runtime: Some(5000),
+            ..sched("SCHED_OTHER")
+        };
+        assert_eq!(
+            err(parse_scheduler(&s)),
+            "process.scheduler.runtime: only applies to SCHED_DEADLINE"
+        );
+        let s = Scheduler {
+            runtime: Some(5000),
+            deadline: Some(4000),
+            ..sched("SCHED_DEADLINE")
+        };
+        assert_eq!(
+            err(parse_scheduler(&s)),
+            "process.scheduler.deadline: must not be shorter than runtime"
+        );
+        let s = Scheduler {
+            runtime: Some(5000),
+            deadline: Some(9000),
+            period: Some(10000),
+            ..sched("SCHED_DEADLINE")
+        };
         assert_eq!(parse_scheduler(&s).unwrap().policy, 6);
 
-        let io = IoPriority { class: "IOPRIO_CLASS_NONE".into(), priority: 0 };
-        assert_eq!(err(parse_io_priority(&io)), r#"process.ioPriority.class: "IOPRIO_CLASS_NONE" is not an I/O priority class"#);
-        let io = IoPriority { class: "IOPRIO_CLASS_BE".into(), priority: 8 };
-        assert_eq!(err(parse_io_priority(&io)), "process.ioPriority.priority: 8 is outside 0 to 7");
-        assert_eq!(parse_io_priority(&IoPriority { class: "IOPRIO_CLASS_BE".into(), priority: 4 }).unwrap(), 2 << 13 | 4);
+        let io = IoPriority {
+            class: "IOPRIO_CLASS_NONE".into(),
+            priority: 0,
+        };
+        assert_eq!(
+            err(parse_io_priority(&io)),
+            r#"process.ioPriority.class: "IOPRIO_CLASS_NONE" is not an I/O priority class"#
+        );
+        let io = IoPriority {
+            class: "IOPRIO_CLASS_BE".into(),
+            priority: 8,
+        };
+        assert_eq!(
+            err(parse_io_priority(&io)),
+            "process.ioPriority.priority: 8 is outside 0 to 7"
+        );
+        assert_eq!(
+            parse_io_priority(&IoPriority {
+                class: "IOPRIO_CLASS_BE".into(),
+                priority: 4
+            })
+            .unwrap(),
+            2 << 13 | 4
+        );
 
-        let p = Personality { domain: "LINUX64".into(), flags: None };
-        assert_eq!(err(parse_personality(&p)), r#"linux.personality.domain: "LINUX64" is not LINUX or LINUX32"#);
-        let p = Personality { domain: "LINUX".into(), flags: Some(vec!["ADDR_NO_RANDOMIZE".into(), "NOPE".into()]) };
-        assert_eq!(err(parse_personality(&p)), r#"linux.personality.flags[1]: "NOPE" is not a personality flag"#);
+        let p = Personality {
+            domain: "LINUX64".into(),
+            flags: None,
+        };
+        assert_eq!(
+            err(parse_personality(&p)),
+            r#"linux.personality.domain: "LINUX64" is not LINUX or LINUX32"#
+        );
+        let p = Personality {
+            domain: "LINUX".into(),
+            flags: Some(vec!["ADDR_NO_RANDOMIZE".into(), "NOPE".into()]),
+        };
+        assert_eq!(
+            err(parse_personality(&p)),
+            r#"linux.personality.flags[1]: "NOPE" is not a personality flag"#
+        );
         let json = r#"{"policy":"SCHED_BATCH","nice":5,"flags":["SCHED_FLAG_RESET_ON_FORK"]}"#;
         let s: Scheduler = serde_json::from_str(json).unwrap();
         assert_eq!(serde_json::to_string(&s).unwrap(), json);
@@ -304,33 +456,47 @@ mod tests {
 
     #[test]
     fn child_gets_batch_idle_io_and_linux32() {
-        let status = run_in_child(concat!(module_path!(), "::child_gets_batch_idle_io_and_linux32"), || {
-            let s = Scheduler { nice: Some(5), ..sched("SCHED_BATCH") };
-            let io = IoPriority { class: "IOPRIO_CLASS_IDLE".into(), priority: 0 };
-            let p = Personality { domain: "LINUX32".into(), flags: None };
-            let r = apply_scheduler(&s).and_then(|_| apply_io_priority(&io)).and_then(|_| apply_personality(&p));
-            if let Err(e) = r {
-                eprintln!("{e}");
-                return 10;
-            }
-            match condo_sys::sched::sched_getattr() {
-                Ok(a) if a.policy == 3 && a.nice == 5 => {}
-                other => {
-                    eprintln!("{other:?}");
-                    return 11;
+        let status = run_in_child(
+            concat!(module_path!(), "::child_gets_batch_idle_io_and_linux32"),
+            || {
+                let s = Scheduler {
+                    nice: Some(5),
+                    ..sched("SCHED_BATCH")
+                };
+                let io = IoPriority {
+                    class: "IOPRIO_CLASS_IDLE".into(),
+                    priority: 0,
+                };
+                let p = Personality {
+                    domain: "LINUX32".into(),
+                    flags: None,
+                };
+                let r = apply_scheduler(&s)
+                    .and_then(|_| apply_io_priority(&io))
+                    .and_then(|_| apply_personality(&p));
+                if let Err(e) = r {
+                    eprintln!("{e}");
+                    return 10;
                 }
-            }
-            if condo_sys::sched::ioprio_get().ok() != Some(3 << 13) {
-                return 12;
-            }
-            match condo_sys::ns::personality(0xffff_ffff) {
-                Ok(v) if v & 0xff == 8 => 0,
-                other => {
-                    eprintln!("{other:?}");
-                    13
+                match condo_sys::sched::sched_getattr() {
+                    Ok(a) if a.policy == 3 && a.nice == 5 => {}
+                    other => {
+                        eprintln!("{other:?}");
+                        return 11;
+                    }
                 }
-            }
-        });
+                if condo_sys::sched::ioprio_get().ok() != Some(3 << 13) {
+                    return 12;
+                }
+                match condo_sys::ns::personality(0xffff_ffff) {
+                    Ok(v) if v & 0xff == 8 => 0,
+                    other => {
+                        eprintln!("{other:?}");
+                        13
+                    }
+                }
+            },
+        );
         assert!(status.success(), "child: {status}");
     }
 }

@@ -109,7 +109,10 @@ pub enum SeccompError {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SeccompError {
-    SeccompError::Invalid { field: field.into(), reason: reason.into() }
+    SeccompError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 const ACTIONS: &[&str] = &[
@@ -194,7 +197,12 @@ pub fn known_flags() -> &'static [&'static str] {
 }
 
 /// The seccomp return value of action `name` with its optional errno.
-fn action(name: &str, errno: Option<u32>, field: &str, errno_field: &str) -> Result<u32, SeccompError> {
+fn action(
+    name: &str,
+    errno: Option<u32>,
+    field: &str,
+    errno_field: &str,
+) -> Result<u32, SeccompError> {
     let base = match name {
         "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => RET_KILL_THREAD,
         "SCMP_ACT_KILL_PROCESS" => RET_KILL_PROCESS,
@@ -207,12 +215,14 @@ fn action(name: &str, errno: Option<u32>, field: &str, errno_field: &str) -> Res
         _ => return Err(invalid(field, format!("{name:?} is not a seccomp action"))),
     };
     match (base, errno) {
-        (RET_ERRNO, Some(e)) if e > 4095 => {
-            Err(invalid(errno_field, format!("{e} is not an errno (at most 4095)")))
-        }
-        (RET_TRACE, Some(e)) if e > 0xffff => {
-            Err(invalid(errno_field, format!("{e} does not fit the 16-bit trace message")))
-        }
+        (RET_ERRNO, Some(e)) if e > 4095 => Err(invalid(
+            errno_field,
+            format!("{e} is not an errno (at most 4095)"),
+        )),
+        (RET_TRACE, Some(e)) if e > 0xffff => Err(invalid(
+            errno_field,
+            format!("{e} does not fit the 16-bit trace message"),
+        )),
         (RET_ERRNO | RET_TRACE, e) => Ok(base | e.unwrap_or(libc::EPERM as u32)),
         (_, Some(_)) => Err(invalid(errno_field, format!("{name} takes no errno"))),
         (_, None) => Ok(base),
@@ -285,9 +295,17 @@ fn parse_conds(args: &[Arg], field: &str) -> Result<Vec<Cond>, SeccompError> {
         };
         if a.index > 5 {
             let f = format!("{field}.args[{k}].index");
-            return Err(invalid(f, format!("{} is not an argument position (0 to 5)", a.index)));
+            return Err(invalid(
+                f,
+                format!("{} is not an argument position (0 to 5)", a.index),
+            ));
         }
-        conds.push(Cond { index: a.index, op, value: a.value, value_two: a.value_two });
+        conds.push(Cond {
+            index: a.index,
+            op,
+            value: a.value,
+            value_two: a.value_two,
+        });
     }
     Ok(conds)
 }
@@ -307,12 +325,18 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
         "linux.seccomp.defaultErrnoRet",
     )?;
     if default == RET_USER_NOTIF {
-        return Err(invalid("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action"));
+        return Err(invalid(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
     }
     let mut arches = vec![arch::native()];
     for (i, name) in s.architectures.iter().flatten().enumerate() {
         let a = arch::by_name(name).ok_or_else(|| {
-            invalid(format!("linux.seccomp.architectures[{i}]"), format!("{name:?} is not a seccomp architecture"))
+            invalid(
+                format!("linux.seccomp.architectures[{i}]"),
+                format!("{name:?} is not a seccomp architecture"),
+            )
         })?;
         if !arches.contains(&a) {
             arches.push(a);
@@ -321,13 +345,19 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
     let mut flags = 0;
     for (i, name) in s.flags.iter().flatten().enumerate() {
         let &(_, bit) = FLAGS.iter().find(|(n, _)| n == name).ok_or_else(|| {
-            invalid(format!("linux.seccomp.flags[{i}]"), format!("{name:?} is not a seccomp filter flag"))
+            invalid(
+                format!("linux.seccomp.flags[{i}]"),
+                format!("{name:?} is not a seccomp filter flag"),
+            )
         })?;
         flags |= bit;
     }
     if let Some(p) = &s.listener_path {
         if !p.is_absolute() {
-            return Err(invalid("linux.seccomp.listenerPath", format!("{} is not an absolute path", p.display())));
+            return Err(invalid(
+                "linux.seccomp.listenerPath",
+                format!("{} is not an absolute path", p.display()),
+            ));
         }
     }
 
@@ -336,14 +366,27 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
     let mut notify = false;
     for (i, sc) in s.syscalls.iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
-        let ret = action(&sc.action, sc.errno_ret, &format!("{field}.action"), &format!("{field}.errnoRet"))?;
+        let ret = action(
+            &sc.action,
+            sc.errno_ret,
+            &format!("{field}.action"),
+            &format!("{field}.errnoRet"),
+        )?;
         if sc.names.is_empty() {
-            return Err(invalid(format!("{field}.names"), "must name at least one syscall"));
+            return Err(invalid(
+                format!("{field}.names"),
+                "must name at least one syscall",
+            ));
         }
         let conds = parse_conds(sc.args.as_deref().unwrap_or(&[]), &field)?;
         if ret == RET_USER_NOTIF {
             notify = true;
-            if let Some((j, n)) = sc.names.iter().enumerate().find(|(_, n)| NOT_NOTIFIABLE.contains(&n.as_str())) {
+            if let Some((j, n)) = sc
+                .names
+                .iter()
+                .enumerate()
+                .find(|(_, n)| NOT_NOTIFIABLE.contains(&n.as_str()))
+            {
                 return Err(invalid(
                     format!("{field}.names[{j}]"),
                     format!("{n:?} cannot use SCMP_ACT_NOTIFY: the runtime needs it to hand over the notify fd"),
@@ -351,9 +394,15 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
             }
         }
         let first = rules.len() as u32;
-        let repeated = conds.iter().enumerate().any(|(k, c)| conds[..k].iter().any(|d| d.index == c.index));
+        let repeated = conds
+            .iter()
+            .enumerate()
+            .any(|(k, c)| conds[..k].iter().any(|d| d.index == c.index));
         if repeated {
-            rules.extend(conds.iter().map(|c| Rule { ret, conds: vec![*c] }));
+            rules.extend(conds.iter().map(|c| Rule {
+                ret,
+                conds: vec![*c],
+            }));
         } else {
             rules.push(Rule { ret, conds });
         }
@@ -362,14 +411,22 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
             for (a, list) in arches.iter().zip(entries.iter_mut()) {
                 if let Some(nr) = arch::syscall_nr(*a, name) {
                     for rule in first..last {
-                        list.push(Entry { nr, rank: rank(ret), order: rule, rule });
+                        list.push(Entry {
+                            nr,
+                            rank: rank(ret),
+                            order: rule,
+                            rule,
+                        });
                     }
                 }
             }
         }
     }
     if notify && s.listener_path.is_none() {
-        return Err(invalid("linux.seccomp.listenerPath", "is required when a rule uses SCMP_ACT_NOTIFY"));
+        return Err(invalid(
+            "linux.seccomp.listenerPath",
+            "is required when a rule uses SCMP_ACT_NOTIFY",
+        ));
     }
     if notify {
         flags |= condo_sys::seccomp::FLAG_NEW_LISTENER;
@@ -380,7 +437,11 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
         flags &= !FLAG_WAIT_KILLABLE_RECV;
     }
 
-    let tail = if default & 0xffff_0000 == RET_ERRNO { RET_ERRNO | ENOSYS } else { default };
+    let tail = if default & 0xffff_0000 == RET_ERRNO {
+        RET_ERRNO | ENOSYS
+    } else {
+        default
+    };
     let plans: Vec<(Arch, ArchPlan)> = arches
         .iter()
         .zip(entries.iter_mut())
@@ -392,7 +453,11 @@ pub fn compile(s: &Seccomp) -> Result<SeccompProgram, SeccompError> {
     if insns.len() > 4096 {
         return Err(SeccompError::TooLarge(insns.len()));
     }
-    Ok(SeccompProgram { insns, flags, notify })
+    Ok(SeccompProgram {
+        insns,
+        flags,
+        notify,
+    })
 }
 
 /// Appends the range starting at `start`, merging it with the ranges before when it can.
@@ -463,7 +528,11 @@ pub struct ContainerProcessState {
 
 impl ContainerProcessState {
     /// The message for the container process `pid` with the container `state`.
-    pub fn new(pid: i32, metadata: Option<String>, state: serde_json::Value) -> ContainerProcessState {
+    pub fn new(
+        pid: i32,
+        metadata: Option<String>,
+        state: serde_json::Value,
+    ) -> ContainerProcessState {
         ContainerProcessState {
             oci_version: "1.2.0".to_string(),
             fds: vec!["seccompFd".to_string()],
@@ -480,7 +549,10 @@ pub fn send_to_listener(
     notify_fd: BorrowedFd<'_>,
     state: &ContainerProcessState,
 ) -> Result<(), SeccompError> {
-    let err = |source: io::Error| SeccompError::Listener { path: listener_path.to_path_buf(), source };
+    let err = |source: io::Error| SeccompError::Listener {
+        path: listener_path.to_path_buf(),
+        source,
+    };
     let json = serde_json::to_vec(state).map_err(|e| err(io::Error::other(e)))?;
     let sock = UnixStream::connect(listener_path).map_err(err)?;
     condo_sys::fdpass::send_with_fds(sock.as_fd(), &json, &[notify_fd.as_raw_fd()]).map_err(err)

@@ -8,7 +8,8 @@ use crate::check_int;
 /// Whether capability `cap` is in the calling thread's bounding set (`PR_CAPBSET_READ`).
 pub fn bounding_has(cap: u32) -> io::Result<bool> {
     // SAFETY: prctl with integer arguments.
-    let r = check_int(unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) })?;
+    let r =
+        check_int(unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) })?;
     Ok(r == 1)
 }
 

@@ -45,7 +45,15 @@ pub fn sched_getattr() -> io::Result<SchedAttr> {
     let mut a = SchedAttr::default();
     let size = std::mem::size_of::<SchedAttr>() as libc::c_uint;
     // SAFETY: the kernel writes at most `size` bytes into `a`, which is that large.
-    check(unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut a as *mut SchedAttr, size, 0) })?;
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut a as *mut SchedAttr,
+            size,
+            0,
+        )
+    })?;
     Ok(a)
 }
 
@@ -54,7 +62,14 @@ const IOPRIO_WHO_PROCESS: libc::c_int = 1;
 /// Sets the I/O priority (`class << 13 | level`) of the calling thread.
 pub fn ioprio_set(ioprio: u32) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments.
-    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, ioprio as libc::c_int) })?;
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            ioprio as libc::c_int,
+        )
+    })?;
     Ok(())
 }
 

@@ -78,7 +78,8 @@ pub fn notif_recv(fd: BorrowedFd<'_>) -> io::Result<Notif> {
     let mut n = Notif::default();
     loop {
         // SAFETY: `n` is a zeroed `struct seccomp_notif` of the size the ioctl number encodes.
-        let ret = unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_NOTIF_RECV as _, &mut n as *mut Notif) };
+        let ret =
+            unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_NOTIF_RECV as _, &mut n as *mut Notif) };
         if ret == 0 {
             return Ok(n);
         }
@@ -93,7 +94,13 @@ pub fn notif_recv(fd: BorrowedFd<'_>) -> io::Result<Notif> {
 pub fn notif_send(fd: BorrowedFd<'_>, resp: &NotifResp) -> io::Result<()> {
     let mut r = *resp;
     // SAFETY: `r` is a `struct seccomp_notif_resp` of the size the ioctl number encodes.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), IOCTL_NOTIF_SEND as _, &mut r as *mut NotifResp) };
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            IOCTL_NOTIF_SEND as _,
+            &mut r as *mut NotifResp,
+        )
+    };
     if ret == 0 {
         Ok(())
     } else {

@@ -20,7 +20,13 @@ pub(super) struct Arch {
 }
 
 const fn a(name: &'static str, audit: u32, narrow: bool, new_base: u32, scmp: ScmpArch) -> Arch {
-    Arch { name, audit, narrow, new_base, scmp }
+    Arch {
+        name,
+        audit,
+        narrow,
+        new_base,
+        scmp,
+    }
 }
 
 // AUDIT_ARCH_* = EM_* | 0x8000_0000 (64-bit) | 0x4000_0000 (little endian) | 0x2000_0000 (mips n32).
@@ -29,23 +35,83 @@ const ARCHES: &[Arch] = &[
     a("SCMP_ARCH_X86", 0x4000_0003, true, 0, ScmpArch::X86),
     a("SCMP_ARCH_X32", 0xc000_003e, true, X32_BIT, ScmpArch::X32),
     a("SCMP_ARCH_ARM", 0x4000_0028, true, 0, ScmpArch::Arm),
-    a("SCMP_ARCH_AARCH64", 0xc000_00b7, false, 0, ScmpArch::Aarch64),
-    a("SCMP_ARCH_LOONGARCH64", 0xc000_0102, false, 0, ScmpArch::Loongarch64),
+    a(
+        "SCMP_ARCH_AARCH64",
+        0xc000_00b7,
+        false,
+        0,
+        ScmpArch::Aarch64,
+    ),
+    a(
+        "SCMP_ARCH_LOONGARCH64",
+        0xc000_0102,
+        false,
+        0,
+        ScmpArch::Loongarch64,
+    ),
     a("SCMP_ARCH_M68K", 0x0000_0004, true, 0, ScmpArch::M68k),
     a("SCMP_ARCH_MIPS", 0x0000_0008, true, 4000, ScmpArch::Mips),
-    a("SCMP_ARCH_MIPS64", 0x8000_0008, false, 5000, ScmpArch::Mips64),
-    a("SCMP_ARCH_MIPS64N32", 0xa000_0008, true, 6000, ScmpArch::Mips64N32),
-    a("SCMP_ARCH_MIPSEL", 0x4000_0008, true, 4000, ScmpArch::Mipsel),
-    a("SCMP_ARCH_MIPSEL64", 0xc000_0008, false, 5000, ScmpArch::Mipsel64),
-    a("SCMP_ARCH_MIPSEL64N32", 0xe000_0008, true, 6000, ScmpArch::Mipsel64N32),
+    a(
+        "SCMP_ARCH_MIPS64",
+        0x8000_0008,
+        false,
+        5000,
+        ScmpArch::Mips64,
+    ),
+    a(
+        "SCMP_ARCH_MIPS64N32",
+        0xa000_0008,
+        true,
+        6000,
+        ScmpArch::Mips64N32,
+    ),
+    a(
+        "SCMP_ARCH_MIPSEL",
+        0x4000_0008,
+        true,
+        4000,
+        ScmpArch::Mipsel,
+    ),
+    a(
+        "SCMP_ARCH_MIPSEL64",
+        0xc000_0008,
+        false,
+        5000,
+        ScmpArch::Mipsel64,
+    ),
+    a(
+        "SCMP_ARCH_MIPSEL64N32",
+        0xe000_0008,
+        true,
+        6000,
+        ScmpArch::Mipsel64N32,
+    ),
     a("SCMP_ARCH_PPC", 0x0000_0014, true, 0, ScmpArch::Ppc),
     a("SCMP_ARCH_PPC64", 0x8000_0015, false, 0, ScmpArch::Ppc64),
-    a("SCMP_ARCH_PPC64LE", 0xc000_0015, false, 0, ScmpArch::Ppc64Le),
+    a(
+        "SCMP_ARCH_PPC64LE",
+        0xc000_0015,
+        false,
+        0,
+        ScmpArch::Ppc64Le,
+    ),
     a("SCMP_ARCH_S390", 0x0000_0016, true, 0, ScmpArch::S390),
     a("SCMP_ARCH_S390X", 0x8000_0016, false, 0, ScmpArch::S390X),
     a("SCMP_ARCH_PARISC", 0x0000_000f, true, 0, ScmpArch::Parisc),
-    a("SCMP_ARCH_PARISC64", 0x8000_000f, false, 0, ScmpArch::Parisc64),
-    a("SCMP_ARCH_RISCV64", 0xc000_00f3, false, 0, ScmpArch::Riscv64),
+    a(
+        "SCMP_ARCH_PARISC64",
+        0x8000_000f,
+        false,
+        0,
+        ScmpArch::Parisc64,
+    ),
+    a(
+        "SCMP_ARCH_RISCV64",
+        0xc000_00f3,
+        false,
+        0,
+        ScmpArch::Riscv64,
+    ),
     a("SCMP_ARCH_SHEB", 0x0000_002a, true, 0, ScmpArch::Sheb),
     a("SCMP_ARCH_SH", 0x4000_002a, true, 0, ScmpArch::Sh),
 ];
@@ -101,7 +167,11 @@ pub(super) fn native() -> Arch {
     } else {
         "SCMP_ARCH_X86"
     };
-    ARCHES.iter().copied().find(|a| a.name == name).unwrap_or(ARCHES[0])
+    ARCHES
+        .iter()
+        .copied()
+        .find(|a| a.name == name)
+        .unwrap_or(ARCHES[0])
 }
 
 // i386 gained direct socket and SysV IPC calls (4.3, 5.1) that libseccomp 2.5 still maps to
@@ -160,9 +230,10 @@ const UNIFIED: &[(&str, u32)] = &[
 pub(super) fn syscall_nr(arch: Arch, name: &str) -> Option<u32> {
     match libseccomp::ScmpSyscall::from_name_by_arch(name, arch.scmp).map(|s| s.as_raw_syscall()) {
         Ok(nr) if nr >= 0 => Some(nr as u32),
-        Ok(_) if arch.name == "SCMP_ARCH_X86" => {
-            X86_DIRECT.iter().find(|(n, _)| *n == name).map(|&(_, nr)| nr)
-        }
+        Ok(_) if arch.name == "SCMP_ARCH_X86" => X86_DIRECT
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, nr)| nr),
         Ok(_) => None,
         Err(_) => UNIFIED
             .iter()

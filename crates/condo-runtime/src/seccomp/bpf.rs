@@ -80,7 +80,9 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 
 impl Emitter {
     pub(super) fn new() -> Emitter {
-        Emitter { rev: Vec::with_capacity(512) }
+        Emitter {
+            rev: Vec::with_capacity(512),
+        }
     }
 
     fn push(&mut self, i: libc::sock_filter) -> Label {
@@ -151,7 +153,11 @@ impl Emitter {
     fn cond(&mut self, c: &Cond, narrow: bool, t: Label, f: Label) -> Label {
         let lo_first = cfg!(target_endian = "little");
         let base = OFF_ARGS + 8 * c.index;
-        let (lo_off, hi_off) = if lo_first { (base, base + 4) } else { (base + 4, base) };
+        let (lo_off, hi_off) = if lo_first {
+            (base, base + 4)
+        } else {
+            (base + 4, base)
+        };
         let (v, v2) = (c.value, c.value_two);
         let (vhi, vlo) = ((v >> 32) as u32, v as u32);
         match c.op {
@@ -169,7 +175,14 @@ impl Emitter {
                 if narrow {
                     return lo;
                 }
-                self.half(hi_off, Some((m >> 32) as u32), JEQ, ((v2 & m) >> 32) as u32, lo, f)
+                self.half(
+                    hi_off,
+                    Some((m >> 32) as u32),
+                    JEQ,
+                    ((v2 & m) >> 32) as u32,
+                    lo,
+                    f,
+                )
             }
             Op::Gt | Op::Ge | Op::Lt | Op::Le => {
                 // a < v is !(a >= v), a <= v is !(a > v).
@@ -204,7 +217,13 @@ impl Emitter {
     }
 
     /// A binary search over `ranges` on the syscall number held in A.
-    fn tree(&mut self, plan: &ArchPlan, ranges: &[(u32, Leaf)], narrow: bool, default: u32) -> Label {
+    fn tree(
+        &mut self,
+        plan: &ArchPlan,
+        ranges: &[(u32, Leaf)],
+        narrow: bool,
+        default: u32,
+    ) -> Label {
         if let [(_, leaf)] = ranges {
             return match *leaf {
                 Leaf::Ret(k) => self.ret(k),

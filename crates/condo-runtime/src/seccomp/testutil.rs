@@ -16,7 +16,14 @@ pub(crate) fn spawn(name: &str, envs: &[(&str, &str)]) -> Child {
     let filter = name.split_once("::").map_or(name, |(_, rest)| rest);
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
-    cmd.args([filter, "--exact", "--test-threads=1", "--nocapture", "--quiet"]).env(ENV, name);
+    cmd.args([
+        filter,
+        "--exact",
+        "--test-threads=1",
+        "--nocapture",
+        "--quiet",
+    ])
+    .env(ENV, name);
     for (k, v) in envs {
         cmd.env(k, v);
     }
