@@ -6,6 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: unpack LAYER DEST".into());
     };
     let f = std::fs::File::open(layer)?;
-    condo_storage::image::unpack::unpack_new(f, std::path::Path::new(dest), condo_storage::image::unpack::Whiteouts::Overlay)?;
+    condo_storage::image::unpack::unpack_new(
+        f,
+        std::path::Path::new(dest),
+        condo_storage::image::unpack::Whiteouts::Overlay,
+    )?;
     Ok(())
 }

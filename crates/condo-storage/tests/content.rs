@@ -12,7 +12,9 @@ fn ingest_verifies_digest_and_size() {
     let d = cs.put(b"hello", None).unwrap();
     assert_eq!(cs.read(&d, 1 << 20).unwrap(), b"hello");
     let wrong = Digest::of(b"other");
-    let e = cs.ingest("x", &b"hello"[..], Some(&wrong), None).unwrap_err();
+    let e = cs
+        .ingest("x", &b"hello"[..], Some(&wrong), None)
+        .unwrap_err();
     assert!(matches!(e, ContentError::DigestMismatch { .. }), "{e}");
     let e = cs.ingest("y", &b"hello"[..], None, Some(4)).unwrap_err();
     assert!(matches!(e, ContentError::SizeMismatch { .. }), "{e}");

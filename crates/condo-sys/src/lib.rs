@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod btrfs;
 pub mod capability;
 pub mod fdpass;
 pub mod mount;

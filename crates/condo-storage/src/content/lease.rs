@@ -80,7 +80,8 @@ impl ContentStore {
     }
 }
 
-pub(crate) fn now_secs() -> u64 {
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

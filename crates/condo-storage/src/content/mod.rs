@@ -8,7 +8,7 @@ mod lease;
 mod writer;
 
 pub use gc::GcReport;
-pub use lease::Lease;
+pub use lease::{now_secs, Lease};
 pub use writer::{VerifyingReader, Writer};
 
 use crate::digest::{Digest, DigestError};

@@ -117,3 +117,73 @@ pub fn names(dir: &Path) -> Vec<String> {
 pub fn root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// A mount made by a test, undone on drop even if the test fails.
+pub struct MountGuard(pub std::path::PathBuf);
+
+impl MountGuard {
+    pub fn new(mounts: &[condo_storage::snapshot::Mount], target: &Path) -> Self {
+        std::fs::create_dir_all(target).expect("mkdir target");
+        condo_storage::snapshot::mount_all(mounts, target).expect("mount");
+        Self(target.to_path_buf())
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = condo_storage::snapshot::unmount(&self.0);
+    }
+}
+
+/// A btrfs filesystem on a loop-mounted sparse image in a temp dir, removed on drop.
+pub struct LoopBtrfs {
+    pub dir: tempfile::TempDir,
+    pub mnt: std::path::PathBuf,
+}
+
+impl LoopBtrfs {
+    pub fn new(size_mib: u64) -> Option<Self> {
+        if !root()
+            || std::process::Command::new("mkfs.btrfs")
+                .arg("--version")
+                .output()
+                .is_err()
+        {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let img = dir.path().join("btrfs.img");
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(size_mib << 20))
+            .expect("image");
+        let ok = std::process::Command::new("mkfs.btrfs")
+            .arg("-q")
+            .arg(&img)
+            .status()
+            .expect("mkfs")
+            .success();
+        assert!(ok, "mkfs.btrfs failed");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir(&mnt).expect("mkdir");
+        let ok = std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&img)
+            .arg(&mnt)
+            .status()
+            .expect("mount")
+            .success();
+        assert!(ok, "loop mount failed");
+        Some(Self { dir, mnt })
+    }
+}
+
+impl Drop for LoopBtrfs {
+    fn drop(&mut self) {
+        // Anything still mounted below (test mounts) goes first.
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg(&self.mnt)
+            .status();
+        let _ = self.dir.path();
+    }
+}

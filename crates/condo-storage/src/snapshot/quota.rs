@@ -1,0 +1,72 @@
+//! Size-limited backing filesystems for writable layers where the kernel has no project
+//! quotas: a sparse image file, formatted ext4 and loop-mounted on the snapshot's directory.
+
+use crate::fsutil::run;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn image(dir: &Path) -> PathBuf {
+    let mut s = dir.as_os_str().to_owned();
+    s.push(".img");
+    PathBuf::from(s)
+}
+
+/// Whether `dir` has a quota image (and so must be mounted before use).
+pub fn has_image(dir: &Path) -> bool {
+    image(dir).exists()
+}
+
+/// Creates a `bytes`-sized filesystem image for `dir` and mounts it there.
+pub fn create(dir: &Path, bytes: u64) -> io::Result<()> {
+    let img = image(dir);
+    let f = std::fs::File::create(&img)?;
+    // ext4 metadata needs some room; refuse sizes too small to hold it.
+    f.set_len(bytes.max(8 << 20))?;
+    drop(f);
+    let r = run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "0", "-E", "nodiscard,root_owner=0:0"])
+        .arg(&img))
+    .and_then(|_| mount(dir));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&img);
+    }
+    r
+}
+
+/// Mounts the image on `dir` if it is not mounted yet.
+pub fn mount(dir: &Path) -> io::Result<()> {
+    if is_mountpoint(dir)? {
+        return Ok(());
+    }
+    run(Command::new("mount")
+        .args(["-o", "loop,nodev"])
+        .arg(image(dir))
+        .arg(dir))?;
+    // The empty filesystem's lost+found is not part of the snapshot.
+    let _ = std::fs::remove_dir(dir.join("lost+found"));
+    Ok(())
+}
+
+/// Unmounts and deletes the image, if `dir` has one (the loop device goes with the mount).
+pub fn destroy(dir: &Path) -> io::Result<()> {
+    if !has_image(dir) {
+        return Ok(());
+    }
+    if is_mountpoint(dir)? {
+        super::unmount(dir)?;
+    }
+    std::fs::remove_file(image(dir))
+}
+
+/// Whether `dir` is the root of a mount.
+pub fn is_mountpoint(dir: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let m = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => Err(e)?,
+    };
+    let p = std::fs::metadata(dir.join(".."))?;
+    Ok(m.dev() != p.dev())
+}
