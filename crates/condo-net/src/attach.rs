@@ -48,7 +48,10 @@ fn check_label(field: &'static str, s: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(field, format!("{s:?} is not a DNS label (letters, digits, '-')")))
+        Err(invalid(
+            field,
+            format!("{s:?} is not a DNS label (letters, digits, '-')"),
+        ))
     }
 }
 
@@ -179,7 +182,8 @@ impl Networks {
             }
         }
         self.nl.delete_link(&lease.host_veth)?;
-        self.nl.delete_link(&crate::traffic::ifb_name(&lease.host_veth))?;
+        self.nl
+            .delete_link(&crate::traffic::ifb_name(&lease.host_veth))?;
         self.state.save(&next)?;
         if let Some(z) = self.zones.get(network) {
             for n in std::iter::once(&lease.hostname).chain(&lease.aliases) {
@@ -204,7 +208,8 @@ impl Networks {
     pub fn hosts_file(&self, network: &str, container: &str) -> Result<String> {
         let rec = self.record(network)?;
         let me = self.lease(network, container)?;
-        let mut out = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        let mut out =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         let mut names = vec![me.hostname.clone()];
         names.extend(me.aliases.iter().cloned());
         out.push_str(&format!("{}\t{}\n", me.ipv4, names.join(" ")));

@@ -220,8 +220,10 @@ pub fn ruleset(state: &FirewallState) -> Value {
     cmds.push(chain("output", "nat", "output", -100));
     cmds.push(chain("postrouting", "nat", "postrouting", 100));
     let mut rule = |chain: &str, expr: Vec<Value>| {
-        cmds.push(json!({"add": {"rule": {"family": "inet", "table": TABLE, "chain": chain,
-            "expr": expr}}}));
+        cmds.push(
+            json!({"add": {"rule": {"family": "inet", "table": TABLE, "chain": chain,
+            "expr": expr}}}),
+        );
     };
     let drop = json!({"drop": null});
     let accept = json!({"accept": null});
@@ -235,12 +237,18 @@ pub fn ruleset(state: &FirewallState) -> Value {
         for chain in ["input", "forward"] {
             rule(
                 chain,
-                vec![m(payload(fam, "saddr"), "==", json!(ip.to_string())), drop.clone()],
+                vec![
+                    m(payload(fam, "saddr"), "==", json!(ip.to_string())),
+                    drop.clone(),
+                ],
             );
         }
         rule(
             "forward",
-            vec![m(payload(fam, "daddr"), "==", json!(ip.to_string())), drop.clone()],
+            vec![
+                m(payload(fam, "daddr"), "==", json!(ip.to_string())),
+                drop.clone(),
+            ],
         );
     }
     for n in &state.networks {
@@ -248,13 +256,20 @@ pub fn ruleset(state: &FirewallState) -> Value {
         // The host's own services are closed to containers: only DNS on the gateway, ICMP
         // (IPv6 neighbour discovery needs it) and answers to the host's own connections.
         let iif = m(meta("iifname"), "==", br.clone());
-        rule("input", vec![iif.clone(), established.clone(), accept.clone()]);
+        rule(
+            "input",
+            vec![iif.clone(), established.clone(), accept.clone()],
+        );
         for proto in ["udp", "tcp"] {
             rule(
                 "input",
                 vec![
                     iif.clone(),
-                    m(payload(family_of(n.gateway), "daddr"), "==", json!(n.gateway.to_string())),
+                    m(
+                        payload(family_of(n.gateway), "daddr"),
+                        "==",
+                        json!(n.gateway.to_string()),
+                    ),
                     m(payload(proto, "dport"), "==", json!(53)),
                     accept.clone(),
                 ],
@@ -272,7 +287,11 @@ pub fn ruleset(state: &FirewallState) -> Value {
         // Containers of one network reach each other.
         rule(
             "forward",
-            vec![iif.clone(), m(meta("oifname"), "==", br.clone()), accept.clone()],
+            vec![
+                iif.clone(),
+                m(meta("oifname"), "==", br.clone()),
+                accept.clone(),
+            ],
         );
     }
     rule("forward", vec![established.clone(), accept.clone()]);
@@ -306,8 +325,7 @@ pub fn ruleset(state: &FirewallState) -> Value {
         }
         // Published ports reached from 127.0.0.1 or from a container of the same network
         // (hairpin) need a source the container can answer.
-        let localnet: IpNet = IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8)
-            .unwrap_or(n.subnet);
+        let localnet: IpNet = IpNet::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8).unwrap_or(n.subnet);
         rule(
             "postrouting",
             vec![
@@ -343,7 +361,11 @@ pub fn ruleset(state: &FirewallState) -> Value {
         };
         let expr = vec![
             dst,
-            m(payload(p.protocol.as_str(), "dport"), "==", json!(p.host_port)),
+            m(
+                payload(p.protocol.as_str(), "dport"),
+                "==",
+                json!(p.host_port),
+            ),
             json!({"dnat": {"family": "ip", "addr": p.target.to_string(), "port": p.target_port}}),
         ];
         rule("prerouting", expr.clone());

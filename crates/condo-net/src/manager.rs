@@ -162,7 +162,9 @@ impl Networks {
         if self.nl.link_index(&rec.bridge)?.is_some() {
             return Ok(());
         }
-        let idx = self.nl.create_link(&rec.bridge, InfoKind::Bridge, rec.mtu)?;
+        let idx = self
+            .nl
+            .create_link(&rec.bridge, InfoKind::Bridge, rec.mtu)?;
         let res = (|| {
             self.nl
                 .add_address(idx, IpAddr::V4(rec.gateway), rec.subnet.prefix())?;
@@ -205,7 +207,9 @@ impl Networks {
             Some(g) => g
                 .parse::<IpAddr>()
                 .map_err(|_| invalid("gateway", format!("{g:?} is not an IP address")))?,
-            None => subnet.nth(1).ok_or_else(|| invalid("subnet", "too small"))?,
+            None => subnet
+                .nth(1)
+                .ok_or_else(|| invalid("subnet", "too small"))?,
         };
         let IpAddr::V4(gateway4) = gateway else {
             return Err(invalid("gateway", format!("{gateway} is not IPv4")));
@@ -231,9 +235,9 @@ impl Networks {
                     return Err(invalid("subnet6", format!("{n} must be IPv6, /64 to /120")));
                 }
                 let g = match &spec.gateway6 {
-                    Some(g) => g.parse::<IpAddr>().map_err(|_| {
-                        invalid("gateway6", format!("{g:?} is not an IP address"))
-                    })?,
+                    Some(g) => g
+                        .parse::<IpAddr>()
+                        .map_err(|_| invalid("gateway6", format!("{g:?} is not an IP address")))?,
                     None => n.nth(1).ok_or_else(|| invalid("subnet6", "too small"))?,
                 };
                 let IpAddr::V6(g6) = g else {
@@ -249,7 +253,11 @@ impl Networks {
             let clash = other.subnet.overlaps(&subnet)
                 || matches!((other.subnet6, subnet6), (Some(a), Some(b)) if a.overlaps(&b));
             if clash {
-                let field = if other.subnet.overlaps(&subnet) { "subnet" } else { "subnet6" };
+                let field = if other.subnet.overlaps(&subnet) {
+                    "subnet"
+                } else {
+                    "subnet6"
+                };
                 return Err(invalid(
                     field,
                     format!("overlaps network {:?} ({})", other.name, other.subnet),
@@ -262,14 +270,23 @@ impl Networks {
             None => format!("cb-{}", &short_hash(&[&spec.name])[..12]),
         };
         if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ', ':']) {
-            return Err(invalid("bridge", format!("{bridge:?} is not a valid interface name")));
+            return Err(invalid(
+                "bridge",
+                format!("{bridge:?} is not a valid interface name"),
+            ));
         }
         if self.records.values().any(|r| r.bridge == bridge) {
-            return Err(invalid("bridge", format!("{bridge:?} is used by another network")));
+            return Err(invalid(
+                "bridge",
+                format!("{bridge:?} is used by another network"),
+            ));
         }
         if let Some(mtu) = spec.mtu {
             if !(576..=65535).contains(&mtu) {
-                return Err(invalid("mtu", format!("{mtu} is not between 576 and 65535")));
+                return Err(invalid(
+                    "mtu",
+                    format!("{mtu} is not between 576 and 65535"),
+                ));
             }
         }
         Ok(NetworkRecord {
@@ -291,7 +308,10 @@ impl Networks {
         self.records = self.state.load_all()?;
         let rec = self.validate(spec)?;
         if self.nl.link_index(&rec.bridge)?.is_some() {
-            return Err(invalid("bridge", format!("a link called {:?} exists", rec.bridge)));
+            return Err(invalid(
+                "bridge",
+                format!("a link called {:?} exists", rec.bridge),
+            ));
         }
         let mut undo = Vec::new();
         let res = (|| {
@@ -307,7 +327,8 @@ impl Networks {
             self.run_undo(undo);
             return Err(e);
         }
-        self.zones.insert(rec.name.clone(), Arc::new(Zone::default()));
+        self.zones
+            .insert(rec.name.clone(), Arc::new(Zone::default()));
         tracing::info!(network = %rec.name, bridge = %rec.bridge, "network created");
         Ok(NetworkInfo::from(&rec))
     }
@@ -340,7 +361,9 @@ impl Networks {
     pub(crate) fn run_undo(&mut self, steps: Vec<Undo>) {
         for step in steps.into_iter().rev() {
             let res = match step {
-                Undo::DeleteLink(name) => self.nl.delete_link(&name).map(|_| ()).map_err(Error::from),
+                Undo::DeleteLink(name) => {
+                    self.nl.delete_link(&name).map(|_| ()).map_err(Error::from)
+                }
                 Undo::DropRecord(name) => {
                     self.records.remove(&name);
                     self.state.remove(&name).map_err(Error::from)
@@ -422,12 +445,11 @@ impl Networks {
                 &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             ),
         };
-        let server = DnsServer::start(addr, self.zone(network)?, ups).map_err(|source| {
-            Error::Dns {
+        let server =
+            DnsServer::start(addr, self.zone(network)?, ups).map_err(|source| Error::Dns {
                 addr: addr.to_string(),
                 source,
-            }
-        })?;
+            })?;
         let local = server.local_addr();
         self.dns.insert(network.to_string(), server);
         Ok(local)

@@ -8,16 +8,15 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -139,12 +138,20 @@ impl Netlink {
         }
     }
 
-    fn ack(&mut self, msg: RouteNetlinkMessage, flags: u16, op: &'static str, target: &str) -> Res<()> {
-        self.request(msg, flags).map(|_| ()).map_err(|source| NetlinkError {
-            op,
-            target: target.to_string(),
-            source,
-        })
+    fn ack(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        op: &'static str,
+        target: &str,
+    ) -> Res<()> {
+        self.request(msg, flags)
+            .map(|_| ())
+            .map_err(|source| NetlinkError {
+                op,
+                target: target.to_string(),
+                source,
+            })
     }
 
     /// The index of the link called `name`, or `None` when there is none.
@@ -172,7 +179,10 @@ impl Netlink {
     /// Names of every link in the namespace.
     pub fn link_names(&mut self) -> Res<Vec<String>> {
         let found = self
-            .request(RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)
+            .request(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                NLM_F_DUMP,
+            )
             .map_err(|source| NetlinkError {
                 op: "list links",
                 target: String::new(),
@@ -199,7 +209,8 @@ impl Netlink {
         if let Some(mtu) = mtu {
             m.attributes.push(LinkAttribute::Mtu(mtu));
         }
-        m.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind)]));
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(kind)]));
         self.ack(
             RouteNetlinkMessage::NewLink(m),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -225,7 +236,8 @@ impl Netlink {
     ) -> Res<()> {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.to_string()));
-        p.attributes.push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
+        p.attributes
+            .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut m = LinkMessage::default();
         m.header.flags = LinkFlags::Up;
         m.header.change_mask = LinkFlags::Up;

@@ -70,7 +70,11 @@ impl PortPolicy {
     /// Checks `p` against the policy.
     pub fn check(&self, p: &PortSpec) -> Result<()> {
         if p.host_port == 0 || p.container_port == 0 {
-            let field = if p.host_port == 0 { "host_port" } else { "container_port" };
+            let field = if p.host_port == 0 {
+                "host_port"
+            } else {
+                "container_port"
+            };
             return Err(invalid(field, "port 0 cannot be published"));
         }
         if !self.ports.iter().any(|r| r.contains(&p.host_port)) {
@@ -144,7 +148,10 @@ impl Netns {
 pub(crate) fn check_name(field: &'static str, s: &str, max: usize) -> Result<()> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
     if s.is_empty() || s.len() > max {
-        return Err(invalid(field, format!("{s:?} must be 1 to {max} characters")));
+        return Err(invalid(
+            field,
+            format!("{s:?} must be 1 to {max} characters"),
+        ));
     }
     if !s.chars().all(ok_char) || s.starts_with(['-', '.']) {
         return Err(invalid(
@@ -181,14 +188,23 @@ mod tests {
             protocol: Protocol::Tcp,
         };
         p.check(&spec).unwrap();
-        let low = PortSpec { host_port: 80, ..spec };
+        let low = PortSpec {
+            host_port: 80,
+            ..spec
+        };
         assert!(p.check(&low).unwrap_err().to_string().contains("host_port"));
         p.wildcard = false;
         assert!(p.check(&spec).unwrap_err().to_string().contains("host_ip"));
         p.addresses = vec!["192.0.2.0/24".parse().unwrap()];
-        let bad = PortSpec { host_ip: Some("198.51.100.1".parse().unwrap()), ..spec };
+        let bad = PortSpec {
+            host_ip: Some("198.51.100.1".parse().unwrap()),
+            ..spec
+        };
         assert!(p.check(&bad).is_err());
-        let good = PortSpec { host_ip: Some("192.0.2.7".parse().unwrap()), ..spec };
+        let good = PortSpec {
+            host_ip: Some("192.0.2.7".parse().unwrap()),
+            ..spec
+        };
         p.check(&good).unwrap();
     }
 

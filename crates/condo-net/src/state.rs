@@ -315,7 +315,10 @@ mod tests {
             used.push(ip);
             got.push(ip.to_string());
         }
-        assert_eq!(got, ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6"]);
+        assert_eq!(
+            got,
+            ["10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6"]
+        );
         used.retain(|ip| ip.to_string() != "10.1.0.4");
         assert_eq!(allocate(&n, &used).unwrap().to_string(), "10.1.0.4");
     }

@@ -64,15 +64,24 @@ impl Networks {
     pub fn publish(&mut self, network: &str, container: &str, port: PortSpec) -> Result<()> {
         self.policy.check(&port)?;
         let _g = self.state.lock()?;
-        let taken = self.records.values().flat_map(|r| r.leases.values()).any(|l| {
-            l.ports.iter().any(|p| {
-                p.protocol == port.protocol
-                    && p.host_port == port.host_port
-                    && (p.host_ip.is_none() || port.host_ip.is_none() || p.host_ip == port.host_ip)
-            })
-        });
+        let taken = self
+            .records
+            .values()
+            .flat_map(|r| r.leases.values())
+            .any(|l| {
+                l.ports.iter().any(|p| {
+                    p.protocol == port.protocol
+                        && p.host_port == port.host_port
+                        && (p.host_ip.is_none()
+                            || port.host_ip.is_none()
+                            || p.host_ip == port.host_ip)
+                })
+            });
         if taken {
-            let ip = port.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "*".into());
+            let ip = port
+                .host_ip
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "*".into());
             return Err(Error::PortTaken(format!(
                 "{ip}:{}/{}",
                 port.host_port,
@@ -81,10 +90,13 @@ impl Networks {
         }
         let rec = self.record(network)?.clone();
         let mut next = rec.clone();
-        let lease = next.leases.get_mut(container).ok_or_else(|| Error::NotAttached {
-            network: network.to_string(),
-            container: container.to_string(),
-        })?;
+        let lease = next
+            .leases
+            .get_mut(container)
+            .ok_or_else(|| Error::NotAttached {
+                network: network.to_string(),
+                container: container.to_string(),
+            })?;
         lease.ports.push(PublishedPort {
             host_ip: port.host_ip,
             host_port: port.host_port,
@@ -99,10 +111,13 @@ impl Networks {
         let _g = self.state.lock()?;
         let rec = self.record(network)?.clone();
         let mut next = rec.clone();
-        let lease = next.leases.get_mut(container).ok_or_else(|| Error::NotAttached {
-            network: network.to_string(),
-            container: container.to_string(),
-        })?;
+        let lease = next
+            .leases
+            .get_mut(container)
+            .ok_or_else(|| Error::NotAttached {
+                network: network.to_string(),
+                container: container.to_string(),
+            })?;
         let before = lease.ports.len();
         lease.ports.retain(|p| {
             !(p.host_ip == port.host_ip
@@ -119,7 +134,11 @@ impl Networks {
     }
 
     /// Saves `next` and applies the rules; on failure puts `prev` back everywhere.
-    fn commit(&mut self, prev: crate::state::NetworkRecord, next: crate::state::NetworkRecord) -> Result<()> {
+    fn commit(
+        &mut self,
+        prev: crate::state::NetworkRecord,
+        next: crate::state::NetworkRecord,
+    ) -> Result<()> {
         let name = next.name.clone();
         let undo = vec![Undo::RestoreRecord(Box::new(prev)), Undo::SyncFirewall];
         let res = self.state.save(&next).map_err(Error::from).and_then(|()| {
@@ -235,7 +254,12 @@ impl Networks {
         let keys: Vec<(String, String)> = self
             .records
             .values()
-            .flat_map(|r| r.leases.values().filter(|l| l.allowance.is_some()).map(|l| (r.name.clone(), l.container.clone())))
+            .flat_map(|r| {
+                r.leases
+                    .values()
+                    .filter(|l| l.allowance.is_some())
+                    .map(|l| (r.name.clone(), l.container.clone()))
+            })
             .collect();
         for (net, ctr) in keys {
             let t = self.traffic(&net, &ctr)?;
@@ -243,7 +267,9 @@ impl Networks {
             let _g = self.state.lock()?;
             let rec = self.record(&net)?.clone();
             let mut next = rec.clone();
-            let Some(l) = next.leases.get_mut(&ctr) else { continue };
+            let Some(l) = next.leases.get_mut(&ctr) else {
+                continue;
+            };
             let Some(allow) = l.allowance else { continue };
             let old_eff = effective(l.rate, throttle_of(l));
             let was = l.usage.exceeded;
@@ -269,7 +295,11 @@ impl Networks {
                 }
                 continue;
             }
-            let (veth, new_eff, now) = (l.host_veth.clone(), effective(l.rate, throttle_of(l)), l.usage.exceeded);
+            let (veth, new_eff, now) = (
+                l.host_veth.clone(),
+                effective(l.rate, throttle_of(l)),
+                l.usage.exceeded,
+            );
             if old_eff != new_eff {
                 self.apply_rate(&veth, &old_eff, &new_eff)?;
             }
@@ -314,8 +344,17 @@ mod tests {
         let p = current_period();
         assert_eq!(p.len(), 7);
         assert_eq!(&p[4..5], "-");
-        let r = RateLimit { ingress_bps: Some(5), egress_bps: None };
-        assert_eq!(effective(r, Some(3)), RateLimit { ingress_bps: Some(3), egress_bps: Some(3) });
+        let r = RateLimit {
+            ingress_bps: Some(5),
+            egress_bps: None,
+        };
+        assert_eq!(
+            effective(r, Some(3)),
+            RateLimit {
+                ingress_bps: Some(3),
+                egress_bps: Some(3)
+            }
+        );
         assert_eq!(effective(r, None), r);
         assert_eq!(ifb_name("cv0123"), "ci0123");
     }

@@ -34,7 +34,9 @@ fn udp_echo_server(port: u16) -> impl FnOnce() + Send + 'static {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut buf = [0u8; 2048];
         for _ in 0..8 {
-            let Ok((n, peer)) = s.recv_from(&mut buf) else { break };
+            let Ok((n, peer)) = s.recv_from(&mut buf) else {
+                break;
+            };
             let _ = s.send_to(&buf[..n], peer);
         }
     }
@@ -97,25 +99,45 @@ fn containers_talk_publish_ports_and_resolve_names() {
         let got = in_ns(&n2, move || {
             let s = UdpSocket::bind("0.0.0.0:0").unwrap();
             s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-            s.send_to(&message::write_query(42, "web", message::TYPE_A), dns).unwrap();
+            s.send_to(&message::write_query(42, "web", message::TYPE_A), dns)
+                .unwrap();
             let mut buf = [0u8; 512];
             let (n, _) = s.recv_from(&mut buf).unwrap();
             message::parse_answer_addrs(&buf[..n]).unwrap()
         });
         assert_eq!(got, (0, vec![IpAddr::V4(a1.ipv4)]));
-        assert!(nets.resolv_conf("front").unwrap().contains("nameserver 10.77.0.1"));
-        assert!(nets.hosts_file("front", "client").unwrap().contains("10.77.0.2\tweb"));
+        assert!(nets
+            .resolv_conf("front")
+            .unwrap()
+            .contains("nameserver 10.77.0.1"));
+        assert!(nets
+            .hosts_file("front", "client")
+            .unwrap()
+            .contains("10.77.0.2\tweb"));
 
         // Published ports from the host side: bridge address and 127.0.0.1.
-        let tcp = PortSpec { host_ip: None, host_port: 18080, container_port: 5000, protocol: Protocol::Tcp };
-        let udp = PortSpec { host_port: 18081, container_port: 5001, protocol: Protocol::Udp, ..tcp };
+        let tcp = PortSpec {
+            host_ip: None,
+            host_port: 18080,
+            container_port: 5000,
+            protocol: Protocol::Tcp,
+        };
+        let udp = PortSpec {
+            host_port: 18081,
+            container_port: 5001,
+            protocol: Protocol::Udp,
+            ..tcp
+        };
         nets.publish("front", "web", tcp).unwrap();
         nets.publish("front", "web", udp).unwrap();
         tcp_roundtrip("127.0.0.1:18080".parse().unwrap()).unwrap();
         tcp_roundtrip(SocketAddr::new(info.gateway, 18080)).unwrap();
         udp_roundtrip("127.0.0.1:18081".parse().unwrap()).unwrap();
         // The port is taken now, also for another container.
-        let err = nets.publish("front", "client", tcp).unwrap_err().to_string();
+        let err = nets
+            .publish("front", "client", tcp)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("host_port") && err.contains("18080"), "{err}");
         nets.unpublish("front", "web", tcp).unwrap();
         assert!(tcp_roundtrip("127.0.0.1:18080".parse().unwrap()).is_err());
@@ -134,8 +156,14 @@ fn containers_talk_publish_ports_and_resolve_names() {
         let sent = after.sent_bytes - before.sent_bytes;
         let recv = after.received_bytes - before.received_bytes;
         // Payload plus TCP/IP/Ethernet headers (at most ~10% for these segment sizes).
-        assert!(sent >= payload as u64 && sent < payload as u64 * 11 / 10, "sent {sent}");
-        assert!(recv >= payload as u64 && recv < payload as u64 * 11 / 10, "recv {recv}");
+        assert!(
+            sent >= payload as u64 && sent < payload as u64 * 11 / 10,
+            "sent {sent}"
+        );
+        assert!(
+            recv >= payload as u64 && recv < payload as u64 * 11 / 10,
+            "recv {recv}"
+        );
 
         nets.stop_dns("front");
         nets.detach("front", "web").unwrap();
@@ -164,7 +192,11 @@ fn networks_are_isolated_from_each_other_and_the_host() {
         // A host service on the gateway address is closed to containers.
         let host = TcpListener::bind("0.0.0.0:6500").unwrap();
         let gw = SocketAddr::new(blue.gateway, 6500);
-        assert!(in_ns(&b, move || TcpStream::connect_timeout(&gw, Duration::from_millis(500))).is_err());
+        assert!(in_ns(&b, move || TcpStream::connect_timeout(
+            &gw,
+            Duration::from_millis(500)
+        ))
+        .is_err());
         drop(host);
         nets.detach("red", "r1").unwrap();
         nets.detach("blue", "b1").unwrap();

@@ -64,13 +64,31 @@ fn rate_limits_hold_within_15_percent() {
         let ns = new_container_ns();
         let a = nets.attach("slow", &req("c", &ns)).unwrap();
         let limit = 10_000_000u64;
-        nets.set_rate("slow", "c", RateLimit { ingress_bps: Some(limit), egress_bps: Some(limit) }).unwrap();
+        nets.set_rate(
+            "slow",
+            "c",
+            RateLimit {
+                ingress_bps: Some(limit),
+                egress_bps: Some(limit),
+            },
+        )
+        .unwrap();
         // Towards the container: the host sends, the container receives.
-        let rx = measure(None, Some(&ns), SocketAddr::new(IpAddr::V4(a.ipv4), 7000), 3_000_000);
+        let rx = measure(
+            None,
+            Some(&ns),
+            SocketAddr::new(IpAddr::V4(a.ipv4), 7000),
+            3_000_000,
+        );
         // From the container to an unlimited peer on the same network.
         let peer = new_container_ns();
         let b = nets.attach("slow", &req("peer", &peer)).unwrap();
-        let tx = measure(Some(&ns), Some(&peer), SocketAddr::new(IpAddr::V4(b.ipv4), 7001), 3_000_000);
+        let tx = measure(
+            Some(&ns),
+            Some(&peer),
+            SocketAddr::new(IpAddr::V4(b.ipv4), 7001),
+            3_000_000,
+        );
         nets.detach("slow", "peer").unwrap();
         for (what, bps) in [("ingress", rx), ("egress", tx)] {
             let ratio = bps / limit as f64;
@@ -79,10 +97,23 @@ fn rate_limits_hold_within_15_percent() {
         }
         // Live update: lift the limits.
         nets.set_rate("slow", "c", RateLimit::default()).unwrap();
-        let fast = measure(None, Some(&ns), SocketAddr::new(IpAddr::V4(a.ipv4), 7002), 3_000_000);
+        let fast = measure(
+            None,
+            Some(&ns),
+            SocketAddr::new(IpAddr::V4(a.ipv4), 7002),
+            3_000_000,
+        );
         assert!(fast > 3.0 * limit as f64, "unlimited {fast}");
         // Allowance used up with the stop policy: traffic is dropped.
-        nets.set_allowance("slow", "c", Some(Allowance { bytes_per_month: 1000, policy: AllowancePolicy::Stop })).unwrap();
+        nets.set_allowance(
+            "slow",
+            "c",
+            Some(Allowance {
+                bytes_per_month: 1000,
+                policy: AllowancePolicy::Stop,
+            }),
+        )
+        .unwrap();
         let period = condo_net::current_period();
         let target = SocketAddr::new(IpAddr::V4(a.ipv4), 7003);
         let _l = in_ns(&ns, move || TcpListener::bind(target).unwrap());
@@ -145,7 +176,13 @@ fn bad_input_is_refused_and_leaves_nothing() {
             (spec("bad", "10.83.0.0/33"), "subnet"),
             (spec("bad", "banana"), "subnet"),
             (spec("Bad/name", "10.84.0.0/24"), "name"),
-            (condo_net::NetworkSpec { gateway: Some("10.99.0.1".into()), ..spec("gw", "10.85.0.0/24") }, "gateway"),
+            (
+                condo_net::NetworkSpec {
+                    gateway: Some("10.99.0.1".into()),
+                    ..spec("gw", "10.85.0.0/24")
+                },
+                "gateway",
+            ),
             (spec("base", "10.86.0.0/24"), "name"),
         ];
         for (s, field) in cases {
@@ -155,15 +192,29 @@ fn bad_input_is_refused_and_leaves_nothing() {
         assert_eq!(nets.list().len(), 1);
         let ns = new_container_ns();
         nets.attach("base", &req("x", &ns)).unwrap();
-        let p = PortSpec { host_ip: None, host_port: 80, container_port: 80, protocol: Protocol::Tcp };
-        assert!(nets.publish("base", "x", p).unwrap_err().to_string().contains("host_port"));
+        let p = PortSpec {
+            host_ip: None,
+            host_port: 80,
+            container_port: 80,
+            protocol: Protocol::Tcp,
+        };
+        assert!(nets
+            .publish("base", "x", p)
+            .unwrap_err()
+            .to_string()
+            .contains("host_port"));
         let err = nets.attach("nope", &req("y", &ns)).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
         nets.detach("base", "x").unwrap();
         nets.remove_network("base").unwrap();
         assert_eq!(links(), vec!["lo".to_string()]);
         assert!(!nft_tables().contains("condo"));
-        assert_eq!(std::fs::read_dir(dir.path().join("networks")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("networks"))
+                .unwrap()
+                .count(),
+            0
+        );
     });
 }
 
@@ -178,21 +229,42 @@ fn no_leak_after_200_cycles() {
             let id = format!("c{i}");
             nets.attach("churn", &req(&id, &ns)).unwrap();
             if i % 10 == 0 {
-                let p = PortSpec { host_ip: None, host_port: 20000 + i, container_port: 80, protocol: Protocol::Udp };
+                let p = PortSpec {
+                    host_ip: None,
+                    host_port: 20000 + i,
+                    container_port: 80,
+                    protocol: Protocol::Udp,
+                };
                 nets.publish("churn", &id, p).unwrap();
-                nets.set_rate("churn", &id, RateLimit { ingress_bps: Some(1_000_000), egress_bps: Some(1_000_000) }).unwrap();
+                nets.set_rate(
+                    "churn",
+                    &id,
+                    RateLimit {
+                        ingress_bps: Some(1_000_000),
+                        egress_bps: Some(1_000_000),
+                    },
+                )
+                .unwrap();
             }
             nets.detach("churn", &id).unwrap();
         }
         assert!(nets.get("churn").unwrap().containers.is_empty());
-        let inner = in_ns(&ns, || links());
+        let inner = in_ns(&ns, links);
         assert_eq!(inner, vec!["lo".to_string()]);
         nets.remove_network("churn").unwrap();
         assert_eq!(links(), vec!["lo".to_string()]);
         assert!(!nft_tables().contains("condo"));
-        let routes = std::process::Command::new("ip").args(["-o", "route", "show", "table", "all"]).output().unwrap();
+        let routes = std::process::Command::new("ip")
+            .args(["-o", "route", "show", "table", "all"])
+            .output()
+            .unwrap();
         let routes = String::from_utf8_lossy(&routes.stdout).to_string();
         assert!(!routes.contains("10.87."), "{routes}");
-        assert_eq!(std::fs::read_dir(dir.path().join("networks")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("networks"))
+                .unwrap()
+                .count(),
+            0
+        );
     });
 }

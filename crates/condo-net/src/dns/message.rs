@@ -147,7 +147,9 @@ pub fn parse_answer_addrs(b: &[u8]) -> Result<(u8, Vec<IpAddr>), DnsError> {
         at = skip_name(b, at)?;
         let t = u16_at(b, at)?;
         let len = u16_at(b, at + 8)? as usize;
-        let data = b.get(at + 10..at + 10 + len).ok_or(DnsError::Truncated(at))?;
+        let data = b
+            .get(at + 10..at + 10 + len)
+            .ok_or(DnsError::Truncated(at))?;
         match (t, len) {
             (TYPE_A, 4) => addrs.push(IpAddr::from([data[0], data[1], data[2], data[3]])),
             (TYPE_AAAA, 16) => {

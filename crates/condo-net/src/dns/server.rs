@@ -78,9 +78,10 @@ fn resolve(packet: &[u8], zone: &Zone, upstreams: &[SocketAddr]) -> Option<Vec<u
     if !q.name.contains('.') && upstreams.is_empty() {
         return Some(message::write_answer(&q, message::RCODE_NXDOMAIN, &[], 5));
     }
-    Some(forward(packet, upstreams).unwrap_or_else(|| {
-        message::write_answer(&q, message::RCODE_SERVFAIL, &[], 0)
-    }))
+    Some(
+        forward(packet, upstreams)
+            .unwrap_or_else(|| message::write_answer(&q, message::RCODE_SERVFAIL, &[], 0)),
+    )
 }
 
 /// Asks each upstream in turn over UDP and returns the first answer.
@@ -118,7 +119,11 @@ pub struct DnsServer {
 
 impl DnsServer {
     /// Binds UDP and TCP on `addr` and starts answering from `zone`.
-    pub fn start(addr: SocketAddr, zone: Arc<Zone>, upstreams: Vec<SocketAddr>) -> io::Result<Self> {
+    pub fn start(
+        addr: SocketAddr,
+        zone: Arc<Zone>,
+        upstreams: Vec<SocketAddr>,
+    ) -> io::Result<Self> {
         let udp = UdpSocket::bind(addr)?;
         let addr = udp.local_addr()?;
         let tcp = TcpListener::bind(addr)?;
@@ -128,11 +133,15 @@ impl DnsServer {
         let mut threads = Vec::new();
         {
             let (stop, zone, ups) = (stop.clone(), zone.clone(), upstreams.clone());
-            threads.push(std::thread::spawn(move || serve_udp(udp, &stop, &zone, &ups)));
+            threads.push(std::thread::spawn(move || {
+                serve_udp(udp, &stop, &zone, &ups)
+            }));
         }
         {
             let stop = stop.clone();
-            threads.push(std::thread::spawn(move || serve_tcp(tcp, &stop, zone, upstreams)));
+            threads.push(std::thread::spawn(move || {
+                serve_tcp(tcp, &stop, zone, upstreams)
+            }));
         }
         Ok(DnsServer {
             addr,
@@ -221,7 +230,8 @@ mod tests {
 
     #[test]
     fn reads_nameservers() {
-        let ups = upstreams_from_resolv_conf("# x\nnameserver 10.0.0.53\nsearch a\nnameserver ::1\n");
+        let ups =
+            upstreams_from_resolv_conf("# x\nnameserver 10.0.0.53\nsearch a\nnameserver ::1\n");
         assert_eq!(ups.len(), 2);
         assert_eq!(ups[0].to_string(), "10.0.0.53:53");
     }

@@ -85,7 +85,10 @@ pub fn nft_tables() -> String {
 
 /// Names of links in the current namespace.
 pub fn links() -> Vec<String> {
-    condo_net::netlink::Netlink::open().unwrap().link_names().unwrap()
+    condo_net::netlink::Netlink::open()
+        .unwrap()
+        .link_names()
+        .unwrap()
 }
 
 /// A network spec with the given name and subnet.
