@@ -1,6 +1,6 @@
 use super::testutil::{is_child, run_in_child, spawn};
 use super::*;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 const X86_64: u32 = 0xc000_003e;
@@ -55,6 +55,7 @@ fn run(p: &SeccompProgram, nr: u32, arch: u32, args: [u64; 6]) -> u32 {
             0x15 => pc += if acc == k { i.jt } else { i.jf } as usize,
             0x25 => pc += if acc > k { i.jt } else { i.jf } as usize,
             0x35 => pc += if acc >= k { i.jt } else { i.jf } as usize,
+            0x45 => pc += if acc & k != 0 { i.jt } else { i.jf } as usize,
             0x06 => return k,
             c => panic!("unexpected opcode {c:#x}"),
         }
@@ -483,4 +484,137 @@ fn notify_fd_reaches_the_listener_which_answers() {
     let status = child.wait().unwrap();
     drop(watchdog);
     assert!(status.success(), "child: {status}");
+}
+
+#[test]
+fn docker_sized_filter_loads_and_allows_ordinary_calls() {
+    let status = run_in_child(
+        concat!(
+            module_path!(),
+            "::docker_sized_filter_loads_and_allows_ordinary_calls"
+        ),
+        || {
+            let p = compile(&docker_like()).unwrap();
+            let loaded = condo_sys::process::set_no_new_privs()
+                .map_err(SeccompError::Load)
+                .and_then(|_| p.load());
+            if let Err(e) = loaded {
+                eprintln!("{e}");
+                return 10;
+            }
+            match std::fs::read_to_string("/proc/thread-self/status") {
+                Ok(s) if s.contains("Seccomp:\t2") => 0,
+                other => {
+                    eprintln!("{other:?}");
+                    11
+                }
+            }
+        },
+    );
+    assert!(status.success(), "child: {status}");
+}
+
+/// Runs a BPF program given as the kernel's raw bytes.
+fn program_of(bytes: &[u8]) -> SeccompProgram {
+    let insns = bytes
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    SeccompProgram {
+        insns,
+        flags: 0,
+        notify: false,
+    }
+}
+
+#[test]
+fn decisions_match_libseccomp_on_native_calls() {
+    use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+    let ops = [
+        ("SCMP_CMP_NE", ScmpCompareOp::NotEqual),
+        ("SCMP_CMP_LT", ScmpCompareOp::Less),
+        ("SCMP_CMP_LE", ScmpCompareOp::LessOrEqual),
+        ("SCMP_CMP_EQ", ScmpCompareOp::Equal),
+        ("SCMP_CMP_GE", ScmpCompareOp::GreaterEqual),
+        ("SCMP_CMP_GT", ScmpCompareOp::Greater),
+    ];
+    let values = [
+        0u64,
+        1,
+        7,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0007,
+        u64::MAX,
+    ];
+    let names = [
+        "read", "write", "openat", "close", "fstat", "mmap", "ioctl", "kill", "socket",
+    ];
+    let mut ours = profile(
+        "SCMP_ACT_ERRNO",
+        vec![sc(&["getpid", "exit_group"], "SCMP_ACT_ALLOW")],
+    );
+    let mut theirs = ScmpFilterContext::new(ScmpAction::Errno(1)).unwrap();
+    for n in ["getpid", "exit_group"] {
+        theirs
+            .add_rule(ScmpAction::Allow, ScmpSyscall::from_name(n).unwrap())
+            .unwrap();
+    }
+    for (i, name) in names.iter().enumerate() {
+        let (op, sop) = ops[i % ops.len()];
+        let v = values[(i * 3) % values.len()];
+        let mut r = sc(&[name], "SCMP_ACT_ALLOW");
+        r.args = Some(vec![arg(1, op, v, 0)]);
+        let mut cmp = vec![ScmpArgCompare::new(1, sop, v)];
+        if i % 2 == 0 {
+            let m = 0xff00_0000_00f0;
+            r.args
+                .as_mut()
+                .unwrap()
+                .push(arg(2, "SCMP_CMP_MASKED_EQ", m, 0x1200_0000_0030));
+            cmp.push(ScmpArgCompare::new(
+                2,
+                ScmpCompareOp::MaskedEqual(m),
+                0x1200_0000_0030,
+            ));
+        }
+        ours.syscalls.as_mut().unwrap().push(r);
+        let call = ScmpSyscall::from_name(name).unwrap();
+        theirs
+            .add_rule_conditional(ScmpAction::Allow, call, &cmp)
+            .unwrap();
+    }
+    let mine = compile(&ours).unwrap();
+    let memfd = rustix::fs::memfd_create("bpf", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    theirs.export_bpf(&memfd).unwrap();
+    let bytes = std::fs::read(format!("/proc/self/fd/{}", memfd.as_raw_fd())).unwrap();
+    let reference = program_of(&bytes);
+    let top = nr("socket").max(nr("exit_group"));
+    let mut checked = 0;
+    for call in 0..=top {
+        for &a1 in &values {
+            for a2 in [
+                0u64,
+                0x1200_0000_0030,
+                0x1200_0000_0031,
+                0x1300_0000_0030,
+                0x1200_abcd_0039,
+            ] {
+                let args = [0, a1.wrapping_add(call as u64 % 2), a2, 0, 0, 0];
+                let want = run(&reference, call, X86_64, args);
+                assert_eq!(
+                    run(&mine, call, X86_64, args),
+                    want,
+                    "nr {call} args {args:x?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000);
 }
