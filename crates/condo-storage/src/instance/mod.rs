@@ -1,8 +1,401 @@
-//! Instances.
+//! Instances: a writable root filesystem over an image (O(1) to create), its snapshots,
+//! rollback, clones, per-instance quota and backups, on any [`Snapshotter`].
+//!
+//! Snapshotter keys: `inst/<name>/<gen>` is the instance's active snapshot, `snap/<name>/<snap>`
+//! its committed snapshots. A snapshot seals the active snapshot (commit, O(1)) and prepares a
+//! fresh one on top; deleted snapshots that still parent something are retired and removed
+//! once nothing depends on them.
+
+pub mod backup;
+
+use crate::fsutil;
+use crate::snapshot::{Mount, PrepareOptions, SnapshotError, Snapshotter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 /// A reason an instance operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
-    /// Placeholder.
-    #[error("instance: {0}")]
-    Other(String),
+    /// No instance has this name.
+    #[error("instance {0:?} not found")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("instance {0:?} already exists")]
+    Exists(String),
+    /// The instance has no snapshot of this name.
+    #[error("instance {instance:?} has no snapshot {snapshot:?}")]
+    NoSnapshot {
+        /// The instance.
+        instance: String,
+        /// The snapshot.
+        snapshot: String,
+    },
+    /// The instance already has a snapshot of this name.
+    #[error("instance {instance:?} already has a snapshot {snapshot:?}")]
+    SnapshotExists {
+        /// The instance.
+        instance: String,
+        /// The snapshot.
+        snapshot: String,
+    },
+    /// A name holds characters other than letters, digits, `-`, `_` and `.`.
+    #[error("invalid name {0:?}: use letters, digits, '-', '_' and '.'")]
+    BadName(String),
+    /// The snapshotter failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The instance index could not be read or written.
+    #[error("instance index {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A backup stream is unusable.
+    #[error("backup: {0}")]
+    Backup(String),
+}
+
+/// One snapshot of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotRecord {
+    /// Its name within the instance.
+    pub name: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+}
+
+/// The on-disk record of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceRecord {
+    /// The instance's name.
+    pub name: String,
+    /// The committed snapshot it was created from (an image's top layer, or another's snapshot).
+    pub base: Option<String>,
+    /// Its snapshots, oldest first.
+    pub snapshots: Vec<SnapshotRecord>,
+    /// The hard limit on what it writes, in bytes.
+    pub quota: Option<u64>,
+    /// Bumped each time the active snapshot is replaced.
+    pub generation: u64,
+    /// The committed snapshot the current active one sits on.
+    pub parent: Option<String>,
+}
+
+/// A snapshot as listed, with the space it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotSummary {
+    /// Its name.
+    pub name: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// Bytes it holds on its own.
+    pub size: u64,
+}
+
+/// The instances kept in one directory, over one snapshotter.
+#[derive(Clone)]
+pub struct InstanceStore {
+    root: PathBuf,
+    snap: Arc<dyn Snapshotter>,
+}
+
+fn check_name(n: &str) -> Result<(), InstanceError> {
+    if n.is_empty()
+        || n.len() > 128
+        || n.starts_with('.')
+        || !n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(InstanceError::BadName(n.into()));
+    }
+    Ok(())
+}
+
+/// The snapshotter key of an instance's snapshot.
+pub fn snapshot_key(instance: &str, snapshot: &str) -> String {
+    format!("snap/{instance}/{snapshot}")
+}
+
+fn active_key(r: &InstanceRecord) -> String {
+    format!("inst/{}/{}", r.name, r.generation)
+}
+
+impl InstanceStore {
+    /// Opens (creating if needed) the instance index at `root` over `snap`.
+    pub fn open(
+        root: impl Into<PathBuf>,
+        snap: Arc<dyn Snapshotter>,
+    ) -> Result<Self, InstanceError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|source| InstanceError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(Self { root, snap })
+    }
+
+    /// The snapshotter underneath.
+    pub fn snapshotter(&self) -> &Arc<dyn Snapshotter> {
+        &self.snap
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.json"))
+    }
+
+    /// The record of an instance.
+    pub fn get(&self, name: &str) -> Result<InstanceRecord, InstanceError> {
+        check_name(name)?;
+        let p = self.path(name);
+        fsutil::read_json(&p)
+            .map_err(|source| InstanceError::Io {
+                path: p.clone(),
+                source,
+            })?
+            .ok_or_else(|| InstanceError::NotFound(name.into()))
+    }
+
+    fn save(&self, r: &InstanceRecord) -> Result<(), InstanceError> {
+        let p = self.path(&r.name);
+        fsutil::write_json(&p, r).map_err(|source| InstanceError::Io { path: p, source })
+    }
+
+    /// Every instance.
+    pub fn list(&self) -> Result<Vec<InstanceRecord>, InstanceError> {
+        let mut out = Vec::new();
+        let rd = std::fs::read_dir(&self.root).map_err(|source| InstanceError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if let Some(name) = n.strip_suffix(".json") {
+                if let Ok(r) = self.get(name) {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Creates an instance whose root filesystem sits on committed snapshot `base`; O(1).
+    pub fn create(
+        &self,
+        name: &str,
+        base: Option<&str>,
+        quota: Option<u64>,
+    ) -> Result<Vec<Mount>, InstanceError> {
+        check_name(name)?;
+        if self.path(name).exists() {
+            return Err(InstanceError::Exists(name.into()));
+        }
+        let r = InstanceRecord {
+            name: name.into(),
+            base: base.map(Into::into),
+            snapshots: Vec::new(),
+            quota,
+            generation: 0,
+            parent: base.map(Into::into),
+        };
+        let mounts = self.snap.prepare(&active_key(&r), base, &self.opts(&r))?;
+        if let Err(e) = self.save(&r) {
+            let _ = self.snap.remove(&active_key(&r));
+            return Err(e);
+        }
+        Ok(mounts)
+    }
+
+    fn opts(&self, r: &InstanceRecord) -> PrepareOptions {
+        let mut o = PrepareOptions {
+            quota: r.quota,
+            ..Default::default()
+        };
+        o.labels.insert("condo.instance".into(), r.name.clone());
+        o
+    }
+
+    /// The mounts of the instance's root filesystem (re-preparing it if a crash lost it).
+    pub fn mounts(&self, name: &str) -> Result<Vec<Mount>, InstanceError> {
+        let r = self.get(name)?;
+        match self.snap.mounts(&active_key(&r)) {
+            Err(SnapshotError::NotFound(_)) => {
+                Ok(self
+                    .snap
+                    .prepare(&active_key(&r), r.parent.as_deref(), &self.opts(&r))?)
+            }
+            m => Ok(m?),
+        }
+    }
+
+    /// The directory holding what the instance wrote (the upper dir on overlay).
+    pub fn upper_path(&self, name: &str) -> Result<PathBuf, InstanceError> {
+        Ok(self.snap.fs_path(&active_key(&self.get(name)?))?)
+    }
+
+    /// Seals the instance's current state as snapshot `snap` and starts a fresh writable
+    /// layer on it; O(1) in what it wrote. The instance must be unmounted (stopped or frozen
+    /// and remounted with the returned mounts), since its writable layer changes.
+    pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
+        check_name(snap)?;
+        let mut r = self.get(name)?;
+        if r.snapshots.iter().any(|s| s.name == snap) {
+            return Err(InstanceError::SnapshotExists {
+                instance: name.into(),
+                snapshot: snap.into(),
+            });
+        }
+        let key = snapshot_key(name, snap);
+        self.snap.commit(&key, &active_key(&r))?;
+        r.snapshots.push(SnapshotRecord {
+            name: snap.into(),
+            created: crate::content::now_secs(),
+        });
+        r.generation += 1;
+        r.parent = Some(key.clone());
+        let mounts = self
+            .snap
+            .prepare(&active_key(&r), Some(&key), &self.opts(&r))?;
+        self.save(&r)?;
+        Ok(mounts)
+    }
+
+    /// Throws away the instance's current state and restarts it from snapshot `snap`; later
+    /// snapshots are kept. The instance must be unmounted.
+    pub fn rollback(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
+        let mut r = self.get(name)?;
+        self.require(&r, snap)?;
+        let key = snapshot_key(name, snap);
+        let old = active_key(&r);
+        r.generation += 1;
+        r.parent = Some(key.clone());
+        let mounts = self
+            .snap
+            .prepare(&active_key(&r), Some(&key), &self.opts(&r))?;
+        if let Err(e) = self.save(&r) {
+            let _ = self.snap.remove(&active_key(&r));
+            return Err(e);
+        }
+        self.snap.remove(&old)?;
+        Ok(mounts)
+    }
+
+    /// Creates instance `new` from snapshot `snap` of `name`; O(1).
+    pub fn clone_from(
+        &self,
+        name: &str,
+        snap: &str,
+        new: &str,
+        quota: Option<u64>,
+    ) -> Result<Vec<Mount>, InstanceError> {
+        let r = self.get(name)?;
+        self.require(&r, snap)?;
+        self.create(new, Some(&snapshot_key(name, snap)), quota)
+    }
+
+    fn require(&self, r: &InstanceRecord, snap: &str) -> Result<(), InstanceError> {
+        if r.snapshots.iter().any(|s| s.name == snap) {
+            Ok(())
+        } else {
+            Err(InstanceError::NoSnapshot {
+                instance: r.name.clone(),
+                snapshot: snap.into(),
+            })
+        }
+    }
+
+    /// Deletes one snapshot; the others, the instance and its clones are untouched.
+    pub fn delete_snapshot(&self, name: &str, snap: &str) -> Result<(), InstanceError> {
+        let mut r = self.get(name)?;
+        self.require(&r, snap)?;
+        r.snapshots.retain(|s| s.name != snap);
+        self.retire(&[snapshot_key(name, snap)])?;
+        self.save(&r)?;
+        self.collect()
+    }
+
+    /// The instance's snapshots, oldest first, with the space each holds.
+    pub fn snapshots(&self, name: &str) -> Result<Vec<SnapshotSummary>, InstanceError> {
+        let r = self.get(name)?;
+        r.snapshots
+            .iter()
+            .map(|s| {
+                let size = self.snap.usage(&snapshot_key(name, &s.name))?.size;
+                Ok(SnapshotSummary {
+                    name: s.name.clone(),
+                    created: s.created,
+                    size,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes an instance and its snapshots (those a clone still sits on go when it does).
+    pub fn delete(&self, name: &str) -> Result<(), InstanceError> {
+        let r = self.get(name)?;
+        match self.snap.remove(&active_key(&r)) {
+            Ok(()) | Err(SnapshotError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let keys: Vec<String> = r
+            .snapshots
+            .iter()
+            .map(|s| snapshot_key(name, &s.name))
+            .collect();
+        self.retire(&keys)?;
+        let p = self.path(name);
+        fsutil::remove_all(&p).map_err(|source| InstanceError::Io { path: p, source })?;
+        self.collect()
+    }
+
+    fn retired_path(&self) -> PathBuf {
+        self.root.join(".retired")
+    }
+
+    fn retire(&self, keys: &[String]) -> Result<(), InstanceError> {
+        let p = self.retired_path();
+        let mut list: Vec<String> = fsutil::read_json(&p)
+            .map_err(|source| InstanceError::Io {
+                path: p.clone(),
+                source,
+            })?
+            .unwrap_or_default();
+        list.extend(keys.iter().cloned());
+        fsutil::write_json(&p, &list).map_err(|source| InstanceError::Io { path: p, source })
+    }
+
+    /// Removes retired snapshots that nothing sits on any more.
+    pub fn collect(&self) -> Result<(), InstanceError> {
+        let p = self.retired_path();
+        let mut list: Vec<String> = fsutil::read_json(&p)
+            .map_err(|source| InstanceError::Io {
+                path: p.clone(),
+                source,
+            })?
+            .unwrap_or_default();
+        loop {
+            let before = list.len();
+            let mut keep = Vec::new();
+            for k in list {
+                match self.snap.remove(&k) {
+                    Ok(()) | Err(SnapshotError::NotFound(_)) => {}
+                    Err(SnapshotError::HasChildren(_)) => keep.push(k),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            list = keep;
+            if list.len() == before {
+                break;
+            }
+        }
+        fsutil::write_json(&p, &list).map_err(|source| InstanceError::Io { path: p, source })
+    }
+
+    /// The root of the index.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
 }

@@ -1,0 +1,212 @@
+//! Instances on every backend: create, snapshot, rollback, clone, delete one snapshot, quota.
+
+mod common;
+
+use common::*;
+use condo_storage::instance::{InstanceError, InstanceStore};
+use condo_storage::snapshot::{
+    BtrfsSnapshotter, CopySnapshotter, OverlaySnapshotter, PrepareOptions, Snapshotter,
+};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+fn base_layer(s: &dyn Snapshotter, work: &Path) {
+    let m = s
+        .prepare("tmp-base", None, &PrepareOptions::default())
+        .unwrap();
+    {
+        let _g = MountGuard::new(&m, &work.join("mnt"));
+        fs::write(work.join("mnt/os-release"), b"condo").unwrap();
+    }
+    s.commit("image", "tmp-base").unwrap();
+}
+
+fn write(store: &InstanceStore, name: &str, work: &Path, file: &str, data: &[u8]) {
+    let _g = MountGuard::new(&store.mounts(name).unwrap(), &work.join("mnt"));
+    fs::write(work.join("mnt").join(file), data).unwrap();
+}
+
+fn tree(store: &InstanceStore, name: &str, work: &Path) -> Vec<(String, String)> {
+    let _g = MountGuard::new(&store.mounts(name).unwrap(), &work.join("mnt"));
+    names(&work.join("mnt"))
+        .into_iter()
+        .map(|n| {
+            let c = fs::read_to_string(work.join("mnt").join(&n)).unwrap();
+            (n, c)
+        })
+        .collect()
+}
+
+fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn lifecycle(s: Arc<dyn Snapshotter>, work: &Path) {
+    base_layer(s.as_ref(), work);
+    let st = InstanceStore::open(work.join("instances"), s.clone()).unwrap();
+    st.create("web", Some("image"), None).unwrap();
+    assert!(matches!(
+        st.create("web", Some("image"), None),
+        Err(InstanceError::Exists(_))
+    ));
+    write(&st, "web", work, "a", b"1");
+    st.snapshot("web", "s1").unwrap();
+    write(&st, "web", work, "a", b"2");
+    write(&st, "web", work, "b", b"2");
+    st.snapshot("web", "s2").unwrap();
+    write(&st, "web", work, "c", b"3");
+    assert_eq!(
+        tree(&st, "web", work),
+        kv(&[("a", "2"), ("b", "2"), ("c", "3"), ("os-release", "condo")])
+    );
+
+    st.rollback("web", "s1").unwrap();
+    assert_eq!(
+        tree(&st, "web", work),
+        kv(&[("a", "1"), ("os-release", "condo")])
+    );
+
+    st.clone_from("web", "s2", "web2", None).unwrap();
+    assert_eq!(
+        tree(&st, "web2", work),
+        kv(&[("a", "2"), ("b", "2"), ("os-release", "condo")])
+    );
+
+    // Deleting s1 (which s2 and the live instance sit on) leaves everything else intact.
+    st.delete_snapshot("web", "s1").unwrap();
+    let snaps = st.snapshots("web").unwrap();
+    assert_eq!(
+        snaps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        vec!["s2"]
+    );
+    assert!(snaps[0].size > 0);
+    assert_eq!(
+        tree(&st, "web", work),
+        kv(&[("a", "1"), ("os-release", "condo")])
+    );
+    st.rollback("web", "s2").unwrap();
+    assert_eq!(
+        tree(&st, "web", work),
+        kv(&[("a", "2"), ("b", "2"), ("os-release", "condo")])
+    );
+    assert!(matches!(
+        st.rollback("web", "s1"),
+        Err(InstanceError::NoSnapshot { .. })
+    ));
+
+    st.delete("web").unwrap();
+    assert_eq!(
+        tree(&st, "web2", work),
+        kv(&[("a", "2"), ("b", "2"), ("os-release", "condo")])
+    );
+    st.delete("web2").unwrap();
+    let left: Vec<String> = s.walk().unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(left, vec!["image"]);
+    s.remove("image").unwrap();
+}
+
+#[test]
+fn overlay_instances() {
+    if !root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    lifecycle(
+        Arc::new(OverlaySnapshotter::open(tmp.path().join("ov")).unwrap()),
+        tmp.path(),
+    );
+    assert!(names(&tmp.path().join("ov/snapshots")).is_empty());
+}
+
+#[test]
+fn copy_instances() {
+    if !root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    lifecycle(
+        Arc::new(CopySnapshotter::open(tmp.path().join("cp")).unwrap()),
+        tmp.path(),
+    );
+}
+
+#[test]
+fn btrfs_instances() {
+    let Some(fs) = LoopBtrfs::new(512) else {
+        return;
+    };
+    lifecycle(
+        Arc::new(BtrfsSnapshotter::open(fs.mnt.join("snap")).unwrap()),
+        fs.dir.path(),
+    );
+    assert!(names(&fs.mnt.join("snap/snapshots")).is_empty());
+}
+
+/// Writes until the filesystem refuses; returns the bytes written and the error.
+fn fill(dir: &Path) -> (u64, std::io::Error) {
+    use std::io::Write;
+    let mut f = fs::File::create(dir.join("fill")).unwrap();
+    let chunk = vec![1u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match f.write_all(&chunk).and_then(|_| f.sync_data()) {
+            Ok(()) => n += chunk.len() as u64,
+            Err(e) => return (n, e),
+        }
+        assert!(n < 1 << 30, "quota never hit");
+    }
+}
+
+#[test]
+fn overlay_quota_is_a_hard_limit_and_df_shows_it() {
+    if !root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s: Arc<dyn Snapshotter> =
+        Arc::new(OverlaySnapshotter::open(tmp.path().join("ov")).unwrap());
+    base_layer(s.as_ref(), tmp.path());
+    let st = InstanceStore::open(tmp.path().join("i"), s.clone()).unwrap();
+    st.create("q", Some("image"), Some(64 << 20)).unwrap();
+    st.create("free", Some("image"), None).unwrap();
+    {
+        let _g = MountGuard::new(&st.mounts("q").unwrap(), &tmp.path().join("mnt"));
+        let vfs = rustix::fs::statvfs(tmp.path().join("mnt")).unwrap();
+        let total = vfs.f_blocks * vfs.f_frsize;
+        assert!(total <= 64 << 20 && total > 40 << 20, "df shows {total}");
+        let (n, e) = fill(&tmp.path().join("mnt"));
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+        assert!(n < 64 << 20);
+    }
+    // The other instance is unaffected.
+    write(&st, "free", tmp.path(), "x", &vec![0u8; 1 << 20]);
+    st.delete("q").unwrap();
+    st.delete("free").unwrap();
+    s.remove("image").unwrap();
+    assert!(names(&tmp.path().join("ov/snapshots")).is_empty());
+}
+
+#[test]
+fn btrfs_quota_is_a_hard_limit() {
+    let Some(fs) = LoopBtrfs::new(1024) else {
+        return;
+    };
+    let s: Arc<dyn Snapshotter> = Arc::new(BtrfsSnapshotter::open(fs.mnt.join("snap")).unwrap());
+    base_layer(s.as_ref(), fs.dir.path());
+    let st = InstanceStore::open(fs.dir.path().join("i"), s.clone()).unwrap();
+    st.create("q", Some("image"), Some(64 << 20)).unwrap();
+    {
+        let _g = MountGuard::new(&st.mounts("q").unwrap(), &fs.dir.path().join("mnt"));
+        let (n, e) = fill(&fs.dir.path().join("mnt"));
+        // btrfs reports a qgroup limit as EDQUOT.
+        assert!(
+            matches!(e.raw_os_error(), Some(libc::EDQUOT) | Some(libc::ENOSPC)),
+            "{e}"
+        );
+        assert!(n <= 64 << 20, "{n}");
+    }
+    st.delete("q").unwrap();
+}
