@@ -17,6 +17,9 @@ pub enum Error {
     /// A resource value is invalid, said as one sentence after `linux.resources.`.
     #[error("linux.resources.{0}")]
     Invalid(String),
+    /// The resources JSON does not parse.
+    #[error("linux.resources: invalid JSON: {0}")]
+    Json(String),
     /// Writing a resource value to a cgroup file failed.
     #[error("linux.resources.{field}: write {value:?} to {}: {source}", path.display())]
     Apply {

@@ -136,7 +136,7 @@ impl Cgroup {
         self.saved.mode
     }
 
-    /// The cgroup path as resolved ("/condo/<id>", or relative to the runtime's cgroup).
+    /// The cgroup path as resolved (`/condo/<id>`, or relative to the runtime's cgroup).
     pub fn path(&self) -> &str {
         &self.saved.path
     }
@@ -340,20 +340,24 @@ fn remove_dir_retry(dir: &Path) -> Result<(), Error> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 let code = e.raw_os_error();
-                if code == Some(libc::ENOTEMPTY) || code == Some(libc::EEXIST) {
-                    for child in fsutil::children(dir) {
-                        remove_dir_retry(&child)?;
-                    }
-                } else if code != Some(libc::EBUSY) {
+                // v1 answers EBUSY both for tasks still leaving and for child cgroups.
+                if !matches!(
+                    code,
+                    Some(libc::EBUSY) | Some(libc::ENOTEMPTY) | Some(libc::EEXIST)
+                ) {
                     return Err(Error::io("rmdir", dir, e));
                 }
                 tries += 1;
                 if tries > 12 {
                     return Err(Error::io("rmdir", dir, e));
                 }
-                if code == Some(libc::EBUSY) {
+                let kids = fsutil::children(dir);
+                if kids.is_empty() {
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                for child in kids {
+                    remove_dir_retry(&child)?;
                 }
             }
         }

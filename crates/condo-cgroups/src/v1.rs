@@ -3,7 +3,6 @@
 use crate::error::Error;
 use crate::fsutil::{read, write_ctl, write_field};
 use crate::resources::{BlockIo, Cpu, Memory, Network};
-use std::io;
 use std::path::Path;
 
 /// Give a new cpuset cgroup its parent's cpus and mems (filling empty ancestors first);
@@ -265,10 +264,4 @@ pub(crate) fn network(cls: Option<&Path>, prio: Option<&Path>, n: &Network) -> R
 pub(crate) fn memory_usage(dir: &Path) -> Result<u64, Error> {
     let s = read(dir, "memory.usage_in_bytes")?;
     crate::fsutil::parse_u64(&dir.join("memory.usage_in_bytes"), &s)
-}
-
-/// Whether an io error means the file is absent.
-#[allow(dead_code)]
-pub(crate) fn is_missing(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound
 }

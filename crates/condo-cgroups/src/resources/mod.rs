@@ -246,8 +246,7 @@ pub struct Rdma {
 impl Resources {
     /// Parse the JSON of `linux.resources` (or of `update --resources`).
     pub fn from_json(text: &str) -> Result<Resources, crate::Error> {
-        serde_json::from_str(text)
-            .map_err(|e| crate::Error::resource("", format!("invalid JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| crate::Error::Json(e.to_string()))
     }
 }
 
