@@ -495,13 +495,17 @@ fn docker_sized_filter_loads_and_allows_ordinary_calls() {
         ),
         || {
             let p = compile(&docker_like()).unwrap();
-            let loaded = condo_sys::process::set_no_new_privs()
-                .map_err(SeccompError::Load)
-                .and_then(|_| p.load());
-            if let Err(e) = loaded {
+            let nnp = condo_sys::process::set_no_new_privs().map_err(SeccompError::Load);
+            let t = Instant::now();
+            if let Err(e) = nnp.and_then(|_| p.load()) {
                 eprintln!("{e}");
                 return 10;
             }
+            let n = p.instruction_count();
+            eprintln!(
+                "seccomp: docker-sized filter ({n} instructions) loaded in {:?}",
+                t.elapsed()
+            );
             match std::fs::read_to_string("/proc/thread-self/status") {
                 Ok(s) if s.contains("Seccomp:\t2") => 0,
                 other => {
