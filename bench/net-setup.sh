@@ -17,7 +17,7 @@ fi
 
 BIN=$CARGO_TARGET_DIR/release/examples/net_bench
 WORK=$(mktemp -d)
-trap 'umount "$WORK/ns" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'umount "$WORK/ns" 2>/dev/null; umount "$WORK" 2>/dev/null; rmdir "$WORK" 2>/dev/null || true' EXIT
 mount -t tmpfs none "$WORK"
 touch "$WORK/ns"
 unshare --net="$WORK/ns" true
