@@ -11,7 +11,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/h-storage}
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   cargo build -q --release -p condo-storage --example unpack
 BIN=$CARGO_TARGET_DIR/release/examples/unpack
-W=$(mktemp -d /var/tmp/condo-bench-unpack.XXXXXX)
+# BENCH_DIR picks the filesystem (default /dev/shm: tmpfs, so disk writeback noise stays out).
+W=$(mktemp -d "${BENCH_DIR:-/dev/shm}/condo-bench-unpack.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 tar -cf "$W/layer.tar" -C / $SRC 2>/dev/null || true
 SIZE=$(du -m "$W/layer.tar" | cut -f1)

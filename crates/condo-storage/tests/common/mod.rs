@@ -187,3 +187,102 @@ impl Drop for LoopBtrfs {
         let _ = self.dir.path();
     }
 }
+
+/// A layer holding busybox (static) and a few links, as an uncompressed tar.
+pub fn busybox_layer() -> Vec<u8> {
+    let bb = std::fs::read("/bin/busybox").unwrap_or_else(|_| b"#!/bin/false\n".to_vec());
+    let mut t = TarBuilder::new();
+    t.dir("bin/", 0o755).file("bin/busybox", 0o755, &bb).link(
+        tar::EntryType::Symlink,
+        "bin/sh",
+        "busybox",
+    );
+    t.dir("etc/", 0o755)
+        .file("etc/os-release", 0o644, b"NAME=condo-test\n");
+    t.finish()
+}
+
+fn sha(data: &[u8]) -> String {
+    condo_storage::Digest::of(data).hex().to_string()
+}
+
+/// Writes an OCI image layout at `dir` with one image per (tag, layers) where each layer is
+/// given with its media type; returns the manifest digests.
+pub fn write_layout(dir: &Path, images: &[(&str, Vec<(Vec<u8>, &str)>)]) -> Vec<String> {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let h = sha(data);
+        std::fs::write(blobs.join(&h), data).unwrap();
+        format!("sha256:{h}")
+    };
+    let mut manifests = Vec::new();
+    let mut out = Vec::new();
+    for (tag, layers) in images {
+        let mut descs = Vec::new();
+        let mut diff_ids = Vec::new();
+        for (data, mt) in layers {
+            let raw = decompress_any(data);
+            diff_ids.push(format!("sha256:{}", sha(&raw)));
+            descs.push(
+                serde_json::json!({"mediaType": mt, "digest": put(data), "size": data.len()}),
+            );
+        }
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}
+        });
+        let cfg = serde_json::to_vec(&config).unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(&cfg), "size": cfg.len()},
+            "layers": descs
+        });
+        let m = serde_json::to_vec(&manifest).unwrap();
+        let md = put(&m);
+        out.push(md.clone());
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": m.len(),
+            "annotations": {"org.opencontainers.image.ref.name": tag},
+            "platform": {"architecture": "amd64", "os": "linux"}
+        }));
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    out
+}
+
+pub fn decompress_any(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    condo_storage::image::unpack::decompress(data)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+pub fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub fn sh(cmd: &str) -> String {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("sh");
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
