@@ -41,3 +41,9 @@ pub enum Error {
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<image::unpack::UnpackError> for instance::InstanceError {
+    fn from(e: image::unpack::UnpackError) -> Self {
+        instance::InstanceError::Backup(e.to_string())
+    }
+}

@@ -120,35 +120,18 @@ pub fn apply(
     root: &Path,
     mode: Whiteouts,
 ) -> Result<UnpackStats, UnpackError> {
-    let terr = |source| UnpackError::Target {
-        path: root.to_path_buf(),
-        source,
-    };
-    let root_fd = rfs::open(
-        root,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| terr(e.into()))?;
-    let mut u = Unpacker {
-        root: root_fd,
-        mode,
-        cached: None,
-        dirs: Vec::new(),
-        created: HashSet::new(),
-        buf: vec![0u8; 256 << 10],
-        stats: UnpackStats::default(),
-    };
+    let mut u = Unpacker::new(root, mode)?;
     let mut ar = tar::Archive::new(decompress(r).map_err(archive_err)?);
     for entry in ar.entries().map_err(archive_err)? {
         let mut entry = entry.map_err(archive_err)?;
-        u.entry(&mut entry)?;
+        u.entry(&mut entry, None)?;
     }
     u.finish()?;
     Ok(u.stats)
 }
 
-struct Unpacker {
+/// Applies tar entries one at a time (for streams that carry several trees).
+pub(crate) struct Unpacker {
     root: OwnedFd,
     mode: Whiteouts,
     cached: Option<(Vec<u8>, Rc<OwnedFd>)>,
@@ -215,8 +198,34 @@ fn ts(secs: u64) -> Timestamps {
 }
 
 impl Unpacker {
-    fn entry<R: Read>(&mut self, e: &mut tar::Entry<R>) -> Result<(), UnpackError> {
-        let raw = e.path_bytes().into_owned();
+    pub(crate) fn new(root: &Path, mode: Whiteouts) -> Result<Self, UnpackError> {
+        let root_fd = rfs::open(
+            root,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| UnpackError::Target {
+            path: root.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(Self {
+            root: root_fd,
+            mode,
+            cached: None,
+            dirs: Vec::new(),
+            created: HashSet::new(),
+            buf: vec![0u8; 256 << 10],
+            stats: UnpackStats::default(),
+        })
+    }
+
+    /// Applies one entry, named `path` instead of its own name if given.
+    pub(crate) fn entry<R: Read>(
+        &mut self,
+        e: &mut tar::Entry<R>,
+        path: Option<Vec<u8>>,
+    ) -> Result<(), UnpackError> {
+        let raw = path.unwrap_or_else(|| e.path_bytes().into_owned());
         let show = String::from_utf8_lossy(&raw).into_owned();
         let kind = e.header().entry_type();
         if matches!(
@@ -549,7 +558,8 @@ impl Unpacker {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), UnpackError> {
+    /// Sets directory times; call once after the last entry.
+    pub(crate) fn finish(&mut self) -> Result<(), UnpackError> {
         self.cached = None;
         // Directory times last, since creating their children changed them.
         for (p, mtime) in std::mem::take(&mut self.dirs).into_iter().rev() {

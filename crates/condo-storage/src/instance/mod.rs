@@ -101,7 +101,7 @@ pub struct InstanceStore {
     snap: Arc<dyn Snapshotter>,
 }
 
-fn check_name(n: &str) -> Result<(), InstanceError> {
+pub(crate) fn check_name(n: &str) -> Result<(), InstanceError> {
     if n.is_empty()
         || n.len() > 128
         || n.starts_with('.')
@@ -142,7 +142,7 @@ impl InstanceStore {
         &self.snap
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.root.join(format!("{name}.json"))
     }
 
@@ -158,7 +158,7 @@ impl InstanceStore {
             .ok_or_else(|| InstanceError::NotFound(name.into()))
     }
 
-    fn save(&self, r: &InstanceRecord) -> Result<(), InstanceError> {
+    pub(crate) fn save(&self, r: &InstanceRecord) -> Result<(), InstanceError> {
         let p = self.path(&r.name);
         fsutil::write_json(&p, r).map_err(|source| InstanceError::Io { path: p, source })
     }
@@ -296,7 +296,7 @@ impl InstanceStore {
         self.create(new, Some(&snapshot_key(name, snap)), quota)
     }
 
-    fn require(&self, r: &InstanceRecord, snap: &str) -> Result<(), InstanceError> {
+    pub(crate) fn require(&self, r: &InstanceRecord, snap: &str) -> Result<(), InstanceError> {
         if r.snapshots.iter().any(|s| s.name == snap) {
             Ok(())
         } else {
