@@ -617,7 +617,7 @@ fn list_dir(fd: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
         Mode::empty(),
     )?;
     let mut d = rfs::Dir::new(dup)?;
-    while let Some(e) = d.next() {
+    for e in d.by_ref() {
         let e = e?;
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {

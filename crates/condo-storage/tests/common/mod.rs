@@ -208,7 +208,10 @@ fn sha(data: &[u8]) -> String {
 
 /// Writes an OCI image layout at `dir` with one image per (tag, layers) where each layer is
 /// given with its media type; returns the manifest digests.
-pub fn write_layout(dir: &Path, images: &[(&str, Vec<(Vec<u8>, &str)>)]) -> Vec<String> {
+/// Layers of one image: bytes and media type.
+pub type Layers<'a> = Vec<(Vec<u8>, &'a str)>;
+
+pub fn write_layout(dir: &Path, images: &[(&str, Layers)]) -> Vec<String> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |data: &[u8]| {
