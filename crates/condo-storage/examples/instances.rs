@@ -2,7 +2,9 @@
 //! Usage: instances overlay|btrfs ROOT ROUNDS
 
 use condo_storage::instance::InstanceStore;
-use condo_storage::snapshot::{mount_all, unmount, BtrfsSnapshotter, OverlaySnapshotter, PrepareOptions, Snapshotter};
+use condo_storage::snapshot::{
+    mount_all, unmount, BtrfsSnapshotter, OverlaySnapshotter, PrepareOptions, Snapshotter,
+};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -37,7 +39,9 @@ fn sync() {
 
 fn main() -> R<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, backend, root, rounds] = &args[..] else { return Err("usage: instances overlay|btrfs ROOT ROUNDS".into()) };
+    let [_, backend, root, rounds] = &args[..] else {
+        return Err("usage: instances overlay|btrfs ROOT ROUNDS".into());
+    };
     let rounds: usize = rounds.parse()?;
     let root = Path::new(root);
     let snap: Arc<dyn Snapshotter> = match backend.as_str() {
@@ -64,14 +68,23 @@ fn main() -> R<()> {
             create_mount.push(ms(t));
             unmount(&mnt)?;
         }
-        println!("{backend} create {label}: median {:.2} ms (with mount {:.2} ms), {rounds} rounds", median(create), median(create_mount));
+        println!(
+            "{backend} create {label}: median {:.2} ms (with mount {:.2} ms), {rounds} rounds",
+            median(create),
+            median(create_mount)
+        );
         // A full copy of the same rootfs, as a dir backend would make.
         let m = st.mounts(&format!("i-{label}-0"))?;
         mount_all(&m, &mnt)?;
         let copy = root.join("copy");
         sync();
         let t = Instant::now();
-        let ok = Command::new("cp").args(["-a", "--reflink=auto"]).arg(&mnt).arg(&copy).status()?.success();
+        let ok = Command::new("cp")
+            .args(["-a", "--reflink=auto"])
+            .arg(&mnt)
+            .arg(&copy)
+            .status()?
+            .success();
         let cp = ms(t);
         unmount(&mnt)?;
         let _ = std::fs::remove_dir_all(&copy);
@@ -101,11 +114,18 @@ fn main() -> R<()> {
             mount_all(&m, &mnt)?;
             sync();
             let t = Instant::now();
-            let ok = Command::new("cp").args(["-a", "--reflink=auto"]).arg(&mnt).arg(&copy).status()?.success();
+            let ok = Command::new("cp")
+                .args(["-a", "--reflink=auto"])
+                .arg(&mnt)
+                .arg(&copy)
+                .status()?
+                .success();
             let cp = ms(t);
             unmount(&mnt)?;
             let _ = std::fs::remove_dir_all(&copy);
-            println!("{backend} cp -a --reflink=auto of that instance (2GiB): {cp:.1} ms (ok={ok})");
+            println!(
+                "{backend} cp -a --reflink=auto of that instance (2GiB): {cp:.1} ms (ok={ok})"
+            );
             for i in 0..rounds.min(5) {
                 st.delete(&format!("c-{i}"))?;
                 st.delete(&format!("w-{i}"))?;

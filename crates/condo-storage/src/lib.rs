@@ -6,6 +6,8 @@
 //! [`instance`] builds instance root filesystems, their snapshots, clones, quotas and
 //! backups out of the other three.
 
+#![warn(missing_docs)]
+
 pub mod content;
 pub mod digest;
 pub mod fsutil;

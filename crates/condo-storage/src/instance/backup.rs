@@ -242,7 +242,7 @@ impl InstanceStore {
         w: impl Write,
         progress: &dyn Fn(&BackupProgress),
     ) -> Result<(), InstanceError> {
-        let r = self.get(name)?;
+        let r = self.load(name)?;
         if let Some(s) = &opts.since {
             self.require(&r, s)?;
         }
@@ -408,6 +408,7 @@ impl InstanceStore {
                     quota: man.quota,
                     generation: 0,
                     parent: None,
+                    pending: None,
                 }
             }
             Some(s) => {

@@ -81,6 +81,9 @@ pub struct InstanceRecord {
     pub generation: u64,
     /// The committed snapshot the current active one sits on.
     pub parent: Option<String>,
+    /// A snapshot being taken (a journal entry: a crash part way is completed on next use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// A snapshot as listed, with the space it holds.
@@ -200,6 +203,7 @@ impl InstanceStore {
             quota,
             generation: 0,
             parent: base.map(Into::into),
+            pending: None,
         };
         let mounts = self.snap.prepare(&active_key(&r), base, &self.opts(&r))?;
         if let Err(e) = self.save(&r) {
@@ -220,7 +224,7 @@ impl InstanceStore {
 
     /// The mounts of the instance's root filesystem (re-preparing it if a crash lost it).
     pub fn mounts(&self, name: &str) -> Result<Vec<Mount>, InstanceError> {
-        let r = self.get(name)?;
+        let r = self.load(name)?;
         match self.snap.mounts(&active_key(&r)) {
             Err(SnapshotError::NotFound(_)) => {
                 Ok(self
@@ -233,7 +237,7 @@ impl InstanceStore {
 
     /// The directory holding what the instance wrote (the upper dir on overlay).
     pub fn upper_path(&self, name: &str) -> Result<PathBuf, InstanceError> {
-        Ok(self.snap.fs_path(&active_key(&self.get(name)?))?)
+        Ok(self.snap.fs_path(&active_key(&self.load(name)?))?)
     }
 
     /// Seals the instance's current state as snapshot `snap` and starts a fresh writable
@@ -241,32 +245,81 @@ impl InstanceStore {
     /// and remounted with the returned mounts), since its writable layer changes.
     pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
         check_name(snap)?;
-        let mut r = self.get(name)?;
+        let mut r = self.load(name)?;
         if r.snapshots.iter().any(|s| s.name == snap) {
             return Err(InstanceError::SnapshotExists {
                 instance: name.into(),
                 snapshot: snap.into(),
             });
         }
-        let key = snapshot_key(name, snap);
-        self.snap.commit(&key, &active_key(&r))?;
+        // Journal first: a crash after the commit below is completed by `load`.
+        r.pending = Some(snap.into());
+        self.save(&r)?;
+        if let Err(e) = self.snap.commit(&snapshot_key(name, snap), &active_key(&r)) {
+            r.pending = None;
+            self.save(&r)?;
+            return Err(e.into());
+        }
+        self.finish_snapshot(&mut r, snap)
+    }
+
+    fn finish_snapshot(
+        &self,
+        r: &mut InstanceRecord,
+        snap: &str,
+    ) -> Result<Vec<Mount>, InstanceError> {
+        let key = snapshot_key(&r.name, snap);
         r.snapshots.push(SnapshotRecord {
             name: snap.into(),
             created: crate::content::now_secs(),
         });
         r.generation += 1;
         r.parent = Some(key.clone());
-        let mounts = self
-            .snap
-            .prepare(&active_key(&r), Some(&key), &self.opts(&r))?;
-        self.save(&r)?;
+        r.pending = None;
+        let mounts = match self.snap.prepare(&active_key(r), Some(&key), &self.opts(r)) {
+            Err(SnapshotError::Exists(_)) => self.snap.mounts(&active_key(r))?,
+            m => m?,
+        };
+        self.save(r)?;
         Ok(mounts)
+    }
+
+    /// Reads a record and repairs what a crash part way through an operation left: finishes a
+    /// journalled snapshot, re-creates a lost writable layer, drops stale ones.
+    pub fn load(&self, name: &str) -> Result<InstanceRecord, InstanceError> {
+        let mut r = self.get(name)?;
+        if let Some(s) = r.pending.clone() {
+            match self.snap.stat(&snapshot_key(name, &s)) {
+                Ok(i) if i.kind == crate::snapshot::Kind::Committed => {
+                    self.finish_snapshot(&mut r, &s)?;
+                }
+                _ => {
+                    r.pending = None;
+                    self.save(&r)?;
+                }
+            }
+        }
+        let prefix = format!("inst/{name}/");
+        let active = active_key(&r);
+        let mut have_active = false;
+        for i in self.snap.walk()? {
+            if i.name == active {
+                have_active = true;
+            } else if i.name.starts_with(&prefix) {
+                self.snap.remove(&i.name)?;
+            }
+        }
+        if !have_active {
+            self.snap
+                .prepare(&active, r.parent.as_deref(), &self.opts(&r))?;
+        }
+        Ok(r)
     }
 
     /// Throws away the instance's current state and restarts it from snapshot `snap`; later
     /// snapshots are kept. The instance must be unmounted.
     pub fn rollback(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
-        let mut r = self.get(name)?;
+        let mut r = self.load(name)?;
         self.require(&r, snap)?;
         let key = snapshot_key(name, snap);
         let old = active_key(&r);
@@ -291,7 +344,7 @@ impl InstanceStore {
         new: &str,
         quota: Option<u64>,
     ) -> Result<Vec<Mount>, InstanceError> {
-        let r = self.get(name)?;
+        let r = self.load(name)?;
         self.require(&r, snap)?;
         self.create(new, Some(&snapshot_key(name, snap)), quota)
     }
@@ -309,7 +362,7 @@ impl InstanceStore {
 
     /// Deletes one snapshot; the others, the instance and its clones are untouched.
     pub fn delete_snapshot(&self, name: &str, snap: &str) -> Result<(), InstanceError> {
-        let mut r = self.get(name)?;
+        let mut r = self.load(name)?;
         self.require(&r, snap)?;
         r.snapshots.retain(|s| s.name != snap);
         self.retire(&[snapshot_key(name, snap)])?;
@@ -319,7 +372,7 @@ impl InstanceStore {
 
     /// The instance's snapshots, oldest first, with the space each holds.
     pub fn snapshots(&self, name: &str) -> Result<Vec<SnapshotSummary>, InstanceError> {
-        let r = self.get(name)?;
+        let r = self.load(name)?;
         r.snapshots
             .iter()
             .map(|s| {
@@ -335,7 +388,7 @@ impl InstanceStore {
 
     /// Deletes an instance and its snapshots (those a clone still sits on go when it does).
     pub fn delete(&self, name: &str) -> Result<(), InstanceError> {
-        let r = self.get(name)?;
+        let r = self.load(name)?;
         match self.snap.remove(&active_key(&r)) {
             Ok(()) | Err(SnapshotError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),

@@ -159,6 +159,7 @@ impl LoopBtrfs {
         let ok = std::process::Command::new("mkfs.btrfs")
             .arg("-q")
             .arg(&img)
+            .stdout(std::process::Stdio::null())
             .status()
             .expect("mkfs")
             .success();
