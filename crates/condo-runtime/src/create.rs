@@ -162,6 +162,12 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         }
     }
     let cgroup_fd = cgroup.clone_into_fd();
+    // Without CLONE_INTO_CGROUP the init is moved into its cgroup after clone3, so its cgroup
+    // namespace must be made afterwards, rooted at the container's cgroup.
+    let late_cgroupns = cgroup_fd.is_none() && plan.creates(Kind::Cgroup);
+    if late_cgroupns {
+        flags &= !Kind::Cgroup.flag();
+    }
     let forked = condo_sys::process::clone3(&condo_sys::process::CloneArgs {
         flags: flags as u64,
         pidfd: true,
@@ -191,6 +197,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
+                late_cgroupns,
             };
             crate::init::run(ctx)
         }
@@ -286,6 +293,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     undo.dir = None;
     undo.cgroup = None;
     undo.child = None;
+    drop(undo);
     Ok(Created { dir, saved, pidfd, chan, console, spec })
 }
 

@@ -162,6 +162,7 @@ struct ExecChild<'a> {
 
 fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
+    condo_sys::process::set_dumpable(false).map_err(|e| fail("cannot make the process non-dumpable", e))?;
     let go = x.chan.recv().map_err(|e| fail("waiting for the runtime", e))?;
     if go.tag != Tag::Go {
         condo_sys::exit_now(1);

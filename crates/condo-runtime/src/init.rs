@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::OFlags;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fsutil::{make_in_root, open_in_root, Leaf};
 use crate::ns::{Kind, Plan};
 use crate::spec::{Process, Spec};
@@ -54,6 +54,8 @@ pub struct InitCtx<'a> {
     pub no_new_keyring: bool,
     /// Descriptors 3..3+N pass to the container.
     pub preserve_fds: u32,
+    /// Create the cgroup namespace after the runtime placed us in our cgroup.
+    pub late_cgroupns: bool,
 }
 
 /// Entry point of the child: runs the setup and reports failure to the runtime.
@@ -73,6 +75,9 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     let linux = spec.linux();
     let process = spec.process.as_ref().ok_or_else(|| Error::Init("process is missing".into()))?;
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
+    // Until execve this process runs the runtime's binary: hide it (/proc/PID/exe, fds, memory)
+    // from everything in the container.
+    condo_sys::process::set_dumpable(false).map_err(|e| fail("cannot make the init non-dumpable", e))?;
 
     // The runtime writes the id maps and places us in the cgroup, then lets us go on.
     let go = chan.recv().map_err(|e| fail("waiting for the runtime", e))?;
@@ -83,6 +88,9 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
         // Become the namespace's root where the maps allow it.
         let _ = condo_sys::process::setresgid(0);
         let _ = condo_sys::process::setresuid(0);
+    }
+    if ctx.late_cgroupns {
+        condo_sys::ns::unshare(libc::CLONE_NEWCGROUP).map_err(|e| fail("cannot create the cgroup namespace", e))?;
     }
     for kind in Kind::ALL {
         if matches!(kind, Kind::Pid | Kind::Time) {

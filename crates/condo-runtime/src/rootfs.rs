@@ -174,6 +174,8 @@ fn mount_cgroup(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &Opti
         if let Some(cm) = mounts.first() {
             mount(Some(&cm.host_path), &target, None, libc::MS_BIND | libc::MS_REC, None)
                 .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
+            let d = open_in_root(root, &m.destination, OFlags::PATH).ctx(|| "cannot reopen".into())?;
+            let target = fd_path(d.as_fd());
             if ro != 0 {
                 mount(None, &target, None, libc::MS_BIND | libc::MS_REMOUNT | base | ro, None)
                     .ctx(|| "cannot make the cgroup mount read-only".into())?;
@@ -193,10 +195,14 @@ fn mount_cgroup(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &Opti
         let dp = fd_path(d.as_fd());
         mount(Some(&cm.host_path), &dp, None, libc::MS_BIND | libc::MS_REC, None)
             .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
+        let d = open_in_root(root, &sub, OFlags::PATH).ctx(|| format!("cannot reopen {sub}"))?;
+        let dp = fd_path(d.as_fd());
         mount(None, &dp, None, libc::MS_BIND | libc::MS_REMOUNT | base | ro, None)
             .ctx(|| format!("cannot remount {sub}"))?;
     }
     if ro != 0 {
+        let d = open_in_root(root, &m.destination, OFlags::PATH).ctx(|| "cannot reopen".into())?;
+        let target = fd_path(d.as_fd());
         mount(None, &target, None, libc::MS_REMOUNT | base | ro, Some("mode=755"))
             .ctx(|| "cannot make the cgroup tmpfs read-only".into())?;
     }

@@ -440,3 +440,10 @@ pub fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
         return Ok(r > 0);
     }
 }
+
+/// Sets the dumpable flag; a non-dumpable process hides /proc/PID/{exe,fd,mem,…} from others.
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    check_int(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}

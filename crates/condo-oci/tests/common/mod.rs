@@ -1,0 +1,177 @@
+//! Shared helpers: busybox bundles, a private runtime root, and running condo-oci.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{json, Value};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique container id for this test process.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// The condo-oci binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_condo-oci")
+}
+
+/// A runtime root and bundle in a temporary directory.
+pub struct Env {
+    /// Holds the temp dir alive.
+    pub tmp: tempfile::TempDir,
+    /// The runtime state root.
+    pub root: PathBuf,
+}
+
+impl Env {
+    /// A fresh environment.
+    pub fn new() -> Env {
+        let tmp = tempfile::Builder::new().prefix("condo-oci-test").tempdir().unwrap();
+        let root = tmp.path().join("state");
+        Env { tmp, root }
+    }
+
+    /// A busybox bundle running `args` (no terminal, writable root).
+    pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
+        let dir = self.tmp.path().join(name);
+        make_rootfs(&dir.join("rootfs"));
+        let mut spec = default_spec();
+        spec["process"]["args"] = json!(args);
+        spec["process"]["terminal"] = json!(false);
+        spec["root"]["readonly"] = json!(false);
+        let b = Bundle { dir, spec };
+        b.save();
+        b
+    }
+
+    /// Runs condo-oci with this root and `args`.
+    pub fn oci(&self, args: &[&str]) -> Output {
+        self.oci_in(None, args)
+    }
+
+    /// Runs condo-oci in `cwd`.
+    pub fn oci_in(&self, cwd: Option<&Path>, args: &[&str]) -> Output {
+        // Files, not pipes: a detached container keeps its stdio open long after we return.
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let out_p = self.tmp.path().join(format!(".out{n}"));
+        let err_p = self.tmp.path().join(format!(".err{n}"));
+        let mut c = Command::new(bin());
+        c.arg("--root").arg(&self.root).args(args);
+        c.stdin(Stdio::null());
+        c.stdout(std::fs::File::create(&out_p).unwrap());
+        c.stderr(std::fs::File::create(&err_p).unwrap());
+        if let Some(d) = cwd {
+            c.current_dir(d);
+        }
+        let status = c.status().unwrap();
+        let o = Output { status, stdout: std::fs::read(&out_p).unwrap(), stderr: std::fs::read(&err_p).unwrap() };
+        let _ = std::fs::remove_file(&out_p);
+        let _ = std::fs::remove_file(&err_p);
+        o
+    }
+
+    /// Runs a container in the foreground and returns (exit code, stdout, stderr).
+    pub fn run(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        let o = self.oci(&["run", "--bundle", b.dir.to_str().unwrap(), id]);
+        (o.status.code().unwrap_or(-1), text(&o.stdout), text(&o.stderr))
+    }
+
+    /// The status of a container as `state` reports it.
+    pub fn status(&self, id: &str) -> String {
+        let o = self.oci(&["state", id]);
+        assert!(o.status.success(), "state {id}: {}", text(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    }
+}
+
+/// Decodes output.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A bundle whose config can be edited.
+pub struct Bundle {
+    /// Bundle directory.
+    pub dir: PathBuf,
+    /// config.json contents.
+    pub spec: Value,
+}
+
+impl Bundle {
+    /// Writes config.json.
+    pub fn save(&self) {
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.spec).unwrap()).unwrap();
+    }
+
+    /// The rootfs path.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// Path as str.
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+}
+
+/// The default spec from `condo-oci spec`.
+pub fn default_spec() -> Value {
+    let t = tempfile::tempdir().unwrap();
+    let o = Command::new(bin()).args(["spec", "--bundle"]).arg(t.path()).output().unwrap();
+    assert!(o.status.success(), "spec: {}", text(&o.stderr));
+    serde_json::from_slice(&std::fs::read(t.path().join("config.json")).unwrap()).unwrap()
+}
+
+/// A minimal root filesystem with busybox-static and its applets.
+pub fn make_rootfs(dir: &Path) {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let bb = dir.join("bin/busybox");
+    if !bb.exists() {
+        // A hard link is instant when /tmp and /bin share a filesystem; copy otherwise.
+        if std::fs::hard_link("/bin/busybox", &bb).is_err() {
+            std::fs::copy("/bin/busybox", &bb).unwrap();
+        }
+    }
+    for a in ["sh", "cat", "echo", "ls", "id", "hostname", "sleep", "true", "false", "mkdir", "touch", "grep", "wc", "readlink", "stat", "head", "env", "pwd", "ps", "kill", "sysctl", "df", "mount", "test", "ulimit", "dd", "tr", "cut"] {
+        let l = dir.join("bin").join(a);
+        if !l.exists() {
+            std::os::unix::fs::symlink("busybox", &l).unwrap();
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+/// Host-side leftovers that a container might leak: cgroup dirs and state entries.
+pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            let p = h.path().join("condo").join(id);
+            if p.exists() {
+                out.push(p);
+            }
+            let p = h.path().join(id);
+            if p.exists() {
+                out.push(p);
+            }
+        }
+    }
+    let p = Path::new("/sys/fs/cgroup/condo").join(id);
+    if p.exists() {
+        out.push(p);
+    }
+    out
+}
+
+/// Number of mounts in this process's mount namespace.
+pub fn mount_count() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
+}
