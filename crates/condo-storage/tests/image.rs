@@ -123,9 +123,12 @@ fn import_layout_export_and_reimport() {
             .args(["rmi", "-f", "example.org/test/bb:v1"])
             .output();
     }
-    // Deleting the record and collecting leaves an empty content store.
+    // Deleting the record and collecting leaves an empty content store and no layer snapshots.
     images.delete("example.org/test/bb:v1").unwrap();
     images.gc().unwrap();
+    let snap = OverlaySnapshotter::open(tmp.path().join("snap")).unwrap();
+    assert_eq!(rootfs::prune(&images, &snap).unwrap(), 3);
+    assert!(snap.walk().unwrap().is_empty());
     assert!(images.content().list().unwrap().is_empty());
 }
 

@@ -2,6 +2,7 @@
 //! registry pull, and unpacking layers into snapshots.
 
 pub mod archive;
+mod fsat;
 pub mod pull;
 pub mod reference;
 pub mod rootfs;

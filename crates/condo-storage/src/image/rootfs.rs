@@ -112,3 +112,34 @@ pub fn cleanup(snap: &dyn Snapshotter) -> Result<usize, ImageError> {
     }
     Ok(n)
 }
+
+/// Removes layer snapshots (`layer/…`) that no recorded image uses and nothing sits on;
+/// returns how many went. Instances keep the layers under them alive.
+pub fn prune(images: &ImageStore, snap: &dyn Snapshotter) -> Result<usize, ImageError> {
+    let mut keep = std::collections::HashSet::new();
+    for r in images.list()? {
+        if let Ok((_, m)) = images.manifest(&r.target) {
+            let mut chain = Vec::new();
+            for l in &m.layers {
+                chain.push(l.digest.clone());
+                keep.insert(chain_key(&chain));
+            }
+        }
+    }
+    let mut removed = 0;
+    loop {
+        let before = removed;
+        for i in snap.walk()? {
+            if i.name.starts_with("layer/") && !keep.contains(&i.name) {
+                match snap.remove(&i.name) {
+                    Ok(()) => removed += 1,
+                    Err(SnapshotError::HasChildren(_)) | Err(SnapshotError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        if removed == before {
+            return Ok(removed);
+        }
+    }
+}
