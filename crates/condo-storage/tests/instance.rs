@@ -210,3 +210,42 @@ fn btrfs_quota_is_a_hard_limit() {
     }
     st.delete("q").unwrap();
 }
+
+#[test]
+fn btrfs_snapshot_of_a_running_instance() {
+    let Some(fs) = LoopBtrfs::new(512) else {
+        return;
+    };
+    let work = fs.dir.path();
+    let s: Arc<dyn Snapshotter> = Arc::new(BtrfsSnapshotter::open(fs.mnt.join("snap")).unwrap());
+    base_layer(s.as_ref(), work);
+    let st = InstanceStore::open(work.join("i"), s.clone()).unwrap();
+    st.create("live", Some("image"), None).unwrap();
+    let live = work.join("live");
+    {
+        let _g = MountGuard::new(&st.mounts("live").unwrap(), &live);
+        fs::write(live.join("a"), b"before").unwrap();
+        // Taken while mounted and in use; the mount keeps working afterwards.
+        st.snapshot("live", "s1").unwrap();
+        fs::write(live.join("a"), b"after").unwrap();
+        fs::write(live.join("b"), b"after").unwrap();
+    }
+    st.clone_from("live", "s1", "copy", None).unwrap();
+    assert_eq!(
+        tree(&st, "copy", work),
+        kv(&[("a", "before"), ("os-release", "condo")])
+    );
+    assert_eq!(
+        tree(&st, "live", work),
+        kv(&[("a", "after"), ("b", "after"), ("os-release", "condo")])
+    );
+    st.rollback("live", "s1").unwrap();
+    assert_eq!(
+        tree(&st, "live", work),
+        kv(&[("a", "before"), ("os-release", "condo")])
+    );
+    st.delete("copy").unwrap();
+    st.delete("live").unwrap();
+    s.remove("image").unwrap();
+    assert!(s.walk().unwrap().is_empty());
+}

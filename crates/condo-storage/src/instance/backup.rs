@@ -260,31 +260,21 @@ impl InstanceStore {
             };
             included.extend(r.snapshots.iter().skip(skip));
         }
-        let known = |k: Option<&str>, upto: usize| -> Option<String> {
-            let k = k?;
-            let avail = included[..upto]
-                .iter()
-                .map(|s| s.name.clone())
-                .chain(opts.since.clone());
-            avail.into_iter().find(|s| key_of(s) == k)
-        };
+        // Each part is the diff from the part before it (or from `since`): any tree the importer
+        // has is a valid base, and this keeps every backend's stream incremental.
         let mut parts = Vec::new();
-        for (i, s) in included.iter().enumerate() {
-            let parent = self.snap.stat(&key_of(&s.name))?.parent;
+        let mut prev = opts.since.clone();
+        for s in &included {
             parts.push(Part {
                 snapshot: Some(s.name.clone()),
-                base: known(parent.as_deref(), i),
+                base: prev.clone(),
                 created: s.created,
             });
+            prev = Some(s.name.clone());
         }
-        let base = if opts.snapshots || opts.since.is_some() {
-            known(r.parent.as_deref(), included.len())
-        } else {
-            None
-        };
         parts.push(Part {
             snapshot: None,
-            base,
+            base: prev,
             created: crate::content::now_secs(),
         });
         let manifest = BackupManifest {

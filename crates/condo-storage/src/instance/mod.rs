@@ -240,9 +240,10 @@ impl InstanceStore {
         Ok(self.snap.fs_path(&active_key(&self.load(name)?))?)
     }
 
-    /// Seals the instance's current state as snapshot `snap` and starts a fresh writable
-    /// layer on it; O(1) in what it wrote. The instance must be unmounted (stopped or frozen
-    /// and remounted with the returned mounts), since its writable layer changes.
+    /// Takes snapshot `snap` of the instance; O(1) in what it wrote. On btrfs it is a read-only
+    /// subvolume snapshot and the instance may keep running. Elsewhere the writable layer is
+    /// sealed and a fresh one started on it, so the instance must be unmounted (stopped, or
+    /// frozen and remounted with the returned mounts).
     pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
         check_name(snap)?;
         let mut r = self.load(name)?;
@@ -251,6 +252,20 @@ impl InstanceStore {
                 instance: name.into(),
                 snapshot: snap.into(),
             });
+        }
+        if self.snap.supports_live() {
+            // btrfs: a read-only snapshot of the live subvolume; the instance keeps running.
+            self.snap
+                .snapshot_live(&snapshot_key(name, snap), &active_key(&r))?;
+            r.snapshots.push(SnapshotRecord {
+                name: snap.into(),
+                created: crate::content::now_secs(),
+            });
+            if let Err(e) = self.save(&r) {
+                let _ = self.snap.remove(&snapshot_key(name, snap));
+                return Err(e);
+            }
+            return Ok(self.snap.mounts(&active_key(&r))?);
         }
         // Journal first: a crash after the commit below is completed by `load`.
         r.pending = Some(snap.into());

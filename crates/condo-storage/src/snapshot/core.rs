@@ -30,6 +30,12 @@ pub trait Driver: Send + Sync + 'static {
     fn ensure(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }
+    /// Whether `copy_live` works.
+    const LIVE: bool = false;
+    /// Makes `dst/fs` a read-only copy of `src/fs` while `src` stays in use.
+    fn copy_live(&self, _src: &Path, _dst: &Path) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// A snapshotter: shared bookkeeping over one backend driver.
@@ -225,5 +231,50 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
 
     fn is_layered(&self) -> bool {
         D::LAYERED
+    }
+
+    fn supports_live(&self) -> bool {
+        D::LIVE
+    }
+
+    fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
+        check_key(name)?;
+        if !D::LIVE {
+            return Err(SnapshotError::Unsupported {
+                backend: D::NAME,
+                path: self.root.clone(),
+                reason: "live snapshots need btrfs; commit the unmounted snapshot instead".into(),
+            });
+        }
+        self.meta.update(|t| {
+            let i = t.get(key)?.clone();
+            if i.kind != Kind::Active {
+                return Err(SnapshotError::WrongKind {
+                    key: key.into(),
+                    kind: i.kind,
+                    expected: "active",
+                });
+            }
+            if t.snapshots.contains_key(name) {
+                return Err(SnapshotError::Exists(name.into()));
+            }
+            let id = t.next_id;
+            t.next_id += 1;
+            let dir = self.dir(id);
+            if let Err(e) = self.driver.copy_live(&self.dir(i.id), &dir) {
+                let _ = self.driver.destroy(&dir);
+                return Err(ioe("snapshot", &dir)(e));
+            }
+            let info = Info {
+                name: name.into(),
+                kind: Kind::Committed,
+                created: now(),
+                quota: None,
+                id,
+                ..i
+            };
+            t.snapshots.insert(name.into(), info);
+            Ok(())
+        })
     }
 }

@@ -127,6 +127,11 @@ pub trait Snapshotter: Send + Sync {
     fn fs_path(&self, key: &str) -> Result<PathBuf, SnapshotError>;
     /// Whether `fs_path` of a committed snapshot holds only what changed from its parent.
     fn is_layered(&self) -> bool;
+    /// Whether [`Snapshotter::snapshot_live`] works (the writable snapshot may stay mounted).
+    fn supports_live(&self) -> bool;
+    /// Commits a copy of active `key`'s current state as `name` while `key` stays active and
+    /// mounted; O(1) where supported (btrfs), an `Unsupported` error elsewhere.
+    fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError>;
 }
 
 pub(crate) fn check_key(k: &str) -> Result<(), SnapshotError> {
