@@ -145,13 +145,14 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
 
     // pid and time namespaces apply to children: enter or make them here, before clone3.
     let mut flags = plan.clone_flags() & !Kind::Time.flag();
+    let join_user = plan.joins(Kind::User);
     if let Some((_, fd)) = plan.join.iter().find(|(k, _)| *k == Kind::Pid) {
         condo_sys::ns::setns(fd.as_fd(), libc::CLONE_NEWPID).ctx(|| "cannot join the pid namespace".into())?;
     }
     if let Some((_, fd)) = plan.join.iter().find(|(k, _)| *k == Kind::Time) {
         condo_sys::ns::setns(fd.as_fd(), Kind::Time.flag()).ctx(|| "cannot join the time namespace".into())?;
     }
-    if plan.creates(Kind::Time) {
+    if plan.creates(Kind::Time) && !join_user {
         if plan.creates(Kind::User) {
             // Offsets must be written before a process enters; a new user namespace would own
             // the time namespace only if made in the same clone, so create both there.
@@ -162,10 +163,20 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         }
     }
     let cgroup_fd = cgroup.clone_into_fd();
-    // Without CLONE_INTO_CGROUP the init is moved into its cgroup after clone3, so its cgroup
-    // namespace must be made afterwards, rooted at the container's cgroup.
-    let late_cgroupns = cgroup_fd.is_none() && plan.creates(Kind::Cgroup);
-    if late_cgroupns {
+    // Namespaces the init makes itself after the runtime let it go: with a joined user
+    // namespace every new one must be owned by it, so all are made after joining it (and a
+    // new pid or time namespace then needs one more fork); without CLONE_INTO_CGROUP the
+    // cgroup namespace is made once the init sits in its cgroup, so it is rooted there.
+    let mut deferred = 0;
+    let mut fork_again = false;
+    if join_user {
+        deferred = flags & !libc::CLONE_NEWPID;
+        fork_again = plan.creates(Kind::Pid) || plan.creates(Kind::Time);
+        flags = 0;
+        // The init's parent then exits: make its orphan ours so `run` can wait for it.
+        condo_sys::process::set_child_subreaper().ctx(|| "cannot become a subreaper".into())?;
+    } else if cgroup_fd.is_none() && plan.creates(Kind::Cgroup) {
+        deferred = Kind::Cgroup.flag();
         flags &= !Kind::Cgroup.flag();
     }
     let forked = condo_sys::process::clone3(&condo_sys::process::CloneArgs {
@@ -175,7 +186,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         cgroup: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
     })
     .ctx(|| "clone3".into())?;
-    let (pid, pidfd) = match forked {
+    let (mut pid, mut pidfd) = match forked {
         condo_sys::process::Forked::Child => {
             drop(parent_end);
             let ctx = InitCtx {
@@ -197,7 +208,8 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
-                late_cgroupns,
+                deferred,
+                fork_again,
             };
             crate::init::run(ctx)
         }
@@ -225,7 +237,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             .ctx(|| "process.oomScoreAdj: cannot write oom_score_adj".into())?;
     }
     let start_time = state::proc_start_time(pid).map(|(t, _)| t).unwrap_or(0);
-    let saved = Saved {
+    let mut saved = Saved {
         id: opts.id.clone(),
         pid,
         start_time,
@@ -261,7 +273,29 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                 }
                 chan.send(Tag::HooksDone, &st, &[]).ctx(|| "cannot reach the container init".into())?;
             }
-            Tag::Console => console = m.fds.into_iter().next(),
+            Tag::Pid => {
+                // The init forked once more: the new process is the container's init.
+                let first = pid;
+                let raw: [u8; 4] = m.data.get(..4).and_then(|b| b.try_into().ok()).unwrap_or_default();
+                pid = i32::from_ne_bytes(raw);
+                pidfd = condo_sys::process::pidfd_open(pid).ctx(|| "cannot open the container init".into())?;
+                let _ = condo_sys::process::waitpid(first);
+                undo.child = Some((pid, pidfd.try_clone().ctx(|| "dup".into())?));
+                saved.pid = pid;
+                saved.start_time = state::proc_start_time(pid).map(|(t, _)| t).unwrap_or(0);
+                if let Some(adj) = process.oom_score_adj {
+                    let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string());
+                }
+            }
+            Tag::Console => {
+                console = m.fds.into_iter().next();
+                // The caller's terminal size, before the program can ask for it.
+                if let (Some(c), Ok(ws)) = (&console, rustix::termios::tcgetwinsize(std::io::stdin())) {
+                    if process.console_size.is_none() {
+                        let _ = condo_sys::process::set_winsize(c.as_fd(), ws.ws_row, ws.ws_col);
+                    }
+                }
+            }
             Tag::Ready => {
                 if let (Some(fd), Some(sc)) = (m.fds.into_iter().next(), linux.seccomp.as_ref()) {
                     let path = sc.listener_path.clone().unwrap_or_default();

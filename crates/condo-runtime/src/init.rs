@@ -54,8 +54,10 @@ pub struct InitCtx<'a> {
     pub no_new_keyring: bool,
     /// Descriptors 3..3+N pass to the container.
     pub preserve_fds: u32,
-    /// Create the cgroup namespace after the runtime placed us in our cgroup.
-    pub late_cgroupns: bool,
+    /// `CLONE_NEW*` flags to unshare once the runtime let us go (see create.rs).
+    pub deferred: i32,
+    /// Fork once more after that, for a new pid or time namespace under a joined user one.
+    pub fork_again: bool,
 }
 
 /// Entry point of the child: runs the setup and reports failure to the runtime.
@@ -84,16 +86,41 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     if go.tag != Tag::Go {
         condo_sys::exit_now(1);
     }
-    if ctx.plan.creates(Kind::User) {
+    if let Some((_, fd)) = ctx.plan.join.iter().find(|(k, _)| *k == Kind::User) {
+        condo_sys::ns::setns(fd.as_fd(), libc::CLONE_NEWUSER).map_err(|e| fail("cannot join the user namespace", e))?;
+    }
+    if ctx.plan.has(Kind::User) {
         // Become the namespace's root where the maps allow it.
         let _ = condo_sys::process::setresgid(0);
         let _ = condo_sys::process::setresuid(0);
     }
-    if ctx.late_cgroupns {
-        condo_sys::ns::unshare(libc::CLONE_NEWCGROUP).map_err(|e| fail("cannot create the cgroup namespace", e))?;
+    if ctx.deferred != 0 {
+        condo_sys::ns::unshare(ctx.deferred).map_err(|e| fail("cannot create the namespaces", e))?;
+    }
+    if ctx.fork_again {
+        let mut more = 0;
+        if ctx.plan.creates(Kind::Pid) {
+            more |= libc::CLONE_NEWPID;
+        }
+        if ctx.plan.creates(Kind::Time) {
+            more |= Kind::Time.flag();
+        }
+        condo_sys::ns::unshare(more).map_err(|e| fail("cannot create the pid or time namespace", e))?;
+        if ctx.plan.creates(Kind::Time) {
+            crate::idmap::write_time_offsets("self", &linux)?;
+        }
+        match condo_sys::process::fork().map_err(|e| fail("fork", e))? {
+            condo_sys::process::Forked::Parent { pid, .. } => {
+                let _ = chan.send(Tag::Pid, &pid.to_ne_bytes(), &[]);
+                condo_sys::exit_now(0);
+            }
+            condo_sys::process::Forked::Child => {
+                condo_sys::process::set_dumpable(false).map_err(|e| fail("cannot make the init non-dumpable", e))?;
+            }
+        }
     }
     for kind in Kind::ALL {
-        if matches!(kind, Kind::Pid | Kind::Time) {
+        if matches!(kind, Kind::Pid | Kind::Time | Kind::User) {
             continue; // joined by the runtime before clone3: they apply to children
         }
         if let Some((_, fd)) = ctx.plan.join.iter().find(|(k, _)| *k == kind) {
