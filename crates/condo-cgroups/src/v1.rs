@@ -172,11 +172,12 @@ pub(crate) fn blkio_weight_file(dir: &Path) -> Option<&'static str> {
 /// Apply `linux.resources.blockIO` to a v1 blkio cgroup.
 pub(crate) fn blkio(dir: &Path, b: &BlockIo, warnings: &mut Vec<String>) -> Result<(), Error> {
     let wfile = blkio_weight_file(dir);
-    if let Some(w) = b.weight {
+    // A weight of 0 is unset (runc's reading; Docker sends 0 by default).
+    if let Some(w) = b.weight.filter(|&w| w != 0) {
         let f = wfile.ok_or_else(|| no_weight("blockIO.weight"))?;
         write_field(dir, f, &w.to_string(), "blockIO.weight")?;
     }
-    if let Some(w) = b.leaf_weight {
+    if let Some(w) = b.leaf_weight.filter(|&w| w != 0) {
         if exists(dir, "blkio.leaf_weight") {
             write_field(
                 dir,
@@ -192,13 +193,13 @@ pub(crate) fn blkio(dir: &Path, b: &BlockIo, warnings: &mut Vec<String>) -> Resu
         }
     }
     for (i, d) in b.weight_device.iter().flatten().enumerate() {
-        if let Some(w) = d.weight {
+        if let Some(w) = d.weight.filter(|&w| w != 0) {
             let field = format!("blockIO.weightDevice[{i}].weight");
             let f = wfile.ok_or_else(|| no_weight(&field))?;
             let f = format!("{f}_device");
             write_field(dir, &f, &format!("{}:{} {w}", d.major, d.minor), &field)?;
         }
-        if d.leaf_weight.is_some() {
+        if d.leaf_weight.is_some_and(|w| w != 0) {
             warnings.push(format!(
                 "linux.resources.blockIO.weightDevice[{i}].leafWeight: ignored, this kernel has no leaf weights"
             ));

@@ -180,7 +180,8 @@ fn scale_weight(file: &str, w: u16) -> u64 {
 /// Apply `linux.resources.blockIO` on v2.
 pub(crate) fn io(dir: &Path, b: &BlockIo, warnings: &mut Vec<String>) -> Result<(), Error> {
     let wfile = io_weight_file(dir);
-    if let Some(w) = b.weight {
+    // A weight of 0 is unset (runc's reading; Docker sends 0 by default).
+    if let Some(w) = b.weight.filter(|&w| w != 0) {
         let f = wfile.ok_or_else(|| crate::v1::no_weight("blockIO.weight"))?;
         write_field(
             dir,
@@ -189,13 +190,13 @@ pub(crate) fn io(dir: &Path, b: &BlockIo, warnings: &mut Vec<String>) -> Result<
             "blockIO.weight",
         )?;
     }
-    if b.leaf_weight.is_some() {
+    if b.leaf_weight.is_some_and(|w| w != 0) {
         warnings.push(
             "linux.resources.blockIO.leafWeight: ignored, cgroup v2 has no leaf weights".into(),
         );
     }
     for (i, d) in b.weight_device.iter().flatten().enumerate() {
-        if let Some(w) = d.weight {
+        if let Some(w) = d.weight.filter(|&w| w != 0) {
             let field = format!("blockIO.weightDevice[{i}].weight");
             let f = wfile.ok_or_else(|| crate::v1::no_weight(&field))?;
             let v = format!("{}:{} {}", d.major, d.minor, scale_weight(f, w));

@@ -116,7 +116,8 @@ fn not_below_minus_one(field: &str, v: Option<i64>) -> Result<(), Error> {
 
 fn weight(field: &str, v: Option<u16>) -> Result<(), Error> {
     match v {
-        Some(w) if !(10..=1000).contains(&w) => {
+        // 0 means "not set", as in runc: Docker always sends blockIO.weight, 0 by default.
+        Some(w) if w != 0 && !(10..=1000).contains(&w) => {
             Err(Error::resource(field, format!("{w} out of range 10-1000")))
         }
         _ => Ok(()),
@@ -403,6 +404,17 @@ mod tests {
             check(&blk),
             "linux.resources.blockIO.weight: 5000 out of range 10-1000"
         );
+        // Docker sends weight 0 for "unset".
+        let zero = Resources {
+            block_io: Some(BlockIo {
+                weight: Some(0),
+                leaf_weight: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let h = host();
+        assert!(zero.validate_with(|| &h).is_ok());
         let hp = Resources {
             hugepage_limits: Some(vec![HugepageLimit {
                 page_size: "3MB".into(),
