@@ -22,7 +22,9 @@ pub fn temp_name(prefix: &str) -> String {
     format!(".{prefix}-{}-{n}-{t:x}", std::process::id())
 }
 
-/// Writes `data` to `path` atomically and durably: temp file, fsync, rename, fsync dir.
+/// Writes `data` to `path` atomically: temp file, fsync, rename. Readers and a crash see the
+/// old or the new content, never a mix; the directory is not flushed, so the newest rename may
+/// be lost in a crash (callers' recovery treats that as the operation not having happened).
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(temp_name("write"));
@@ -30,8 +32,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        fs::rename(&tmp, path)
     })();
     if res.is_err() {
         let _ = fs::remove_file(&tmp);
