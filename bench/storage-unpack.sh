@@ -15,13 +15,19 @@ BIN=$CARGO_TARGET_DIR/release/examples/unpack
 W=$(mktemp -d "${BENCH_DIR:-/dev/shm}/condo-bench-unpack.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 tar -cf "$W/layer.tar" -C / $SRC 2>/dev/null || true
+TARFLAGS=-xf
+if [ "${COMPRESS:-}" = gzip ]; then
+  # COMPRESS=gzip compares `tar -xzf` (gzip(1) as a filter) with Condo's built-in zlib-rs.
+  gzip -1 "$W/layer.tar" && mv "$W/layer.tar.gz" "$W/layer.tar"
+  TARFLAGS=-xzf
+fi
 SIZE=$(du -m "$W/layer.tar" | cut -f1)
-ENTRIES=$(tar -tf "$W/layer.tar" | wc -l)
+ENTRIES=$(tar -t${TARFLAGS#-x} "$W/layer.tar" | wc -l)
 now() { date +%s%N; }
 declare -a A B
 for i in $(seq "$ROUNDS"); do
   sync; cat "$W/layer.tar" > /dev/null
-  t0=$(now); mkdir "$W/tar$i"; tar -xf "$W/layer.tar" -C "$W/tar$i"; t1=$(now)
+  t0=$(now); mkdir "$W/tar$i"; tar $TARFLAGS "$W/layer.tar" -C "$W/tar$i"; t1=$(now)
   A+=($(( (t1 - t0) / 1000000 )))
   sync; cat "$W/layer.tar" > /dev/null
   t0=$(now); "$BIN" "$W/layer.tar" "$W/condo$i"; t1=$(now)
@@ -31,6 +37,6 @@ done
 med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 MA=$(med "${A[@]}"); MB=$(med "${B[@]}")
 echo "layer: $SRC as tar, ${SIZE} MiB, $ENTRIES entries, $ROUNDS rounds"
-echo "gnu tar -xf  ms: ${A[*]}  median $MA"
+echo "gnu tar $TARFLAGS ms: ${A[*]}  median $MA"
 echo "condo unpack ms: ${B[*]}  median $MB"
 awk -v a="$MA" -v b="$MB" 'BEGIN { printf "ratio condo/tar: %.2f\n", b / a }'
