@@ -144,9 +144,13 @@ def report(res, rounds):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=50)
-    ap.add_argument("--condo", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target/release/condo-oci"))
+    ap.add_argument("--condo", help="condo-oci binary (default: build it with scripts/build-oci)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if not a.condo:
+        here = os.path.dirname(os.path.abspath(__file__))
+        a.condo = subprocess.run([os.path.join(here, "..", "scripts/build-oci")], check=True,
+                                 stdout=subprocess.PIPE, text=True).stdout.strip()
     condo = os.path.abspath(a.condo)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
