@@ -273,6 +273,7 @@ pub fn become_user(
     preserve_fds: u32,
 ) -> Result<()> {
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
+    apply_lsm_labels(process)?;
     let seccomp = seccomp.filter(|p| !p.has_notify());
     if let Some(p) = seccomp.filter(|_| !process.no_new_privileges) {
         // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it while we hold it.
@@ -307,6 +308,31 @@ pub fn become_user(
         let _ = condo_sys::process::clear_cloexec(fd as i32);
     }
     condo_sys::process::reset_signals();
+    Ok(())
+}
+
+/// Asks AppArmor or SELinux to label the program at execve, where that LSM is enabled; where it
+/// is not, the setting has nothing to act on and is left aside.
+fn apply_lsm_labels(process: &Process) -> Result<()> {
+    let write = |what: &str, value: &str| -> Result<()> {
+        let path = if Path::new("/proc/self/attr/apparmor/exec").exists() && what == "apparmor" {
+            "/proc/self/attr/apparmor/exec"
+        } else {
+            "/proc/self/attr/exec"
+        };
+        std::fs::write(path, value).map_err(|e| Error::Init(format!("process.{what}: cannot set {value:?}: {e}")))
+    };
+    if let Some(p) = process.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y");
+        if enabled {
+            write("apparmor", &format!("exec {p}"))?;
+        }
+    }
+    if let Some(l) = process.selinux_label.as_deref().filter(|l| !l.is_empty()) {
+        if Path::new("/sys/fs/selinux/enforce").exists() {
+            write("selinuxLabel", l)?;
+        }
+    }
     Ok(())
 }
 
@@ -374,10 +400,17 @@ pub fn find_program(arg0: &str, env: &[CString]) -> Result<CString> {
     let missing = || Error::Init(format!("process.args[0] {arg0:?}: executable file not found in $PATH"));
     if arg0.contains('/') {
         let p = Path::new(arg0);
-        return if is_executable(p) {
-            CString::new(arg0).map_err(|_| missing())
-        } else {
-            Err(Error::Init(format!("process.args[0] {arg0:?}: no such executable file")))
+        // Engines read the errno text: Docker and Podman answer 127 for "no such file or
+        // directory" and 126 for "permission denied", as they do with runc.
+        return match std::fs::metadata(p) {
+            Ok(_) if is_executable(p) => CString::new(arg0).map_err(|_| missing()),
+            Ok(_) => Err(Error::Init(format!(
+                "process.args[0] {arg0:?}: permission denied (not an executable file)"
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::Init(format!("process.args[0] {arg0:?}: no such file or directory")))
+            }
+            Err(e) => Err(Error::Init(format!("process.args[0] {arg0:?}: {e}"))),
         };
     }
     let path = env
