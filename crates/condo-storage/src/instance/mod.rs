@@ -205,11 +205,14 @@ impl InstanceStore {
             parent: base.map(Into::into),
             pending: None,
         };
+        let mut undo = crate::reverter::Reverter::new();
         let mounts = self.snap.prepare(&active_key(&r), base, &self.opts(&r))?;
-        if let Err(e) = self.save(&r) {
-            let _ = self.snap.remove(&active_key(&r));
-            return Err(e);
-        }
+        let (snap, key) = (self.snap.clone(), active_key(&r));
+        undo.add(move || {
+            let _ = snap.remove(&key);
+        });
+        self.save(&r)?;
+        undo.success();
         Ok(mounts)
     }
 

@@ -20,18 +20,21 @@ pub fn has_image(dir: &Path) -> bool {
 /// Creates a `bytes`-sized filesystem image for `dir` and mounts it there.
 pub fn create(dir: &Path, bytes: u64) -> io::Result<()> {
     let img = image(dir);
+    let mut undo = crate::reverter::Reverter::new();
     let f = std::fs::File::create(&img)?;
+    let i = img.clone();
+    undo.add(move || {
+        let _ = std::fs::remove_file(i);
+    });
     // ext4 metadata needs some room; refuse sizes too small to hold it.
     f.set_len(bytes.max(8 << 20))?;
     drop(f);
-    let r = run(Command::new("mkfs.ext4")
+    run(Command::new("mkfs.ext4")
         .args(["-q", "-F", "-m", "0", "-E", "nodiscard,root_owner=0:0"])
-        .arg(&img))
-    .and_then(|_| mount(dir));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&img);
-    }
-    r
+        .arg(&img))?;
+    mount(dir)?;
+    undo.success();
+    Ok(())
 }
 
 /// Mounts the image on `dir` if it is not mounted yet.
