@@ -179,6 +179,7 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
 
     if mount_ns {
         crate::rootfs::pivot(ctx.rootfs, ctx.no_pivot)?;
+        crate::rootfs::set_root_propagation(linux.rootfs_propagation.as_deref())?;
         crate::rootfs::mask_paths(&linux.masked_paths)?;
         crate::rootfs::readonly_paths(&linux.readonly_paths)?;
         if spec.root.as_ref().is_some_and(|r| r.readonly) {

@@ -33,13 +33,21 @@ pub struct MountCtx<'a> {
 
 /// Makes the host's mounts invisible to propagation and binds the rootfs onto itself.
 pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
-    let prop = match propagation {
-        Some("shared") | Some("rshared") => libc::MS_SHARED | libc::MS_REC,
-        Some("private") | Some("rprivate") => libc::MS_PRIVATE | libc::MS_REC,
-        Some("unbindable") | Some("runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
-        _ => libc::MS_SLAVE | libc::MS_REC,
-    };
+    let prop = root_propagation(propagation);
     mount(None, Path::new("/"), None, prop, None).ctx(|| "cannot set propagation of /".into())?;
+    if prop & libc::MS_SHARED != 0 {
+        // pivot_root refuses a shared parent of the new root (and a shared new root): make
+        // the mount holding the rootfs private, so its bind below is private too. The root
+        // gets its shared propagation back after pivot_root (`set_root_propagation`).
+        let mut dir = rootfs.parent();
+        while let Some(d) = dir {
+            // EINVAL until `d` is a mount point.
+            if mount(None, d, None, libc::MS_PRIVATE, None).is_ok() {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
     mount(
         Some(rootfs),
         rootfs,
@@ -48,13 +56,27 @@ pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<()> {
         None,
     )
     .ctx(|| format!("cannot bind the rootfs {}", rootfs.display()))?;
-    if prop & libc::MS_SHARED != 0 {
-        // pivot_root refuses a shared parent mount: keep the new root's parent private.
-        if let Some(parent) = rootfs.parent() {
-            let _ = mount(None, parent, None, libc::MS_PRIVATE, None);
-        }
-    }
     Ok(())
+}
+
+fn root_propagation(propagation: Option<&str>) -> u64 {
+    match propagation {
+        Some("shared") | Some("rshared") => libc::MS_SHARED | libc::MS_REC,
+        Some("private") | Some("rprivate") => libc::MS_PRIVATE | libc::MS_REC,
+        Some("unbindable") | Some("runbindable") => libc::MS_UNBINDABLE | libc::MS_REC,
+        _ => libc::MS_SLAVE | libc::MS_REC,
+    }
+}
+
+/// Gives the new root the propagation `linux.rootfsPropagation` asks for, after pivot_root
+/// (which needs it not shared).
+pub fn set_root_propagation(propagation: Option<&str>) -> Result<()> {
+    let prop = root_propagation(propagation);
+    if prop & libc::MS_SHARED == 0 {
+        return Ok(());
+    }
+    mount(None, Path::new("/"), None, prop, None)
+        .ctx(|| "linux.rootfsPropagation: cannot make / shared".into())
 }
 
 /// Performs `mounts` in order under the rootfs.
@@ -308,8 +330,14 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         mount(Some(rootfs), Path::new("/"), None, libc::MS_MOVE, None).ctx(|| "cannot move the rootfs to /".into())?;
         condo_sys::mount::chroot(Path::new(".")).ctx(|| "cannot chroot".into())?;
     } else {
+        let old_root = open_root(Path::new("/")).ctx(|| "cannot open the old root".into())?;
         condo_sys::mount::pivot_root(Path::new("."), Path::new(".")).ctx(|| "pivot_root failed".into())?;
-        // The old root is stacked under the new one: keep its unmount from propagating out.
+        // The old root is now stacked on top of the new one, but "." still names the new
+        // root: step onto the old one, or the slave remount below would strip the
+        // propagation of every container mount (rshared binds, rootfsPropagation).
+        rustix::process::fchdir(&old_root).map_err(std::io::Error::from).ctx(|| "cannot enter the old root".into())?;
+        drop(old_root);
+        // Keep the old root's unmount from propagating out.
         mount(None, Path::new("."), None, libc::MS_SLAVE | libc::MS_REC, None)
             .ctx(|| "cannot make the old root a slave".into())?;
         umount2(Path::new("."), libc::MNT_DETACH).ctx(|| "cannot detach the old root".into())?;
