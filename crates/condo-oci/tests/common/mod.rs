@@ -175,3 +175,109 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
 pub fn mount_count() -> usize {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
 }
+
+/// Links more busybox applets into a rootfs made by [`make_rootfs`].
+pub fn add_applets(rootfs: &Path, applets: &[&str]) {
+    for a in applets {
+        let l = rootfs.join("bin").join(a);
+        if !l.exists() && std::fs::symlink_metadata(&l).is_err() {
+            std::os::unix::fs::symlink("busybox", &l).unwrap();
+        }
+    }
+}
+
+/// Applets the probe scripts use beyond those of [`make_rootfs`].
+pub const PROBE_APPLETS: &[&str] = &[
+    "awk", "uname", "stty", "tty", "chmod", "ionice", "mkfifo", "sed", "sort", "ip", "ln", "rm",
+    "umount", "nproc", "xargs", "seq",
+];
+
+impl Env {
+    /// A busybox bundle running `script` under `sh -c`, with the probe applets, after `edit`
+    /// changed its config.
+    pub fn sh_bundle(&self, script: &str, edit: impl FnOnce(&mut Bundle)) -> Bundle {
+        let mut b = self.bundle(&unique_id("b"), &["sh", "-c", script]);
+        add_applets(&b.rootfs(), PROBE_APPLETS);
+        edit(&mut b);
+        b.save();
+        b
+    }
+
+    /// Runs `script` in the foreground in a new container configured by `edit`;
+    /// returns (exit code, stdout, stderr).
+    pub fn sh(&self, script: &str, edit: impl FnOnce(&mut Bundle)) -> (i32, String, String) {
+        let b = self.sh_bundle(script, edit);
+        let id = unique_id("c");
+        let r = self.run(&b, &id);
+        assert!(
+            !self.root.join(&id).exists(),
+            "run left its state dir behind"
+        );
+        r
+    }
+
+    /// Waits up to `secs` for `id` to reach `want`.
+    pub fn wait_status(&self, id: &str, want: &str, secs: u64) {
+        let t = std::time::Instant::now();
+        loop {
+            let s = self.status(id);
+            if s == want {
+                return;
+            }
+            assert!(t.elapsed().as_secs() < secs, "{id} stays {s}, never {want}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// The init pid of a created or running container.
+    pub fn pid(&self, id: &str) -> i32 {
+        let o = self.oci(&["state", id]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["pid"].as_i64().unwrap_or(0) as i32
+    }
+}
+
+/// Lines of `key=value` printed by a probe script.
+pub fn kv(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// The value of `field` in a /proc/PID/status text.
+pub fn status_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Lines of this process's mountinfo that mention `needle`.
+pub fn mounts_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a process with this pid exists (a zombie counts).
+pub fn pid_exists(pid: i32) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Everything a failed or finished container may leave behind: state dir, cgroups and
+/// mounts of its bundle. Panics naming what is left.
+pub fn assert_nothing_left(e: &Env, id: &str, bundle: &Path) {
+    assert!(!e.root.join(id).exists(), "state dir of {id} left behind");
+    assert!(
+        cgroup_dirs_named(id).is_empty(),
+        "cgroups of {id} left behind: {:?}",
+        cgroup_dirs_named(id)
+    );
+    let m = mounts_mentioning(bundle.to_str().unwrap());
+    assert!(m.is_empty(), "mounts left behind: {m:?}");
+}
