@@ -727,3 +727,224 @@ fn annotations_appear_in_state() {
     assert!(e.oci(&["delete", "-f", &id]).status.success());
     assert_nothing_left(&e, &id, &b.dir);
 }
+
+/// A hook that saves its stdin and the hostname it sees under `out/NAME.*` and appends
+/// NAME to `out/order`.
+fn hook(sh: &str, script: &str, name: &str, out: &str) -> Value {
+    json!({"path": sh, "args": ["sh", script, name, out], "env": ["PATH=/bin:/usr/bin"]})
+}
+
+const HOOK_SCRIPT: &str =
+    "cat > $2/$1.json; echo $1 >> $2/order; cat /proc/sys/kernel/hostname > $2/$1.host\n";
+
+#[test]
+fn hooks_run_in_order_with_state_and_in_the_right_namespaces() {
+    let e = Env::new();
+    let out = e.tmp.path().join("hooks");
+    std::fs::create_dir(&out).unwrap();
+    let host_script = e.tmp.path().join("hook.sh");
+    std::fs::write(&host_script, HOOK_SCRIPT).unwrap();
+    let (o, hs) = (
+        out.to_str().unwrap().to_string(),
+        host_script.to_str().unwrap().to_string(),
+    );
+    let b = e.sh_bundle("true", |b| {
+        // startContainer runs after pivot_root: its program and output dir are the container's.
+        std::fs::write(b.rootfs().join("hook.sh"), HOOK_SCRIPT).unwrap();
+        b.spec["hostname"] = json!("hooked");
+        b.spec["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/hookout", "type": "bind", "source": o, "options": ["bind"]}),
+        );
+        b.spec["hooks"] = json!({
+            "prestart": [hook("/bin/sh", &hs, "prestart", &o)],
+            "createRuntime": [hook("/bin/sh", &hs, "createRuntime", &o)],
+            "createContainer": [hook("/bin/sh", &hs, "createContainer", &o)],
+            "startContainer": [hook("/bin/sh", "/hook.sh", "startContainer", "/hookout")],
+            "poststart": [hook("/bin/sh", &hs, "poststart", &o)],
+            "poststop": [hook("/bin/sh", &hs, "poststop", &o)],
+        });
+    });
+    let id = unique_id("hooks");
+    let c = e.oci(&["create", "--bundle", b.path(), &id]);
+    assert!(c.status.success(), "{}", text(&c.stderr));
+    let pid = e.pid(&id);
+    let s = e.oci(&["start", &id]);
+    assert!(s.status.success(), "{}", text(&s.stderr));
+    e.wait_status(&id, "stopped", 10);
+    let d = e.oci(&["delete", &id]);
+    assert!(d.status.success(), "{}", text(&d.stderr));
+    let order = std::fs::read_to_string(out.join("order")).unwrap();
+    assert_eq!(
+        order.split_whitespace().collect::<Vec<_>>(),
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for (name, status, in_container) in [
+        ("prestart", "creating", false),
+        ("createRuntime", "creating", false),
+        ("createContainer", "created", true),
+        ("startContainer", "created", true),
+        ("poststart", "running", false),
+        ("poststop", "stopped", false),
+    ] {
+        let st: Value =
+            serde_json::from_slice(&std::fs::read(out.join(format!("{name}.json"))).unwrap())
+                .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(st["id"], id.as_str(), "{name}: {st}");
+        assert_eq!(st["status"], status, "{name}: {st}");
+        assert_eq!(st["bundle"], b.path(), "{name}: {st}");
+        if name != "poststop" {
+            assert_eq!(st["pid"], pid, "{name}: {st}");
+        }
+        let seen = std::fs::read_to_string(out.join(format!("{name}.host"))).unwrap();
+        let want = if in_container {
+            "hooked\n"
+        } else {
+            host.as_str()
+        };
+        assert_eq!(seen, want, "{name} ran in the wrong uts namespace");
+    }
+    assert_nothing_left(&e, &id, &b.dir);
+}
+
+#[test]
+fn failing_create_runtime_hook_leaves_nothing() {
+    let e = Env::new();
+    let out = e.tmp.path().join("state.json");
+    let o = out.to_str().unwrap().to_string();
+    let b = e.sh_bundle("true", |b| {
+        b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {o}; exit 3")]}]});
+    });
+    let id = unique_id("hookfail");
+    let mounts = mount_count();
+    let c = e.oci(&["create", "--bundle", b.path(), &id]);
+    assert!(!c.status.success());
+    let err = text(&c.stderr);
+    assert!(err.contains("hooks.createRuntime[0]"), "{err}");
+    let st: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert!(
+        !pid_exists(pid),
+        "the init {pid} outlived the failed create"
+    );
+    assert_nothing_left(&e, &id, &b.dir);
+    assert!(mount_count() <= mounts);
+    assert!(!e.oci(&["state", &id]).status.success());
+}
+
+#[test]
+fn poststop_failure_only_warns_and_hook_timeout_fails_create() {
+    let e = Env::new();
+    let b = e.sh_bundle("true", |b| {
+        b.spec["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
+    });
+    let id = unique_id("poststop");
+    let o = e.oci(&["run", "--bundle", b.path(), &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_nothing_left(&e, &id, &b.dir);
+    let b2 = e.sh_bundle("true", |b| {
+        b.spec["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
+    });
+    let id = unique_id("poststop2");
+    assert!(e
+        .oci(&["create", "--bundle", b2.path(), &id])
+        .status
+        .success());
+    assert!(e.oci(&["start", &id]).status.success());
+    e.wait_status(&id, "stopped", 10);
+    let d = e.oci(&["delete", &id]);
+    assert!(d.status.success(), "{}", text(&d.stderr));
+    assert!(
+        text(&d.stderr).contains("poststop"),
+        "a warning names the hook: {}",
+        text(&d.stderr)
+    );
+    assert_nothing_left(&e, &id, &b2.dir);
+
+    let b3 = e.sh_bundle("true", |b| {
+        b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    });
+    let id = unique_id("hooktimeout");
+    let t = std::time::Instant::now();
+    let c = e.oci(&["create", "--bundle", b3.path(), &id]);
+    assert!(!c.status.success());
+    assert!(
+        t.elapsed().as_secs() < 10,
+        "the timeout did not stop the hook"
+    );
+    assert!(text(&c.stderr).contains("timed out"), "{}", text(&c.stderr));
+    assert_nothing_left(&e, &id, &b3.dir);
+}
+
+/// Listens on a console socket and returns the terminal master the runtime sends.
+fn console_listener(path: &std::path::Path) -> std::sync::mpsc::Receiver<std::os::fd::OwnedFd> {
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::os::fd::AsFd;
+        let (c, _) = l.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let (_, fds) = condo_sys::fdpass::recv_with_fds(c.as_fd(), &mut buf, 1).unwrap();
+        if let Some(fd) = fds.into_iter().next() {
+            let _ = tx.send(fd);
+        }
+    });
+    rx
+}
+
+/// Reads a terminal master until the other side hangs up.
+fn read_all(master: std::os::fd::OwnedFd) -> String {
+    use std::io::Read;
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break, // EIO once every peer is closed
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    text(&out)
+}
+
+#[test]
+fn terminal_through_console_socket_with_size() {
+    let e = Env::new();
+    let sock = e.tmp.path().join("console.sock");
+    let rx = console_listener(&sock);
+    let b = e.sh_bundle("echo size=$(stty size); echo tty=$(tty); echo console=$(stat -c %F /dev/console); echo out=tty-ok", |b| {
+        b.spec["process"]["terminal"] = json!(true);
+        b.spec["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+    });
+    let id = unique_id("tty");
+    let c = e.oci(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(c.status.success(), "{}", text(&c.stderr));
+    let master = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("no terminal received");
+    let reader = std::thread::spawn(move || read_all(master));
+    assert!(e.oci(&["start", &id]).status.success());
+    e.wait_status(&id, "stopped", 10);
+    let out = reader.join().unwrap();
+    assert!(e.oci(&["delete", &id]).status.success());
+    let v = kv(&out.replace('\r', ""));
+    assert_eq!(v["size"], "33 101", "{out}");
+    assert!(v["tty"].starts_with("/dev/pts/"), "{out}");
+    assert_eq!(v["console"], "character special file", "{out}");
+    assert_eq!(v["out"], "tty-ok", "{out}");
+    assert_nothing_left(&e, &id, &b.dir);
+}
