@@ -15,12 +15,20 @@ pub struct Flag {
 
 /// Shorthand for a flag with a value.
 pub const fn val(long: &'static str, short: Option<char>) -> Flag {
-    Flag { long, short, value: true }
+    Flag {
+        long,
+        short,
+        value: true,
+    }
 }
 
 /// Shorthand for a boolean flag.
 pub const fn bool_(long: &'static str, short: Option<char>) -> Flag {
-    Flag { long, short, value: false }
+    Flag {
+        long,
+        short,
+        value: false,
+    }
 }
 
 /// Parsed arguments of one command.
@@ -34,12 +42,20 @@ pub struct Parsed {
 impl Parsed {
     /// The last value given for `long`.
     pub fn get(&self, long: &str) -> Option<&str> {
-        self.flags.iter().rev().find(|(k, _)| *k == long).map(|(_, v)| v.as_str())
+        self.flags
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == long)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value given for `long`, in order.
     pub fn all(&self, long: &str) -> Vec<String> {
-        self.flags.iter().filter(|(k, _)| *k == long).map(|(_, v)| v.clone()).collect()
+        self.flags
+            .iter()
+            .filter(|(k, _)| *k == long)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Whether a boolean flag is set (`--x`, `--x=true`).
@@ -128,7 +144,11 @@ mod tests {
 
     #[test]
     fn both_forms_and_aliases() {
-        let spec = [val("bundle", Some('b')), bool_("detach", Some('d')), bool_("tty", Some('t'))];
+        let spec = [
+            val("bundle", Some('b')),
+            bool_("detach", Some('d')),
+            bool_("tty", Some('t')),
+        ];
         let p = parse(&s(&["--bundle=/x", "-dt", "id"]), &spec, false).unwrap();
         assert_eq!(p.get("bundle"), Some("/x"));
         assert!(p.has("detach") && p.has("tty"));

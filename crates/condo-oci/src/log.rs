@@ -29,7 +29,11 @@ fn write(level: &str, msg: &str) {
     } else {
         format!("time=\"{time}\" level={level} msg={msg:?}")
     };
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(f, "{line}");
     }
 }

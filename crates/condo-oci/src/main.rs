@@ -63,7 +63,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    log::init(globals.get("log"), globals.get("log-format"), globals.has("debug"));
+    log::init(
+        globals.get("log"),
+        globals.get("log-format"),
+        globals.has("debug"),
+    );
     if globals.has("version") {
         println!("condo-oci version {}", env!("CARGO_PKG_VERSION"));
         println!("spec: {}", condo_runtime::state::OCI_VERSION);
@@ -121,6 +125,9 @@ pub fn one_id(pos: &[String], cmd: &str) -> Result<String> {
     match pos {
         [id] => Ok(id.clone()),
         [] => bail!("\"{cmd}\" requires a container id"),
-        _ => bail!("\"{cmd}\" takes exactly one container id, got {}", pos.len()),
+        _ => bail!(
+            "\"{cmd}\" takes exactly one container id, got {}",
+            pos.len()
+        ),
     }
 }

@@ -22,7 +22,10 @@ fn killed_by_signal_gives_128_plus_signal() {
     let e = Env::new();
     let mut b = e.bundle("b", &["sh", "-c", "kill -9 $$"]);
     // As pid 1 of its own namespace the shell would be immune to its own SIGKILL.
-    b.spec["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
     b.save();
     let (code, _, err) = e.run(&b, &unique_id("sig"));
     assert_eq!(code, 137, "{err}");
@@ -34,14 +37,34 @@ fn create_start_state_kill_delete() {
     let b = e.bundle("b", &["sleep", "100"]);
     let id = unique_id("life");
     let pidf = e.tmp.path().join("pid");
-    let o = e.oci(&["create", "--bundle", b.path(), "--pid-file", pidf.to_str().unwrap(), &id]);
+    let o = e.oci(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pidf.to_str().unwrap(),
+        &id,
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(e.status(&id), "created");
-    let pid: i32 = std::fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(pid > 0);
     // The state document has runc's shape.
     let st: serde_json::Value = serde_json::from_slice(&e.oci(&["state", &id]).stdout).unwrap();
-    for k in ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"] {
+    for k in [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ] {
         assert!(st.get(k).is_some(), "state lacks {k}: {st}");
     }
     assert_eq!(st["pid"], pid);
@@ -56,11 +79,13 @@ fn create_start_state_kill_delete() {
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("running"));
     // list in both formats.
-    let l: serde_json::Value = serde_json::from_slice(&e.oci(&["list", "--format", "json"]).stdout).unwrap();
+    let l: serde_json::Value =
+        serde_json::from_slice(&e.oci(&["list", "--format", "json"]).stdout).unwrap();
     assert_eq!(l[0]["id"], id.as_str());
     assert!(text(&e.oci(&["list", "-q"]).stdout).contains(&id));
     // ps json gives the init's pid.
-    let ps: Vec<i32> = serde_json::from_slice(&e.oci(&["ps", "--format", "json", &id]).stdout).unwrap();
+    let ps: Vec<i32> =
+        serde_json::from_slice(&e.oci(&["ps", "--format", "json", &id]).stdout).unwrap();
     assert!(ps.contains(&pid), "{ps:?}");
     // pause and resume.
     assert!(e.oci(&["pause", &id]).status.success());
@@ -85,7 +110,10 @@ fn delete_force_stops_a_running_container() {
     let e = Env::new();
     let b = e.bundle("b", &["sleep", "100"]);
     let id = unique_id("force");
-    assert!(e.oci(&["run", "-d", "--bundle", b.path(), &id]).status.success());
+    assert!(e
+        .oci(&["run", "-d", "--bundle", b.path(), &id])
+        .status
+        .success());
     assert_eq!(e.status(&id), "running");
     let o = e.oci(&["delete", "--force", &id]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -95,9 +123,19 @@ fn delete_force_stops_a_running_container() {
 #[test]
 fn kill_signal_forms() {
     let e = Env::new();
-    let b = e.bundle("b", &["sh", "-c", "trap 'exit 3' USR1; while true; do sleep 0.05; done"]);
+    let b = e.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 3' USR1; while true; do sleep 0.05; done",
+        ],
+    );
     let id = unique_id("killsig");
-    assert!(e.oci(&["run", "-d", "--bundle", b.path(), &id]).status.success());
+    assert!(e
+        .oci(&["run", "-d", "--bundle", b.path(), &id])
+        .status
+        .success());
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert!(!e.oci(&["kill", &id, "NOPE"]).status.success());
     assert!(e.oci(&["kill", &id, "SIGUSR1"]).status.success());
@@ -114,8 +152,21 @@ fn exec_runs_inside_and_returns_code() {
     let e = Env::new();
     let b = e.bundle("b", &["sleep", "100"]);
     let id = unique_id("exec");
-    assert!(e.oci(&["run", "-d", "--bundle", b.path(), &id]).status.success());
-    let o = e.oci(&["exec", "--env", "X=42", "--cwd", "/tmp", &id, "sh", "-c", "echo $X $(pwd) $(hostname); exit 5"]);
+    assert!(e
+        .oci(&["run", "-d", "--bundle", b.path(), &id])
+        .status
+        .success());
+    let o = e.oci(&[
+        "exec",
+        "--env",
+        "X=42",
+        "--cwd",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(hostname); exit 5",
+    ]);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout).trim(), "42 /tmp condo");
     // A process file as containerd writes it.
@@ -136,12 +187,17 @@ fn update_changes_limits_live() {
     let e = Env::new();
     let b = e.bundle("b", &["sleep", "100"]);
     let id = unique_id("upd");
-    assert!(e.oci(&["run", "-d", "--bundle", b.path(), &id]).status.success());
+    assert!(e
+        .oci(&["run", "-d", "--bundle", b.path(), &id])
+        .status
+        .success());
     let o = e.oci(&["update", "--memory", "64m", "--pids-limit", "50", &id]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let mem = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/condo/{id}/memory.limit_in_bytes"))
-        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/condo/{id}/memory.max")))
-        .unwrap();
+    let mem = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/condo/{id}/memory.limit_in_bytes"
+    ))
+    .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/condo/{id}/memory.max")))
+    .unwrap();
     assert_eq!(mem.trim(), (64 << 20).to_string());
     let o = e.oci(&["events", "--stats", &id]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -153,11 +209,21 @@ fn update_changes_limits_live() {
 
 #[test]
 fn features_and_version() {
-    let o = std::process::Command::new(bin()).arg("features").output().unwrap();
+    let o = std::process::Command::new(bin())
+        .arg("features")
+        .output()
+        .unwrap();
     let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
     assert!(f["linux"]["namespaces"].as_array().unwrap().len() == 8);
-    assert!(f["linux"]["seccomp"]["actions"].as_array().unwrap().iter().any(|a| a == "SCMP_ACT_NOTIFY"));
-    let o = std::process::Command::new(bin()).arg("--version").output().unwrap();
+    assert!(f["linux"]["seccomp"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "SCMP_ACT_NOTIFY"));
+    let o = std::process::Command::new(bin())
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(text(&o.stdout).contains("condo-oci version"));
 }

@@ -19,7 +19,11 @@ fn runtime_works_on_pure_cgroup_v2() {
     let e = common::Env::new();
     let mut b = e.bundle(
         "b",
-        &["sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /proc/self/cgroup"],
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /proc/self/cgroup",
+        ],
     );
     b.spec["linux"]["resources"] = json!({
         "memory": {"limit": 67108864},
@@ -28,7 +32,10 @@ fn runtime_works_on_pure_cgroup_v2() {
         "devices": [{"allow": false, "access": "rwm"}]
     });
     b.save();
-    let mut hog = e.bundle("hog", &["dd", "if=/dev/zero", "of=/dev/null", "bs=96M", "count=1"]);
+    let mut hog = e.bundle(
+        "hog",
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=96M", "count=1"],
+    );
     hog.spec["linux"]["resources"] = json!({"memory": {"limit": 33554432, "swap": 33554432}});
     hog.save();
     let mut sleeper = e.bundle("sleeper", &["sleep", "30"]);
@@ -62,7 +69,11 @@ echo done
         println!("skipped: {}", stderr.trim());
         return;
     }
-    assert_eq!(out.status.code(), Some(0), "guest failed:\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "guest failed:\n{stdout}\n{stderr}"
+    );
     for want in [
         "67108864", // memory.max
         "\n20\n",   // pids.max
@@ -76,10 +87,16 @@ echo done
         "rc_del=0",
         "done",
     ] {
-        assert!(stdout.contains(want), "missing {want:?} in guest output:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(want),
+            "missing {want:?} in guest output:\n{stdout}\n{stderr}"
+        );
     }
     println!("{stdout}");
     // Nothing of the containers is left in the guest's cgroup tree.
     let tail = stdout.split("rc_del=0").nth(1).unwrap_or("");
-    assert!(!tail.contains("v2a") && !tail.contains("v2s") && !tail.contains("v2hog"), "{stdout}");
+    assert!(
+        !tail.contains("v2a") && !tail.contains("v2s") && !tail.contains("v2hog"),
+        "{stdout}"
+    );
 }

@@ -34,8 +34,12 @@ impl Container {
 
     /// The config it was created from.
     pub fn spec(&self) -> Result<Spec> {
-        let raw = std::fs::read(self.dir.file(crate::state::CONFIG_FILE))
-            .map_err(|e| Error::Other(format!("container \"{}\": cannot read its config: {e}", self.saved.id)))?;
+        let raw = std::fs::read(self.dir.file(crate::state::CONFIG_FILE)).map_err(|e| {
+            Error::Other(format!(
+                "container \"{}\": cannot read its config: {e}",
+                self.saved.id
+            ))
+        })?;
         crate::create::parse_spec(&raw)
     }
 

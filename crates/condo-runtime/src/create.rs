@@ -98,21 +98,44 @@ impl Drop for Undo<'_> {
 /// (for `run`) instead of waiting on a socket for `start`.
 pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     let dir = StateDir::new(&opts.root, &opts.id)?;
-    let bundle = std::fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
+    let bundle =
+        std::fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
     let (spec, raw) = load_spec(&bundle)?;
     let linux = spec.linux().into_owned();
     let plan = Plan::from_spec(&linux)?;
     crate::validate::spec(&spec, &plan)?;
-    let root = spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
-    let rootfs = if Path::new(&root).is_absolute() { PathBuf::from(&root) } else { bundle.join(&root) };
-    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| invalid(format!("root.path \"{root}\": {e}")))?;
+    let root = spec
+        .root
+        .as_ref()
+        .map(|r| r.path.clone())
+        .unwrap_or_default();
+    let rootfs = if Path::new(&root).is_absolute() {
+        PathBuf::from(&root)
+    } else {
+        bundle.join(&root)
+    };
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .map_err(|e| invalid(format!("root.path \"{root}\": {e}")))?;
     if !rootfs.is_dir() {
         return Err(invalid(format!("root.path \"{root}\" is not a directory")));
     }
-    let process = spec.process.as_ref().ok_or_else(|| invalid("process is missing"))?;
-    let caps = process.capabilities.as_ref().map(crate::caps::parse).transpose().map_err(|e| invalid(e.to_string()))?;
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| invalid("process is missing"))?;
+    let caps = process
+        .capabilities
+        .as_ref()
+        .map(crate::caps::parse)
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
     let rlimits = crate::rlimits::parse(&process.rlimits).map_err(|e| invalid(e.to_string()))?;
-    let seccomp = linux.seccomp.as_ref().map(crate::seccomp::compile).transpose().map_err(|e| invalid(e.to_string()))?;
+    let seccomp = linux
+        .seccomp
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
     if let Some(s) = &process.scheduler {
         crate::sched::parse_scheduler(s).map_err(|e| invalid(e.to_string()))?;
     }
@@ -123,10 +146,17 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         crate::sched::parse_personality(p).map_err(|e| invalid(e.to_string()))?;
     }
     if process.terminal && opts.console_socket.is_none() && !foreground {
-        return Err(Error::Other("--console-socket is required when process.terminal is true".into()));
+        return Err(Error::Other(
+            "--console-socket is required when process.terminal is true".into(),
+        ));
     }
-    let cgroup = condo_cgroups::Cgroup::resolve(linux.cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)?;
-    let resources = crate::devices::with_defaults(linux.resources.clone().unwrap_or_default(), &linux.devices);
+    let cgroup = condo_cgroups::Cgroup::resolve(
+        linux.cgroups_path.as_deref(),
+        &opts.id,
+        opts.systemd_cgroup,
+    )?;
+    let resources =
+        crate::devices::with_defaults(linux.resources.clone().unwrap_or_default(), &linux.devices);
     let console_sock = match &opts.console_socket {
         Some(p) => Some(connect_unix(p).ctx(|| format!("--console-socket {}", p.display()))?),
         None => None,
@@ -134,12 +164,20 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
 
     // From here on the host changes; `undo` reverts it if anything fails.
     dir.create()?;
-    let mut undo = Undo { dir: Some(&dir), cgroup: None, child: None };
+    let mut undo = Undo {
+        dir: Some(&dir),
+        cgroup: None,
+        child: None,
+    };
     state::write_atomic(&dir.file(state::CONFIG_FILE), &raw)?;
     cgroup.create()?;
     undo.cgroup = Some(&cgroup);
     cgroup.setup(&resources)?;
-    let listener = if foreground { None } else { Some(listen_exec_socket(&dir)?) };
+    let listener = if foreground {
+        None
+    } else {
+        Some(listen_exec_socket(&dir)?)
+    };
     let idmapped = crate::idmap::prepare(&spec, &bundle)?;
     let (parent_end, child_end) = sync::pair().ctx(|| "socketpair".into())?;
 
@@ -147,10 +185,12 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     let mut flags = plan.clone_flags() & !Kind::Time.flag();
     let join_user = plan.joins(Kind::User);
     if let Some((_, fd)) = plan.join.iter().find(|(k, _)| *k == Kind::Pid) {
-        condo_sys::ns::setns(fd.as_fd(), libc::CLONE_NEWPID).ctx(|| "cannot join the pid namespace".into())?;
+        condo_sys::ns::setns(fd.as_fd(), libc::CLONE_NEWPID)
+            .ctx(|| "cannot join the pid namespace".into())?;
     }
     if let Some((_, fd)) = plan.join.iter().find(|(k, _)| *k == Kind::Time) {
-        condo_sys::ns::setns(fd.as_fd(), Kind::Time.flag()).ctx(|| "cannot join the time namespace".into())?;
+        condo_sys::ns::setns(fd.as_fd(), Kind::Time.flag())
+            .ctx(|| "cannot join the time namespace".into())?;
     }
     if plan.creates(Kind::Time) && !join_user {
         if plan.creates(Kind::User) {
@@ -158,7 +198,8 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             // the time namespace only if made in the same clone, so create both there.
             flags |= Kind::Time.flag();
         } else {
-            condo_sys::ns::unshare(Kind::Time.flag()).ctx(|| "cannot create the time namespace".into())?;
+            condo_sys::ns::unshare(Kind::Time.flag())
+                .ctx(|| "cannot create the time namespace".into())?;
             crate::idmap::write_time_offsets("self", &linux)?;
         }
     }
@@ -213,7 +254,10 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             };
             crate::init::run(ctx)
         }
-        condo_sys::process::Forked::Parent { pid, pidfd } => (pid, pidfd.ok_or_else(|| Error::Other("clone3 gave no pidfd".into()))?),
+        condo_sys::process::Forked::Parent { pid, pidfd } => (
+            pid,
+            pidfd.ok_or_else(|| Error::Other("clone3 gave no pidfd".into()))?,
+        ),
     };
     drop(child_end);
     drop(listener);
@@ -249,36 +293,50 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         cgroup: cgroup.to_saved(),
         own_pid_ns: plan.has(Kind::Pid),
     };
-    chan.send(Tag::Go, &[], &[]).ctx(|| "cannot reach the container init".into())?;
+    chan.send(Tag::Go, &[], &[])
+        .ctx(|| "cannot reach the container init".into())?;
     let mut console = None;
     loop {
         let m = match chan.recv() {
             Ok(m) => m,
             Err(_) => {
-                let status = undo.child.take().map(|(p, _)| condo_sys::process::waitpid(p));
-                return Err(Error::Init(format!("container init exited during setup ({status:?})")));
+                let status = undo
+                    .child
+                    .take()
+                    .map(|(p, _)| condo_sys::process::waitpid(p));
+                return Err(Error::Init(format!(
+                    "container init exited during setup ({status:?})"
+                )));
             }
         };
         match m.tag {
             Tag::RunHooks => {
                 let st = serde_json::to_vec(&saved.state(Status::Created)).unwrap_or_default();
-                let creating = serde_json::to_vec(&saved.state(Status::Creating)).unwrap_or_default();
+                let creating =
+                    serde_json::to_vec(&saved.state(Status::Creating)).unwrap_or_default();
                 let r = spec.hooks.as_ref().map_or(Ok(()), |h| {
-                    crate::hooks::run_all("prestart", &h.prestart, &creating)
-                        .and_then(|_| crate::hooks::run_all("createRuntime", &h.create_runtime, &creating))
+                    crate::hooks::run_all("prestart", &h.prestart, &creating).and_then(|_| {
+                        crate::hooks::run_all("createRuntime", &h.create_runtime, &creating)
+                    })
                 });
                 if let Err(e) = r {
                     let _ = chan.send(Tag::Error, &[], &[]);
                     return Err(e);
                 }
-                chan.send(Tag::HooksDone, &st, &[]).ctx(|| "cannot reach the container init".into())?;
+                chan.send(Tag::HooksDone, &st, &[])
+                    .ctx(|| "cannot reach the container init".into())?;
             }
             Tag::Pid => {
                 // The init forked once more: the new process is the container's init.
                 let first = pid;
-                let raw: [u8; 4] = m.data.get(..4).and_then(|b| b.try_into().ok()).unwrap_or_default();
+                let raw: [u8; 4] = m
+                    .data
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .unwrap_or_default();
                 pid = i32::from_ne_bytes(raw);
-                pidfd = condo_sys::process::pidfd_open(pid).ctx(|| "cannot open the container init".into())?;
+                pidfd = condo_sys::process::pidfd_open(pid)
+                    .ctx(|| "cannot open the container init".into())?;
                 let _ = condo_sys::process::waitpid(first);
                 undo.child = Some((pid, pidfd.try_clone().ctx(|| "dup".into())?));
                 saved.pid = pid;
@@ -290,7 +348,9 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             Tag::Console => {
                 console = m.fds.into_iter().next();
                 // The caller's terminal size, before the program can ask for it.
-                if let (Some(c), Ok(ws)) = (&console, rustix::termios::tcgetwinsize(std::io::stdin())) {
+                if let (Some(c), Ok(ws)) =
+                    (&console, rustix::termios::tcgetwinsize(std::io::stdin()))
+                {
                     if process.console_size.is_none() {
                         let _ = condo_sys::process::set_winsize(c.as_fd(), ws.ws_row, ws.ws_col);
                     }
@@ -304,7 +364,8 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                         fds: vec!["seccompFd".into()],
                         pid,
                         metadata: sc.listener_metadata.clone(),
-                        state: serde_json::to_value(saved.state(Status::Creating)).unwrap_or_default(),
+                        state: serde_json::to_value(saved.state(Status::Creating))
+                            .unwrap_or_default(),
                     };
                     crate::seccomp::send_to_listener(Path::new(&path), fd.as_fd(), &st)
                         .map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))?;
@@ -317,7 +378,11 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                 }
                 return Err(Error::Init(String::from_utf8_lossy(&m.data).into_owned()));
             }
-            _ => return Err(Error::Other("unexpected message from the container init".into())),
+            _ => {
+                return Err(Error::Other(
+                    "unexpected message from the container init".into(),
+                ))
+            }
         }
     }
     dir.save(&saved)?;
@@ -328,14 +393,23 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     undo.cgroup = None;
     undo.child = None;
     drop(undo);
-    Ok(Created { dir, saved, pidfd, chan, console, spec })
+    Ok(Created {
+        dir,
+        saved,
+        pidfd,
+        chan,
+        console,
+        spec,
+    })
 }
 
 /// Writes a pid file atomically (engines read it as soon as it appears).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("cannot write {}", path.display()))
@@ -348,8 +422,10 @@ fn connect_unix(path: &Path) -> std::io::Result<OwnedFd> {
 
 /// Binds and listens on the state dir's exec socket (through the dir's fd to keep the path short).
 fn listen_exec_socket(dir: &StateDir) -> Result<OwnedFd> {
-    let d = crate::fsutil::open_root(&dir.path).ctx(|| format!("cannot open {}", dir.path.display()))?;
+    let d = crate::fsutil::open_root(&dir.path)
+        .ctx(|| format!("cannot open {}", dir.path.display()))?;
     let path = crate::fsutil::fd_path(d.as_fd()).join(state::EXEC_SOCKET);
-    let l = std::os::unix::net::UnixListener::bind(&path).ctx(|| "cannot create the exec socket".into())?;
+    let l = std::os::unix::net::UnixListener::bind(&path)
+        .ctx(|| "cannot create the exec socket".into())?;
     Ok(OwnedFd::from(l))
 }

@@ -41,7 +41,10 @@ pub fn stop_all(c: &Container, cg: &condo_cgroups::Cgroup) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.saved.alive() {
         if Instant::now() > deadline {
-            return Err(Error::Other(format!("container \"{}\": init did not die", c.saved.id)));
+            return Err(Error::Other(format!(
+                "container \"{}\": init did not die",
+                c.saved.id
+            )));
         }
         // A zombie still counts as alive until reaped; try to reap it if it is ours.
         let _ = condo_sys::process::try_wait(c.saved.pid);
@@ -56,7 +59,8 @@ pub fn destroy(c: &Container, cg: &condo_cgroups::Cgroup) -> Result<Vec<String>>
     cg.remove()?;
     let mut warnings = Vec::new();
     if let Some(h) = spec.as_ref().and_then(|s| s.hooks.as_ref()) {
-        warnings = crate::hooks::run_all_lenient("poststop", &h.poststop, &c.state_json(Status::Stopped));
+        warnings =
+            crate::hooks::run_all_lenient("poststop", &h.poststop, &c.state_json(Status::Stopped));
     }
     c.dir.remove()?;
     Ok(warnings)

@@ -29,7 +29,16 @@ pub fn with_defaults(mut r: Resources, devices: &[Device]) -> Resources {
             access: Some("rwm".into()),
         });
     }
-    for (maj, min) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+    for (maj, min) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
         rules.push(rule("c", maj, min));
     }
     rules.push(rule("c", 136, -1));

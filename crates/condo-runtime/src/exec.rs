@@ -47,25 +47,42 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     let p = &opts.process;
     crate::validate::process_fields(p, "process", "process.json")?;
-    let bad = |e: String| Error::Invalid { file: "process.json", reason: e };
-    let caps = p.capabilities.as_ref().map(crate::caps::parse).transpose().map_err(|e| bad(e.to_string()))?;
+    let bad = |e: String| Error::Invalid {
+        file: "process.json",
+        reason: e,
+    };
+    let caps = p
+        .capabilities
+        .as_ref()
+        .map(crate::caps::parse)
+        .transpose()
+        .map_err(|e| bad(e.to_string()))?;
     let rlimits = crate::rlimits::parse(&p.rlimits).map_err(|e| bad(e.to_string()))?;
     let spec = c.spec()?;
     let linux = spec.linux();
-    let seccomp = linux.seccomp.as_ref().map(crate::seccomp::compile).transpose().map_err(|e| Error::Other(e.to_string()))?;
+    let seccomp = linux
+        .seccomp
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()
+        .map_err(|e| Error::Other(e.to_string()))?;
     if p.terminal && opts.console_socket.is_none() && opts.detach {
-        return Err(Error::Other("--console-socket is required with a terminal and --detach".into()));
+        return Err(Error::Other(
+            "--console-socket is required with a terminal and --detach".into(),
+        ));
     }
     let plan = Plan::from_spec(&linux)?;
     let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|k| plan.has(*k)).collect();
     let pid = c.saved.pid;
-    let init_fd = condo_sys::process::pidfd_open(pid).ctx(|| format!("container \"{}\": cannot open its init", opts.id))?;
+    let init_fd = condo_sys::process::pidfd_open(pid)
+        .ctx(|| format!("container \"{}\": cannot open its init", opts.id))?;
     if !c.saved.alive() {
         return Err(c.wrong_status(Status::Stopped, "cannot exec in a stopped container"));
     }
     let console_sock = match &opts.console_socket {
         Some(s) => Some(OwnedFd::from(
-            std::os::unix::net::UnixStream::connect(s).ctx(|| format!("--console-socket {}", s.display()))?,
+            std::os::unix::net::UnixStream::connect(s)
+                .ctx(|| format!("--console-socket {}", s.display()))?,
         )),
         None => None,
     };
@@ -74,7 +91,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         if kinds.contains(&k) {
             let f = std::fs::File::open(format!("/proc/{pid}/ns/{}", k.proc_name()))
                 .ctx(|| format!("cannot open the container's {} namespace", k.name()))?;
-            condo_sys::ns::setns(f.as_fd(), k.flag()).ctx(|| format!("cannot join the {} namespace", k.name()))?;
+            condo_sys::ns::setns(f.as_fd(), k.flag())
+                .ctx(|| format!("cannot join the {} namespace", k.name()))?;
         }
     }
     let (parent_end, child_end) = sync::pair().ctx(|| "socketpair".into())?;
@@ -107,7 +125,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             let _ = child_end.send(Tag::Error, e.to_string().as_bytes(), &[]);
             condo_sys::exit_now(127)
         }
-        condo_sys::process::Forked::Parent { pid, pidfd } => (pid, pidfd.ok_or_else(|| Error::Other("clone3 gave no pidfd".into()))?),
+        condo_sys::process::Forked::Parent { pid, pidfd } => (
+            pid,
+            pidfd.ok_or_else(|| Error::Other("clone3 gave no pidfd".into()))?,
+        ),
     };
     drop(child_end);
     drop(console_sock);
@@ -123,7 +144,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     if let Some(adj) = p.oom_score_adj {
         let _ = std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string());
     }
-    chan.send(Tag::Go, &[], &[]).ctx(|| "cannot reach the exec process".into()).map_err(fail)?;
+    chan.send(Tag::Go, &[], &[])
+        .ctx(|| "cannot reach the exec process".into())
+        .map_err(fail)?;
     let mut console = None;
     loop {
         match chan.recv() {
@@ -142,7 +165,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     if opts.detach {
         return Ok(0);
     }
-    let old = condo_sys::process::block_signals(&crate::run::RELAYED).ctx(|| "sigprocmask".into())?;
+    let old =
+        condo_sys::process::block_signals(&crate::run::RELAYED).ctx(|| "sigprocmask".into())?;
     let code = crate::run::wait_child(child, &child_fd, console.as_ref());
     let _ = condo_sys::process::set_signal_mask(&old);
     code
@@ -162,8 +186,12 @@ struct ExecChild<'a> {
 
 fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
-    condo_sys::process::set_dumpable(false).map_err(|e| fail("cannot make the process non-dumpable", e))?;
-    let go = x.chan.recv().map_err(|e| fail("waiting for the runtime", e))?;
+    condo_sys::process::set_dumpable(false)
+        .map_err(|e| fail("cannot make the process non-dumpable", e))?;
+    let go = x
+        .chan
+        .recv()
+        .map_err(|e| fail("waiting for the runtime", e))?;
     if go.tag != Tag::Go {
         condo_sys::exit_now(1);
     }
@@ -173,7 +201,8 @@ fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
         .filter(|k| !matches!(k, Kind::Pid | Kind::Time))
         .fold(0, |f, k| f | k.flag());
     if flags != 0 {
-        condo_sys::ns::setns(x.init_fd.as_fd(), flags).map_err(|e| fail("cannot join the container's namespaces", e))?;
+        condo_sys::ns::setns(x.init_fd.as_fd(), flags)
+            .map_err(|e| fail("cannot join the container's namespaces", e))?;
     }
     if x.kinds.contains(&Kind::User) {
         let _ = condo_sys::process::setresgid(0);
@@ -181,30 +210,49 @@ fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
     }
     let p = x.process;
     if p.terminal {
-        let root = crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
-        let master = crate::fsutil::open_in_root(root.as_fd(), "/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY)
-            .or_else(|_| crate::fsutil::open_in_root(root.as_fd(), "/dev/ptmx", OFlags::RDWR | OFlags::NOCTTY))
-            .map_err(|e| fail("cannot open /dev/pts/ptmx", e))?;
-        condo_sys::process::unlock_pty(master.as_fd()).map_err(|e| fail("cannot unlock the terminal", e))?;
-        let peer = condo_sys::process::open_pty_peer(master.as_fd()).map_err(|e| fail("cannot open the terminal", e))?;
+        let root =
+            crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
+        let master = crate::fsutil::open_in_root(
+            root.as_fd(),
+            "/dev/pts/ptmx",
+            OFlags::RDWR | OFlags::NOCTTY,
+        )
+        .or_else(|_| {
+            crate::fsutil::open_in_root(root.as_fd(), "/dev/ptmx", OFlags::RDWR | OFlags::NOCTTY)
+        })
+        .map_err(|e| fail("cannot open /dev/pts/ptmx", e))?;
+        condo_sys::process::unlock_pty(master.as_fd())
+            .map_err(|e| fail("cannot unlock the terminal", e))?;
+        let peer = condo_sys::process::open_pty_peer(master.as_fd())
+            .map_err(|e| fail("cannot open the terminal", e))?;
         if let Some(cs) = &p.console_size {
-            let _ = condo_sys::process::set_winsize(peer.as_fd(), cs.height as u16, cs.width as u16);
+            let _ =
+                condo_sys::process::set_winsize(peer.as_fd(), cs.height as u16, cs.width as u16);
         }
         match x.console {
-            Some(s) => condo_sys::fdpass::send_with_fds(s.as_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
-                .map_err(|e| fail("cannot send the terminal to --console-socket", e))?,
-            None => x.chan.send(Tag::Console, &[], &[master.as_raw_fd()]).map_err(|e| fail("cannot send the terminal", e))?,
+            Some(s) => {
+                condo_sys::fdpass::send_with_fds(s.as_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
+                    .map_err(|e| fail("cannot send the terminal to --console-socket", e))?
+            }
+            None => x
+                .chan
+                .send(Tag::Console, &[], &[master.as_raw_fd()])
+                .map_err(|e| fail("cannot send the terminal", e))?,
         }
         condo_sys::process::setsid().map_err(|e| fail("setsid", e))?;
-        condo_sys::process::set_controlling_terminal(peer.as_fd()).map_err(|e| fail("cannot set the controlling terminal", e))?;
+        condo_sys::process::set_controlling_terminal(peer.as_fd())
+            .map_err(|e| fail("cannot set the controlling terminal", e))?;
         for n in 0..3 {
-            condo_sys::process::dup_onto(peer.as_raw_fd(), n).map_err(|e| fail("cannot attach the terminal", e))?;
+            condo_sys::process::dup_onto(peer.as_raw_fd(), n)
+                .map_err(|e| fail("cannot attach the terminal", e))?;
         }
     }
     let root = crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
     let cwd = crate::fsutil::open_in_root(root.as_fd(), &p.cwd, OFlags::PATH | OFlags::DIRECTORY)
         .map_err(|e| fail(&format!("process.cwd \"{}\"", p.cwd), e))?;
-    rustix::process::fchdir(&cwd).map_err(std::io::Error::from).map_err(|e| fail("chdir", e))?;
+    rustix::process::fchdir(&cwd)
+        .map_err(std::io::Error::from)
+        .map_err(|e| fail("chdir", e))?;
     drop(cwd);
     drop(root);
     crate::rlimits::apply(x.rlimits).map_err(|e| Error::Init(e.to_string()))?;
@@ -220,7 +268,11 @@ fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
     let env = crate::init::environment(p);
     let program = crate::init::find_program(&p.args[0], &env)?;
     crate::init::become_user(p, x.caps, x.seccomp, x.preserve_fds)?;
-    let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
+    let args: Vec<CString> = p
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap_or_default())
+        .collect();
     let argv: Vec<&std::ffi::CStr> = args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = env.iter().map(|a| a.as_c_str()).collect();
     let e = condo_sys::execve(&program, &argv, &envp);

@@ -48,7 +48,10 @@ pub fn make_in_root(root: BorrowedFd<'_>, path: &str, leaf: Leaf) -> io::Result<
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let comps: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     let mut dir = open_in_root(root, "/", OFlags::PATH | OFlags::DIRECTORY)?;
     let mut walked = String::new();
     for (i, c) in comps.iter().enumerate() {
@@ -72,7 +75,11 @@ pub fn make_in_root(root: BorrowedFd<'_>, path: &str, leaf: Leaf) -> io::Result<
         // also reads as missing; creating through it is refused by O_EXCL/mkdirat semantics.
         let parent = open_in_root(
             root,
-            if i == 0 { "/" } else { walked.rsplit_once('/').map_or("/", |p| p.0) },
+            if i == 0 {
+                "/"
+            } else {
+                walked.rsplit_once('/').map_or("/", |p| p.0)
+            },
             OFlags::RDONLY | OFlags::DIRECTORY,
         )?;
         if last && leaf == Leaf::File {

@@ -10,7 +10,8 @@ use crate::spec::Hook;
 /// Runs `hooks` in order; the first failure stops the rest and is returned.
 pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run(h, state_json).map_err(|e| Error::Hook(format!("hooks.{kind}[{i}] ({}): {e}", h.path)))?;
+        run(h, state_json)
+            .map_err(|e| Error::Hook(format!("hooks.{kind}[{i}] ({}): {e}", h.path)))?;
     }
     Ok(())
 }
@@ -50,8 +51,12 @@ fn run(h: &Hook, state_json: &[u8]) -> std::result::Result<(), String> {
     let status = match h.timeout {
         None => child.wait().map_err(|e| e.to_string())?,
         Some(t) => {
-            let pidfd = condo_sys::process::pidfd_open(child.id() as i32).map_err(|e| e.to_string())?;
-            let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+            let pidfd =
+                condo_sys::process::pidfd_open(child.id() as i32).map_err(|e| e.to_string())?;
+            let mut fds = [rustix::event::PollFd::new(
+                &pidfd,
+                rustix::event::PollFlags::IN,
+            )];
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(t as u64);
             loop {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -17,10 +17,16 @@ fn map_text(m: &[IdMapping]) -> String {
 
 /// Writes the container's uid and gid maps for the process `pid`.
 pub fn write_maps(pid: i32, linux: &Linux) -> Result<()> {
-    std::fs::write(format!("/proc/{pid}/uid_map"), map_text(&linux.uid_mappings))
-        .ctx(|| "linux.uidMappings: cannot write uid_map".into())?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), map_text(&linux.gid_mappings))
-        .ctx(|| "linux.gidMappings: cannot write gid_map".into())?;
+    std::fs::write(
+        format!("/proc/{pid}/uid_map"),
+        map_text(&linux.uid_mappings),
+    )
+    .ctx(|| "linux.uidMappings: cannot write uid_map".into())?;
+    std::fs::write(
+        format!("/proc/{pid}/gid_map"),
+        map_text(&linux.gid_mappings),
+    )
+    .ctx(|| "linux.gidMappings: cannot write gid_map".into())?;
     Ok(())
 }
 
@@ -39,7 +45,9 @@ pub fn write_time_offsets(who: &str, linux: &Linux) -> Result<()> {
 
 /// A user namespace holding `uid`/`gid` maps, kept open by its fd.
 fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from).ctx(|| "pipe".into())?;
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(std::io::Error::from)
+        .ctx(|| "pipe".into())?;
     let forked = condo_sys::process::clone3(&condo_sys::process::CloneArgs {
         flags: libc::CLONE_NEWUSER as u64,
         pidfd: false,
@@ -58,9 +66,12 @@ fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
     };
     drop(r);
     let result = (|| {
-        std::fs::write(format!("/proc/{pid}/uid_map"), map_text(uid)).ctx(|| "cannot write an idmapped mount's uid map".into())?;
-        std::fs::write(format!("/proc/{pid}/setgroups"), "deny").ctx(|| "cannot write setgroups".into())?;
-        std::fs::write(format!("/proc/{pid}/gid_map"), map_text(gid)).ctx(|| "cannot write an idmapped mount's gid map".into())?;
+        std::fs::write(format!("/proc/{pid}/uid_map"), map_text(uid))
+            .ctx(|| "cannot write an idmapped mount's uid map".into())?;
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+            .ctx(|| "cannot write setgroups".into())?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), map_text(gid))
+            .ctx(|| "cannot write an idmapped mount's gid map".into())?;
         rustix::fs::open(
             format!("/proc/{pid}/ns/user"),
             rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
@@ -94,16 +105,34 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
             )));
         }
         let src = m.source.as_deref().unwrap_or("");
-        let src = if Path::new(src).is_absolute() { Path::new(src).to_path_buf() } else { bundle.join(src) };
-        let dir = rustix::fs::open(&src, rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(std::io::Error::from)
-            .ctx(|| format!("mounts[{i}].source {}", src.display()))?;
+        let src = if Path::new(src).is_absolute() {
+            Path::new(src).to_path_buf()
+        } else {
+            bundle.join(src)
+        };
+        let dir = rustix::fs::open(
+            &src,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("mounts[{i}].source {}", src.display()))?;
         let recursive = opts.bind == Some(true) || opts.idmap == Some(true);
-        let flags = condo_sys::mount::OPEN_TREE_CLONE | if recursive { condo_sys::mount::AT_RECURSIVE } else { 0 };
-        let mnt = condo_sys::mount::open_tree(dir.as_fd(), "", flags).ctx(|| format!("mounts[{i}]: open_tree"))?;
+        let flags = condo_sys::mount::OPEN_TREE_CLONE
+            | if recursive {
+                condo_sys::mount::AT_RECURSIVE
+            } else {
+                0
+            };
+        let mnt = condo_sys::mount::open_tree(dir.as_fd(), "", flags)
+            .ctx(|| format!("mounts[{i}]: open_tree"))?;
         let ns = userns_with(uid, gid)?;
-        condo_sys::mount::set_idmap(mnt.as_fd(), ns.as_fd(), recursive)
-            .map_err(|e| Error::Other(format!("mounts[{i}]: the filesystem of {} cannot be idmapped: {e}", src.display())))?;
+        condo_sys::mount::set_idmap(mnt.as_fd(), ns.as_fd(), recursive).map_err(|e| {
+            Error::Other(format!(
+                "mounts[{i}]: the filesystem of {} cannot be idmapped: {e}",
+                src.display()
+            ))
+        })?;
         out.push((i, mnt));
     }
     Ok(out)

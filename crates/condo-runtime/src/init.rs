@@ -75,19 +75,26 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     let chan = ctx.chan;
     let spec = ctx.spec;
     let linux = spec.linux();
-    let process = spec.process.as_ref().ok_or_else(|| Error::Init("process is missing".into()))?;
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| Error::Init("process is missing".into()))?;
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
     // Until execve this process runs the runtime's binary: hide it (/proc/PID/exe, fds, memory)
     // from everything in the container.
-    condo_sys::process::set_dumpable(false).map_err(|e| fail("cannot make the init non-dumpable", e))?;
+    condo_sys::process::set_dumpable(false)
+        .map_err(|e| fail("cannot make the init non-dumpable", e))?;
 
     // The runtime writes the id maps and places us in the cgroup, then lets us go on.
-    let go = chan.recv().map_err(|e| fail("waiting for the runtime", e))?;
+    let go = chan
+        .recv()
+        .map_err(|e| fail("waiting for the runtime", e))?;
     if go.tag != Tag::Go {
         condo_sys::exit_now(1);
     }
     if let Some((_, fd)) = ctx.plan.join.iter().find(|(k, _)| *k == Kind::User) {
-        condo_sys::ns::setns(fd.as_fd(), libc::CLONE_NEWUSER).map_err(|e| fail("cannot join the user namespace", e))?;
+        condo_sys::ns::setns(fd.as_fd(), libc::CLONE_NEWUSER)
+            .map_err(|e| fail("cannot join the user namespace", e))?;
     }
     if ctx.plan.has(Kind::User) {
         // Become the namespace's root where the maps allow it.
@@ -95,7 +102,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
         let _ = condo_sys::process::setresuid(0);
     }
     if ctx.deferred != 0 {
-        condo_sys::ns::unshare(ctx.deferred).map_err(|e| fail("cannot create the namespaces", e))?;
+        condo_sys::ns::unshare(ctx.deferred)
+            .map_err(|e| fail("cannot create the namespaces", e))?;
     }
     if ctx.fork_again {
         let mut more = 0;
@@ -105,7 +113,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
         if ctx.plan.creates(Kind::Time) {
             more |= Kind::Time.flag();
         }
-        condo_sys::ns::unshare(more).map_err(|e| fail("cannot create the pid or time namespace", e))?;
+        condo_sys::ns::unshare(more)
+            .map_err(|e| fail("cannot create the pid or time namespace", e))?;
         if ctx.plan.creates(Kind::Time) {
             crate::idmap::write_time_offsets("self", &linux)?;
         }
@@ -115,7 +124,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
                 condo_sys::exit_now(0);
             }
             condo_sys::process::Forked::Child => {
-                condo_sys::process::set_dumpable(false).map_err(|e| fail("cannot make the init non-dumpable", e))?;
+                condo_sys::process::set_dumpable(false)
+                    .map_err(|e| fail("cannot make the init non-dumpable", e))?;
             }
         }
     }
@@ -166,7 +176,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     }
 
     // createRuntime and prestart hooks run in the runtime's namespaces, createContainer here.
-    chan.send(Tag::RunHooks, &[], &[]).map_err(|e| fail("cannot reach the runtime", e))?;
+    chan.send(Tag::RunHooks, &[], &[])
+        .map_err(|e| fail("cannot reach the runtime", e))?;
     let done = chan.recv().map_err(|e| fail("waiting for hooks", e))?;
     match done.tag {
         Tag::HooksDone => {}
@@ -186,33 +197,42 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
             crate::rootfs::root_readonly()?;
         }
     } else {
-        rustix::process::chroot(ctx.rootfs).map_err(std::io::Error::from).map_err(|e| fail("cannot chroot", e))?;
+        rustix::process::chroot(ctx.rootfs)
+            .map_err(std::io::Error::from)
+            .map_err(|e| fail("cannot chroot", e))?;
         std::env::set_current_dir("/").map_err(|e| fail("cannot chdir to /", e))?;
     }
     if !ctx.no_new_keyring {
         let name = CString::new(format!("_ses.{}", short_id(&state_json))).unwrap_or_default();
         match condo_sys::process::join_session_keyring(&name) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) || e.raw_os_error() == Some(libc::EACCES) => {}
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOSYS)
+                    || e.raw_os_error() == Some(libc::EACCES) => {}
             Err(e) => return Err(fail("cannot join a new session keyring", e)),
         }
     }
     if let Some((peer, _)) = &pty_peer {
         condo_sys::process::setsid().map_err(|e| fail("setsid", e))?;
-        condo_sys::process::set_controlling_terminal(peer.as_fd()).map_err(|e| fail("cannot set the controlling terminal", e))?;
+        condo_sys::process::set_controlling_terminal(peer.as_fd())
+            .map_err(|e| fail("cannot set the controlling terminal", e))?;
         for n in 0..3 {
-            condo_sys::process::dup_onto(peer.as_raw_fd(), n).map_err(|e| fail("cannot attach the terminal", e))?;
+            condo_sys::process::dup_onto(peer.as_raw_fd(), n)
+                .map_err(|e| fail("cannot attach the terminal", e))?;
         }
     }
     let root = crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
     let cwd = match open_in_root(root.as_fd(), &process.cwd, OFlags::PATH | OFlags::DIRECTORY) {
         Ok(fd) => fd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            make_in_root(root.as_fd(), &process.cwd, Leaf::Dir).map_err(|e| fail(&format!("process.cwd \"{}\"", process.cwd), e))?
+            make_in_root(root.as_fd(), &process.cwd, Leaf::Dir)
+                .map_err(|e| fail(&format!("process.cwd \"{}\"", process.cwd), e))?
         }
         Err(e) => return Err(fail(&format!("process.cwd \"{}\"", process.cwd), e)),
     };
-    rustix::process::fchdir(&cwd).map_err(std::io::Error::from).map_err(|e| fail(&format!("process.cwd \"{}\"", process.cwd), e))?;
+    rustix::process::fchdir(&cwd)
+        .map_err(std::io::Error::from)
+        .map_err(|e| fail(&format!("process.cwd \"{}\"", process.cwd), e))?;
     drop(cwd);
     drop(root);
 
@@ -225,7 +245,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
         _ => None,
     };
     let fds: Vec<i32> = notify_fd.iter().map(|f| f.as_raw_fd()).collect();
-    chan.send(Tag::Ready, &[], &fds).map_err(|e| fail("cannot reach the runtime", e))?;
+    chan.send(Tag::Ready, &[], &fds)
+        .map_err(|e| fail("cannot reach the runtime", e))?;
     drop(notify_fd);
 
     // Wait for start. The answer channel closes by itself when execve succeeds (close-on-exec).
@@ -285,14 +306,21 @@ pub fn become_user(
     }
     let user = &process.user;
     condo_sys::process::set_keep_caps(true).map_err(|e| fail("prctl", e))?;
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
     if setgroups_allowed {
-        condo_sys::process::setgroups(&user.additional_gids).map_err(|e| fail("process.user.additionalGids", e))?;
+        condo_sys::process::setgroups(&user.additional_gids)
+            .map_err(|e| fail("process.user.additionalGids", e))?;
     } else if !user.additional_gids.is_empty() {
-        return Err(Error::Init("process.user.additionalGids: setgroups is denied in this user namespace".into()));
+        return Err(Error::Init(
+            "process.user.additionalGids: setgroups is denied in this user namespace".into(),
+        ));
     }
-    condo_sys::process::setresgid(user.gid).map_err(|e| fail(&format!("process.user.gid {}", user.gid), e))?;
-    condo_sys::process::setresuid(user.uid).map_err(|e| fail(&format!("process.user.uid {}", user.uid), e))?;
+    condo_sys::process::setresgid(user.gid)
+        .map_err(|e| fail(&format!("process.user.gid {}", user.gid), e))?;
+    condo_sys::process::setresuid(user.uid)
+        .map_err(|e| fail(&format!("process.user.uid {}", user.uid), e))?;
     condo_sys::process::set_keep_caps(false).map_err(|e| fail("prctl", e))?;
     if let Some(c) = caps {
         c.apply().map_err(|e| Error::Init(e.to_string()))?;
@@ -321,10 +349,16 @@ fn apply_lsm_labels(process: &Process) -> Result<()> {
         } else {
             "/proc/self/attr/exec"
         };
-        std::fs::write(path, value).map_err(|e| Error::Init(format!("process.{what}: cannot set {value:?}: {e}")))
+        std::fs::write(path, value)
+            .map_err(|e| Error::Init(format!("process.{what}: cannot set {value:?}: {e}")))
     };
-    if let Some(p) = process.apparmor_profile.as_deref().filter(|p| !p.is_empty()) {
-        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y");
+    if let Some(p) = process
+        .apparmor_profile
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.trim() == "Y");
         if enabled {
             write("apparmor", &format!("exec {p}"))?;
         }
@@ -350,14 +384,25 @@ fn finish(
         crate::hooks::run_all("startContainer", &h.start_container, state_json)?;
     }
     become_user(process, ctx.caps, ctx.seccomp, ctx.preserve_fds)?;
-    let args: Vec<CString> = process.args.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
+    let args: Vec<CString> = process
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap_or_default())
+        .collect();
     let argv: Vec<&std::ffi::CStr> = args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = env.iter().map(|a| a.as_c_str()).collect();
     let e = condo_sys::execve(program, &argv, &envp);
-    Err(Error::Init(format!("cannot execute {:?}: {e}", process.args[0])))
+    Err(Error::Init(format!(
+        "cannot execute {:?}: {e}",
+        process.args[0]
+    )))
 }
 
-fn apply_process_attrs(process: &Process, spec: &Spec, rlimits: &[crate::rlimits::ParsedRlimit]) -> Result<()> {
+fn apply_process_attrs(
+    process: &Process,
+    spec: &Spec,
+    rlimits: &[crate::rlimits::ParsedRlimit],
+) -> Result<()> {
     crate::rlimits::apply(rlimits).map_err(|e| Error::Init(e.to_string()))?;
     if let Some(p) = spec.linux.as_ref().and_then(|l| l.personality.as_ref()) {
         crate::sched::apply_personality(p).map_err(|e| Error::Init(e.to_string()))?;
@@ -376,7 +421,11 @@ fn apply_process_attrs(process: &Process, spec: &Spec, rlimits: &[crate::rlimits
 
 /// The program's environment, with PATH and HOME filled in when absent.
 pub fn environment(process: &Process) -> Vec<CString> {
-    let mut env: Vec<CString> = process.env.iter().filter_map(|e| CString::new(e.as_str()).ok()).collect();
+    let mut env: Vec<CString> = process
+        .env
+        .iter()
+        .filter_map(|e| CString::new(e.as_str()).ok())
+        .collect();
     if !process.env.iter().any(|e| e.starts_with("HOME=")) {
         let home = home_of(process.user.uid).unwrap_or_else(|| "/".into());
         if let Ok(c) = CString::new(format!("HOME={home}")) {
@@ -398,7 +447,11 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Looks the program up in the container's PATH, so a missing one fails `create`, not `start`.
 pub fn find_program(arg0: &str, env: &[CString]) -> Result<CString> {
-    let missing = || Error::Init(format!("process.args[0] {arg0:?}: executable file not found in $PATH"));
+    let missing = || {
+        Error::Init(format!(
+            "process.args[0] {arg0:?}: executable file not found in $PATH"
+        ))
+    };
     if arg0.contains('/') {
         let p = Path::new(arg0);
         // Engines read the errno text: Docker and Podman answer 127 for "no such file or
@@ -408,9 +461,9 @@ pub fn find_program(arg0: &str, env: &[CString]) -> Result<CString> {
             Ok(_) => Err(Error::Init(format!(
                 "process.args[0] {arg0:?}: permission denied (not an executable file)"
             ))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(Error::Init(format!("process.args[0] {arg0:?}: no such file or directory")))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Init(format!(
+                "process.args[0] {arg0:?}: no such file or directory"
+            ))),
             Err(e) => Err(Error::Init(format!("process.args[0] {arg0:?}: {e}"))),
         };
     }
@@ -437,7 +490,11 @@ fn is_executable(p: &Path) -> bool {
 fn short_id(state_json: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(state_json)
         .ok()
-        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(|s| s.chars().take(32).collect()))
+        .and_then(|v| {
+            v.get("id")
+                .and_then(|i| i.as_str())
+                .map(|s| s.chars().take(32).collect())
+        })
         .unwrap_or_default()
 }
 
@@ -448,21 +505,32 @@ fn open_console(ctx: &InitCtx<'_>, process: &Process) -> Result<(OwnedFd, u32)> 
     let master = open_in_root(root.as_fd(), "/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY)
         .or_else(|_| open_in_root(root.as_fd(), "/dev/ptmx", OFlags::RDWR | OFlags::NOCTTY))
         .map_err(|e| fail("cannot open /dev/pts/ptmx (mount devpts at /dev/pts)", e))?;
-    let n = condo_sys::process::unlock_pty(master.as_fd()).map_err(|e| fail("cannot unlock the terminal", e))?;
-    let peer = condo_sys::process::open_pty_peer(master.as_fd()).map_err(|e| fail("cannot open the terminal", e))?;
+    let n = condo_sys::process::unlock_pty(master.as_fd())
+        .map_err(|e| fail("cannot unlock the terminal", e))?;
+    let peer = condo_sys::process::open_pty_peer(master.as_fd())
+        .map_err(|e| fail("cannot open the terminal", e))?;
     if let Some(cs) = &process.console_size {
         condo_sys::process::set_winsize(peer.as_fd(), cs.height as u16, cs.width as u16)
             .map_err(|e| fail("process.consoleSize", e))?;
     }
     if ctx.plan.has(Kind::Mount) {
-        let console = make_in_root(root.as_fd(), "/dev/console", Leaf::File).map_err(|e| fail("cannot create /dev/console", e))?;
+        let console = make_in_root(root.as_fd(), "/dev/console", Leaf::File)
+            .map_err(|e| fail("cannot create /dev/console", e))?;
         let src = ctx.rootfs.join(format!("dev/pts/{n}"));
-        condo_sys::mount::mount(Some(&src), &crate::fsutil::fd_path(console.as_fd()), None, libc::MS_BIND, None)
-            .map_err(|e| fail("cannot bind /dev/console", e))?;
+        condo_sys::mount::mount(
+            Some(&src),
+            &crate::fsutil::fd_path(console.as_fd()),
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .map_err(|e| fail("cannot bind /dev/console", e))?;
     }
     match ctx.console {
-        Some(sock) => condo_sys::fdpass::send_with_fds(sock.as_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
-            .map_err(|e| fail("cannot send the terminal to --console-socket", e))?,
+        Some(sock) => {
+            condo_sys::fdpass::send_with_fds(sock.as_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
+                .map_err(|e| fail("cannot send the terminal to --console-socket", e))?
+        }
         None => ctx
             .chan
             .send(Tag::Console, &[], &[master.as_raw_fd()])

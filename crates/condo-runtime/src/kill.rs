@@ -50,10 +50,16 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
         _ => {
-            if let Some(off) = name.strip_prefix("RTMIN+").and_then(|n| n.parse::<i32>().ok()) {
+            if let Some(off) = name
+                .strip_prefix("RTMIN+")
+                .and_then(|n| n.parse::<i32>().ok())
+            {
                 return Ok(libc::SIGRTMIN() + off);
             }
-            if let Some(off) = name.strip_prefix("RTMAX-").and_then(|n| n.parse::<i32>().ok()) {
+            if let Some(off) = name
+                .strip_prefix("RTMAX-")
+                .and_then(|n| n.parse::<i32>().ok())
+            {
                 return Ok(libc::SIGRTMAX() - off);
             }
             return Err(Error::Other(format!("invalid signal \"{s}\"")));
@@ -84,8 +90,9 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         if !c.saved.alive() {
             return Err(c.wrong_status(Status::Stopped, "container not running"));
         }
-        condo_sys::process::pidfd_send_signal(fd.as_fd(), sig)
-            .map_err(|e| Error::Other(format!("container \"{id}\": cannot signal its init: {e}")))?;
+        condo_sys::process::pidfd_send_signal(fd.as_fd(), sig).map_err(|e| {
+            Error::Other(format!("container \"{id}\": cannot signal its init: {e}"))
+        })?;
     }
     if status == Status::Paused && matches!(sig, libc::SIGKILL | libc::SIGTERM) {
         let _ = cg.thaw();

@@ -81,7 +81,8 @@ pub fn set_root_propagation(propagation: Option<&str>) -> Result<()> {
 
 /// Performs `mounts` in order under the rootfs.
 pub fn mount_all(ctx: &MountCtx<'_>, mounts: &[Mount]) -> Result<()> {
-    let root = open_root(ctx.rootfs).ctx(|| format!("cannot open rootfs {}", ctx.rootfs.display()))?;
+    let root =
+        open_root(ctx.rootfs).ctx(|| format!("cannot open rootfs {}", ctx.rootfs.display()))?;
     for (i, m) in mounts.iter().enumerate() {
         mount_one(ctx, root.as_fd(), i, m)
             .map_err(|e| crate::Error::Init(format!("mounts[{i}] ({}): {e}", m.destination)))?;
@@ -95,25 +96,44 @@ fn mount_one(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
     let is_bind = opts.bind.is_some() || kind == "bind" || kind == "rbind";
     if let Some((_, fd)) = ctx.idmapped.iter().find(|(idx, _)| *idx == i) {
         let src_dir = is_dir(fd.as_fd()).unwrap_or(true);
-        let dest = make_in_root(root, &m.destination, if src_dir { Leaf::Dir } else { Leaf::File })
-            .ctx(|| "cannot create the mount point".into())?;
+        let dest = make_in_root(
+            root,
+            &m.destination,
+            if src_dir { Leaf::Dir } else { Leaf::File },
+        )
+        .ctx(|| "cannot create the mount point".into())?;
         condo_sys::mount::move_mount_to(fd.as_fd(), dest.as_fd())
             .ctx(|| "cannot attach the idmapped mount".into())?;
         return finish_bind(&opts, root, &m.destination, true);
     }
     if is_bind {
         let src = source_path(ctx, m.source.as_deref().unwrap_or(""));
-        let src_fd = rustix::fs::open(&src, OFlags::PATH | OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .map_err(std::io::Error::from)
-            .ctx(|| format!("bind source {}", src.display()))?;
-        let leaf = if is_dir(src_fd.as_fd()).unwrap_or(true) { Leaf::Dir } else { Leaf::File };
-        let dest = make_in_root(root, &m.destination, leaf).ctx(|| "cannot create the mount point".into())?;
+        let src_fd = rustix::fs::open(
+            &src,
+            OFlags::PATH | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("bind source {}", src.display()))?;
+        let leaf = if is_dir(src_fd.as_fd()).unwrap_or(true) {
+            Leaf::Dir
+        } else {
+            Leaf::File
+        };
+        let dest = make_in_root(root, &m.destination, leaf)
+            .ctx(|| "cannot create the mount point".into())?;
         let mut flags = libc::MS_BIND;
         if opts.bind == Some(true) || kind == "rbind" {
             flags |= libc::MS_REC;
         }
-        mount(Some(&fd_path(src_fd.as_fd())), &fd_path(dest.as_fd()), None, flags, None)
-            .ctx(|| format!("cannot bind {}", src.display()))?;
+        mount(
+            Some(&fd_path(src_fd.as_fd())),
+            &fd_path(dest.as_fd()),
+            None,
+            flags,
+            None,
+        )
+        .ctx(|| format!("cannot bind {}", src.display()))?;
         return finish_bind(&opts, root, &m.destination, false);
     }
     match kind {
@@ -121,18 +141,33 @@ fn mount_one(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, i: usize, m: &Mount) -> R
         "sysfs" if ctx.userns && !ctx.netns => {
             // A user namespace may mount sysfs only with its own network namespace; fall back
             // to a read-only recursive bind of the host's, as other runtimes do.
-            let dest = make_in_root(root, &m.destination, Leaf::Dir).ctx(|| "cannot create the mount point".into())?;
-            mount(Some(Path::new("/sys")), &fd_path(dest.as_fd()), None, libc::MS_BIND | libc::MS_REC, None)
-                .ctx(|| "cannot bind /sys".into())?;
-            let ro = Options { flags: opts.flags | libc::MS_RDONLY, ..opts.clone() };
+            let dest = make_in_root(root, &m.destination, Leaf::Dir)
+                .ctx(|| "cannot create the mount point".into())?;
+            mount(
+                Some(Path::new("/sys")),
+                &fd_path(dest.as_fd()),
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .ctx(|| "cannot bind /sys".into())?;
+            let ro = Options {
+                flags: opts.flags | libc::MS_RDONLY,
+                ..opts.clone()
+            };
             return finish_bind(&ro, root, &m.destination, false);
         }
         _ => {}
     }
-    let dest = make_in_root(root, &m.destination, Leaf::Dir).ctx(|| "cannot create the mount point".into())?;
+    let dest = make_in_root(root, &m.destination, Leaf::Dir)
+        .ctx(|| "cannot create the mount point".into())?;
     let target = fd_path(dest.as_fd());
     let source = m.source.as_deref().unwrap_or(kind);
-    let data = if opts.data.is_empty() { None } else { Some(opts.data.as_str()) };
+    let data = if opts.data.is_empty() {
+        None
+    } else {
+        Some(opts.data.as_str())
+    };
     let fstype = if kind.is_empty() { None } else { Some(kind) };
     let flags = opts.flags & !libc::MS_REMOUNT;
     let r = mount(Some(Path::new(source)), &target, fstype, flags, data);
@@ -159,7 +194,8 @@ fn finish_bind(opts: &Options, root: BorrowedFd<'_>, dest: &str, idmapped: bool)
     if wanted != 0 {
         let existing = condo_sys::mount::mount_flags_of(&p).unwrap_or(0);
         let flags = libc::MS_BIND | libc::MS_REMOUNT | wanted | (existing & !opts.cleared & LOCKED);
-        mount(None, &p, None, flags, None).ctx(|| "cannot apply the bind mount's options".into())?;
+        mount(None, &p, None, flags, None)
+            .ctx(|| "cannot apply the bind mount's options".into())?;
     }
     let _ = idmapped;
     for pr in &opts.propagation {
@@ -169,7 +205,13 @@ fn finish_bind(opts: &Options, root: BorrowedFd<'_>, dest: &str, idmapped: bool)
 }
 
 /// Flags a user namespace cannot clear on a bind mount of a more privileged mount.
-const LOCKED: u64 = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME;
+const LOCKED: u64 = libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_RDONLY
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_RELATIME;
 
 fn source_path(ctx: &MountCtx<'_>, s: &str) -> PathBuf {
     let p = Path::new(s);
@@ -181,33 +223,59 @@ fn source_path(ctx: &MountCtx<'_>, s: &str) -> PathBuf {
 }
 
 fn mount_cgroup(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &Options) -> Result<()> {
-    let dest = make_in_root(root, &m.destination, Leaf::Dir).ctx(|| "cannot create the mount point".into())?;
+    let dest = make_in_root(root, &m.destination, Leaf::Dir)
+        .ctx(|| "cannot create the mount point".into())?;
     let target = fd_path(dest.as_fd());
     let ro = opts.flags & libc::MS_RDONLY;
     let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     let mounts = ctx.cgroup.mounts();
     if ctx.cgroup.mode() == condo_cgroups::Mode::V2 && ctx.cgroupns {
-        mount(Some(Path::new("cgroup2")), &target, Some("cgroup2"), base | ro | (opts.flags & !libc::MS_REMOUNT), None)
-            .ctx(|| "cannot mount cgroup2".into())?;
+        mount(
+            Some(Path::new("cgroup2")),
+            &target,
+            Some("cgroup2"),
+            base | ro | (opts.flags & !libc::MS_REMOUNT),
+            None,
+        )
+        .ctx(|| "cannot mount cgroup2".into())?;
         return Ok(());
     }
     if ctx.cgroup.mode() == condo_cgroups::Mode::V2 {
         // No cgroup namespace: show the container's own cgroup as the root.
         if let Some(cm) = mounts.first() {
-            mount(Some(&cm.host_path), &target, None, libc::MS_BIND | libc::MS_REC, None)
-                .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
-            let d = open_in_root(root, &m.destination, OFlags::PATH).ctx(|| "cannot reopen".into())?;
+            mount(
+                Some(&cm.host_path),
+                &target,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
+            let d =
+                open_in_root(root, &m.destination, OFlags::PATH).ctx(|| "cannot reopen".into())?;
             let target = fd_path(d.as_fd());
             if ro != 0 {
-                mount(None, &target, None, libc::MS_BIND | libc::MS_REMOUNT | base | ro, None)
-                    .ctx(|| "cannot make the cgroup mount read-only".into())?;
+                mount(
+                    None,
+                    &target,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | base | ro,
+                    None,
+                )
+                .ctx(|| "cannot make the cgroup mount read-only".into())?;
             }
         }
         return Ok(());
     }
     // v1 and hybrid: a tmpfs holding one bind mount per hierarchy.
-    mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), base, Some("mode=755"))
-        .ctx(|| "cannot mount the cgroup tmpfs".into())?;
+    mount(
+        Some(Path::new("tmpfs")),
+        &target,
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )
+    .ctx(|| "cannot mount the cgroup tmpfs".into())?;
     for cm in &mounts {
         if cm.subdir.is_empty() {
             continue;
@@ -215,18 +283,36 @@ fn mount_cgroup(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &Opti
         let sub = format!("{}/{}", m.destination.trim_end_matches('/'), cm.subdir);
         let d = make_in_root(root, &sub, Leaf::Dir).ctx(|| format!("cannot create {sub}"))?;
         let dp = fd_path(d.as_fd());
-        mount(Some(&cm.host_path), &dp, None, libc::MS_BIND | libc::MS_REC, None)
-            .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
+        mount(
+            Some(&cm.host_path),
+            &dp,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
         let d = open_in_root(root, &sub, OFlags::PATH).ctx(|| format!("cannot reopen {sub}"))?;
         let dp = fd_path(d.as_fd());
-        mount(None, &dp, None, libc::MS_BIND | libc::MS_REMOUNT | base | ro, None)
-            .ctx(|| format!("cannot remount {sub}"))?;
+        mount(
+            None,
+            &dp,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | base | ro,
+            None,
+        )
+        .ctx(|| format!("cannot remount {sub}"))?;
     }
     if ro != 0 {
         let d = open_in_root(root, &m.destination, OFlags::PATH).ctx(|| "cannot reopen".into())?;
         let target = fd_path(d.as_fd());
-        mount(None, &target, None, libc::MS_REMOUNT | base | ro, Some("mode=755"))
-            .ctx(|| "cannot make the cgroup tmpfs read-only".into())?;
+        mount(
+            None,
+            &target,
+            None,
+            libc::MS_REMOUNT | base | ro,
+            Some("mode=755"),
+        )
+        .ctx(|| "cannot make the cgroup tmpfs read-only".into())?;
     }
     Ok(())
 }
@@ -267,13 +353,15 @@ pub fn create_devices(rootfs: &Path, devices: &[Device], userns: bool) -> Result
             Some((dir, name)) if !name.is_empty() => (if dir.is_empty() { "/" } else { dir }, name),
             _ => continue,
         };
-        let parent = make_in_root(root.as_fd(), dir, Leaf::Dir).ctx(|| format!("cannot create {dir}"))?;
+        let parent =
+            make_in_root(root.as_fd(), dir, Leaf::Dir).ctx(|| format!("cannot create {dir}"))?;
         let parent = open_in_root(root.as_fd(), dir, OFlags::RDONLY | OFlags::DIRECTORY)
             .ctx(|| format!("cannot open {dir}"))
             .or_else(|_| Ok::<_, crate::Error>(parent))?;
         if userns {
             let host = Path::new(&d.path);
-            let f = make_in_root(root.as_fd(), &d.path, Leaf::File).ctx(|| format!("cannot create {}", d.path))?;
+            let f = make_in_root(root.as_fd(), &d.path, Leaf::File)
+                .ctx(|| format!("cannot create {}", d.path))?;
             mount(Some(host), &fd_path(f.as_fd()), None, libc::MS_BIND, None)
                 .ctx(|| format!("cannot bind device {}", d.path))?;
             continue;
@@ -293,7 +381,12 @@ pub fn create_devices(rootfs: &Path, devices: &[Device], userns: bool) -> Result
             condo_sys::mount::makedev(d.major as u64, d.minor as u64),
         )
         .ctx(|| format!("cannot create device {}", d.path))?;
-        let _ = rustix::fs::chmodat(&parent, name, rustix::fs::Mode::from_raw_mode(d.file_mode.unwrap_or(0o666) & 0o7777), rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::chmodat(
+            &parent,
+            name,
+            rustix::fs::Mode::from_raw_mode(d.file_mode.unwrap_or(0o666) & 0o7777),
+            rustix::fs::AtFlags::empty(),
+        );
         rustix::fs::chownat(
             &parent,
             name,
@@ -325,21 +418,33 @@ pub fn create_devices(rootfs: &Path, devices: &[Device], userns: bool) -> Result
 /// Switches the root to the rootfs with pivot_root (or a move and chroot with `no_pivot`).
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     let new_root = open_root(rootfs).ctx(|| "cannot open rootfs".into())?;
-    rustix::process::fchdir(&new_root).map_err(std::io::Error::from).ctx(|| "cannot enter rootfs".into())?;
+    rustix::process::fchdir(&new_root)
+        .map_err(std::io::Error::from)
+        .ctx(|| "cannot enter rootfs".into())?;
     if no_pivot {
-        mount(Some(rootfs), Path::new("/"), None, libc::MS_MOVE, None).ctx(|| "cannot move the rootfs to /".into())?;
+        mount(Some(rootfs), Path::new("/"), None, libc::MS_MOVE, None)
+            .ctx(|| "cannot move the rootfs to /".into())?;
         condo_sys::mount::chroot(Path::new(".")).ctx(|| "cannot chroot".into())?;
     } else {
         let old_root = open_root(Path::new("/")).ctx(|| "cannot open the old root".into())?;
-        condo_sys::mount::pivot_root(Path::new("."), Path::new(".")).ctx(|| "pivot_root failed".into())?;
+        condo_sys::mount::pivot_root(Path::new("."), Path::new("."))
+            .ctx(|| "pivot_root failed".into())?;
         // The old root is now stacked on top of the new one, but "." still names the new
         // root: step onto the old one, or the slave remount below would strip the
         // propagation of every container mount (rshared binds, rootfsPropagation).
-        rustix::process::fchdir(&old_root).map_err(std::io::Error::from).ctx(|| "cannot enter the old root".into())?;
+        rustix::process::fchdir(&old_root)
+            .map_err(std::io::Error::from)
+            .ctx(|| "cannot enter the old root".into())?;
         drop(old_root);
         // Keep the old root's unmount from propagating out.
-        mount(None, Path::new("."), None, libc::MS_SLAVE | libc::MS_REC, None)
-            .ctx(|| "cannot make the old root a slave".into())?;
+        mount(
+            None,
+            Path::new("."),
+            None,
+            libc::MS_SLAVE | libc::MS_REC,
+            None,
+        )
+        .ctx(|| "cannot make the old root a slave".into())?;
         umount2(Path::new("."), libc::MNT_DETACH).ctx(|| "cannot detach the old root".into())?;
     }
     std::env::set_current_dir("/").ctx(|| "cannot chdir to /".into())?;
@@ -357,11 +462,23 @@ pub fn mask_paths(paths: &[String]) -> Result<()> {
         };
         let target = fd_path(fd.as_fd());
         if is_dir(fd.as_fd()).unwrap_or(false) {
-            mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), libc::MS_RDONLY, Some("size=0k"))
-                .ctx(|| format!("cannot mask {p}"))?;
+            mount(
+                Some(Path::new("tmpfs")),
+                &target,
+                Some("tmpfs"),
+                libc::MS_RDONLY,
+                Some("size=0k"),
+            )
+            .ctx(|| format!("cannot mask {p}"))?;
         } else {
-            mount(Some(Path::new("/dev/null")), &target, None, libc::MS_BIND, None)
-                .ctx(|| format!("cannot mask {p}"))?;
+            mount(
+                Some(Path::new("/dev/null")),
+                &target,
+                None,
+                libc::MS_BIND,
+                None,
+            )
+            .ctx(|| format!("cannot mask {p}"))?;
         }
     }
     Ok(())
@@ -377,13 +494,26 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
             Err(e) => return Err(e).ctx(|| format!("linux.readonlyPaths: cannot open {p}")),
         };
         let target = fd_path(fd.as_fd());
-        mount(Some(&target), &target, None, libc::MS_BIND | libc::MS_REC, None)
-            .ctx(|| format!("cannot bind {p}"))?;
-        let fd = open_in_root(root.as_fd(), p, OFlags::PATH).ctx(|| format!("cannot reopen {p}"))?;
+        mount(
+            Some(&target),
+            &target,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )
+        .ctx(|| format!("cannot bind {p}"))?;
+        let fd =
+            open_in_root(root.as_fd(), p, OFlags::PATH).ctx(|| format!("cannot reopen {p}"))?;
         let target = fd_path(fd.as_fd());
         let existing = condo_sys::mount::mount_flags_of(&target).unwrap_or(0);
-        mount(None, &target, None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | (existing & LOCKED), None)
-            .ctx(|| format!("cannot make {p} read-only"))?;
+        mount(
+            None,
+            &target,
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | (existing & LOCKED),
+            None,
+        )
+        .ctx(|| format!("cannot make {p} read-only"))?;
     }
     Ok(())
 }
@@ -391,6 +521,12 @@ pub fn readonly_paths(paths: &[String]) -> Result<()> {
 /// Remounts the new root read-only.
 pub fn root_readonly() -> Result<()> {
     let existing = condo_sys::mount::mount_flags_of(Path::new("/")).unwrap_or(0);
-    mount(None, Path::new("/"), None, libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | (existing & LOCKED), None)
-        .ctx(|| "cannot make the root read-only".into())
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | (existing & LOCKED),
+        None,
+    )
+    .ctx(|| "cannot make the root read-only".into())
 }

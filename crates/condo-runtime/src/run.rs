@@ -48,11 +48,15 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
 }
 
 fn start_foreground(c: &Created) -> Result<()> {
-    c.chan.send(Tag::Start, &[], &[]).ctx(|| "cannot start the container init".into())?;
+    c.chan
+        .send(Tag::Start, &[], &[])
+        .ctx(|| "cannot start the container init".into())?;
     // The init's end closes on a successful execve; a message means it failed.
     match c.chan.recv() {
         Err(_) => {}
-        Ok(m) if m.tag == Tag::Error => return Err(Error::Init(String::from_utf8_lossy(&m.data).into_owned())),
+        Ok(m) if m.tag == Tag::Error => {
+            return Err(Error::Init(String::from_utf8_lossy(&m.data).into_owned()))
+        }
         Ok(_) => {}
     }
     if let Some(h) = c.spec.hooks.as_ref().filter(|h| !h.poststart.is_empty()) {
@@ -63,7 +67,10 @@ fn start_foreground(c: &Created) -> Result<()> {
 }
 
 fn cleanup(c: &Created) {
-    let cont = crate::container::Container { dir: c.dir.clone(), saved: c.saved.clone() };
+    let cont = crate::container::Container {
+        dir: c.dir.clone(),
+        saved: c.saved.clone(),
+    };
     let cg = cont.cgroup();
     if c.saved.alive() {
         let _ = crate::delete::stop_all(&cont, &cg);
@@ -142,7 +149,11 @@ impl<'a> TtyRelay<'a> {
             raw.make_raw();
             let _ = rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw);
         }
-        let r = TtyRelay { master, stdin_open: true, saved };
+        let r = TtyRelay {
+            master,
+            stdin_open: true,
+            saved,
+        };
         r.copy_winsize();
         Ok(r)
     }
@@ -157,8 +168,12 @@ impl<'a> TtyRelay<'a> {
     fn pump_out(&mut self) -> bool {
         let mut buf = [0u8; 8192];
         // Non-blocking peek: poll said readable, or we are draining at exit.
-        let mut pfd = [rustix::event::PollFd::new(self.master, rustix::event::PollFlags::IN)];
-        if !matches!(rustix::event::poll(&mut pfd, Some(&rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0) {
+        let mut pfd = [rustix::event::PollFd::new(
+            self.master,
+            rustix::event::PollFlags::IN,
+        )];
+        if !matches!(rustix::event::poll(&mut pfd, Some(&rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+        {
             return false;
         }
         match rustix::io::read(self.master, &mut buf) {
@@ -184,7 +199,11 @@ impl<'a> TtyRelay<'a> {
 impl Drop for TtyRelay<'_> {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, t);
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
         }
     }
 }

@@ -15,7 +15,8 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
     if status != Status::Created {
         return Err(c.wrong_status(status, "only a created container can be started"));
     }
-    let d = crate::fsutil::open_root(&c.dir.path).ctx(|| format!("cannot open {}", c.dir.path.display()))?;
+    let d = crate::fsutil::open_root(&c.dir.path)
+        .ctx(|| format!("cannot open {}", c.dir.path.display()))?;
     let sock = crate::fsutil::fd_path(d.as_fd()).join(EXEC_SOCKET);
     let mut s = std::os::unix::net::UnixStream::connect(&sock)
         .map_err(|e| Error::Other(format!("container \"{id}\": its init is gone ({e})")))?;

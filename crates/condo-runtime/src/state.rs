@@ -234,10 +234,7 @@ impl Saved {
             return Status::Created;
         }
         let cg = condo_cgroups::Cgroup::from_saved(self.cgroup.clone());
-        if matches!(
-            cg.freezer_state(),
-            Ok(condo_cgroups::FreezerState::Frozen)
-        ) {
+        if matches!(cg.freezer_state(), Ok(condo_cgroups::FreezerState::Frozen)) {
             return Status::Paused;
         }
         Status::Running
@@ -248,7 +245,11 @@ impl Saved {
         State {
             oci_version: OCI_VERSION.to_string(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.to_string_lossy().into_owned(),
             rootfs: self.rootfs.to_string_lossy().into_owned(),

@@ -84,7 +84,8 @@ impl Channel {
         if n == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
-        let tag = Tag::from_byte(buf[0]).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+        let tag =
+            Tag::from_byte(buf[0]).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
         buf.truncate(n);
         buf.remove(0);
         Ok(Message {

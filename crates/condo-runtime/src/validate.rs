@@ -212,8 +212,7 @@ fn mappings(m: &[IdMapping], field: &str) -> Result<()> {
         if a.size == 0 {
             return Err(invalid(format!("{field}[{i}].size is 0")));
         }
-        if a.container_id.checked_add(a.size).is_none() || a.host_id.checked_add(a.size).is_none()
-        {
+        if a.container_id.checked_add(a.size).is_none() || a.host_id.checked_add(a.size).is_none() {
             return Err(invalid(format!("{field}[{i}] overflows the id range")));
         }
         for (j, b) in m.iter().enumerate().take(i) {
@@ -332,7 +331,10 @@ mod tests {
             destination: "tmp".into(),
             ..Default::default()
         });
-        assert!(check(&s).unwrap_err().to_string().contains("mounts[0].destination"));
+        assert!(check(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("mounts[0].destination"));
         let mut s = base();
         s.linux
             .as_mut()
@@ -347,14 +349,20 @@ mod tests {
             .unwrap()
             .sysctl
             .insert("vm.swappiness".into(), "1".into());
-        assert!(check(&s).unwrap_err().to_string().contains("not namespaced"));
+        assert!(check(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("not namespaced"));
     }
 
     #[test]
     fn refuses_missing_root_and_bad_device() {
         let mut s = base();
         s.root = None;
-        assert!(check(&s).unwrap_err().to_string().contains("root is missing"));
+        assert!(check(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("root is missing"));
         let mut s = base();
         s.linux.as_mut().unwrap().devices.push(crate::spec::Device {
             kind: "x".into(),

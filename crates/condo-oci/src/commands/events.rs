@@ -12,8 +12,12 @@ use crate::args::{bool_, parse, val};
 use crate::Global;
 
 fn parse_interval(s: &str) -> Result<Duration> {
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
-    let n: f64 = num.parse().with_context(|| format!("invalid --interval {s:?}"))?;
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid --interval {s:?}"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -53,10 +57,13 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
             writeln!(stdout.lock(), "{}", stats_event()?)?;
             next = Instant::now() + interval;
         }
-        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(500));
         match oom.as_mut() {
             Some(n) => {
-                let ready = condo_sys::process::poll_readable(n.raw_fd(), wait.as_millis() as i32).unwrap_or(false);
+                let ready = condo_sys::process::poll_readable(n.raw_fd(), wait.as_millis() as i32)
+                    .unwrap_or(false);
                 if ready && n.consume().unwrap_or(false) {
                     writeln!(stdout.lock(), "{}", json!({"type": "oom", "id": id}))?;
                 }

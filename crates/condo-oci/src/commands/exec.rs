@@ -33,13 +33,16 @@ const FLAGS: &[Flag] = &[
 /// Runs the command.
 pub fn main(g: &Global, args: &[String]) -> Result<i32> {
     let p = parse(args, FLAGS, true)?;
-    let Some(id) = p.pos.first().cloned() else { bail!("\"exec\" requires a container id") };
+    let Some(id) = p.pos.first().cloned() else {
+        bail!("\"exec\" requires a container id")
+    };
     let process = match p.get("process") {
         Some(file) => {
             let raw = std::fs::read(file).with_context(|| format!("--process {file}"))?;
             let de = &mut serde_json::Deserializer::from_slice(&raw);
-            let mut proc_: Process = serde_path_to_error::deserialize(de)
-                .map_err(|e| anyhow::anyhow!("invalid process.json: {}: {}", e.path(), e.inner()))?;
+            let mut proc_: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+                anyhow::anyhow!("invalid process.json: {}: {}", e.path(), e.inner())
+            })?;
             if p.has("tty") {
                 proc_.terminal = true;
             }
@@ -63,7 +66,9 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
     }
     for e in p.all("env") {
         let key = e.split('=').next().unwrap_or("").to_string();
-        process.env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        process
+            .env
+            .retain(|x| x.split('=').next() != Some(key.as_str()));
         process.env.push(e);
     }
     if let Some(u) = p.get("user") {
@@ -71,13 +76,20 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
             Some((a, b)) => (a, Some(b)),
             None => (u, None),
         };
-        process.user.uid = uid.parse().with_context(|| format!("--user {u:?}: expected UID[:GID]"))?;
+        process.user.uid = uid
+            .parse()
+            .with_context(|| format!("--user {u:?}: expected UID[:GID]"))?;
         if let Some(gid) = gid {
-            process.user.gid = gid.parse().with_context(|| format!("--user {u:?}: expected UID[:GID]"))?;
+            process.user.gid = gid
+                .parse()
+                .with_context(|| format!("--user {u:?}: expected UID[:GID]"))?;
         }
     }
     for g in p.all("additional-gids") {
-        process.user.additional_gids.push(g.parse().with_context(|| format!("--additional-gids {g:?}"))?);
+        process.user.additional_gids.push(
+            g.parse()
+                .with_context(|| format!("--additional-gids {g:?}"))?,
+        );
     }
     if p.has("no-new-privs") {
         process.no_new_privileges = true;

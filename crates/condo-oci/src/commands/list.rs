@@ -8,7 +8,11 @@ use crate::Global;
 
 /// Runs the command.
 pub fn main(g: &Global, args: &[String]) -> Result<i32> {
-    let p = parse(args, &[val("format", Some('f')), bool_("quiet", Some('q'))], false)?;
+    let p = parse(
+        args,
+        &[val("format", Some('f')), bool_("quiet", Some('q'))],
+        false,
+    )?;
     let all = container::list(&g.root)?;
     if p.has("quiet") {
         for c in &all {
@@ -26,7 +30,14 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
                 .iter()
                 .map(|c| {
                     let st = c.saved.state(c.status());
-                    [st.id, st.pid.to_string(), st.status.to_string(), st.bundle, st.created, st.owner]
+                    [
+                        st.id,
+                        st.pid.to_string(),
+                        st.status.to_string(),
+                        st.bundle,
+                        st.created,
+                        st.owner,
+                    ]
                 })
                 .collect();
             let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
@@ -37,7 +48,11 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
                 }
             }
             for r in std::iter::once(&head).chain(rows.iter()) {
-                let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = w[i])).collect();
+                let line: Vec<String> = r
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+                    .collect();
                 println!("{}", line.join("   ").trim_end());
             }
         }

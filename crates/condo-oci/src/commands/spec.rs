@@ -57,7 +57,13 @@ pub fn template(rootless: bool) -> Value {
         mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
             if m["type"] == "devpts" {
-                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
             if m["type"] == "sysfs" {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
@@ -69,13 +75,18 @@ pub fn template(rootless: bool) -> Value {
 
 /// Runs the command.
 pub fn main(_g: &Global, args: &[String]) -> Result<i32> {
-    let p = parse(args, &[val("bundle", Some('b')), bool_("rootless", None)], false)?;
+    let p = parse(
+        args,
+        &[val("bundle", Some('b')), bool_("rootless", None)],
+        false,
+    )?;
     let dir = PathBuf::from(p.get("bundle").unwrap_or("."));
     let path = dir.join("config.json");
     if path.exists() {
         bail!("{} already exists: remove it first", path.display());
     }
     let text = serde_json::to_string_pretty(&template(p.has("rootless")))?;
-    std::fs::write(&path, text + "\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(0)
 }

@@ -44,7 +44,9 @@ fn size(flag: &str, v: &str) -> Result<i64> {
         Some('t') => (&l[..l.trim_end_matches('b').len() - 1], 1 << 40),
         _ => (l.trim_end_matches('b'), 1),
     };
-    let n: f64 = num.parse().with_context(|| format!("invalid value {v:?} for --{flag}"))?;
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid value {v:?} for --{flag}"))?;
     if n < 0.0 {
         bail!("invalid value {v:?} for --{flag}: negative");
     }
@@ -52,7 +54,8 @@ fn size(flag: &str, v: &str) -> Result<i64> {
 }
 
 fn int(flag: &str, v: &str) -> Result<i64> {
-    v.parse().with_context(|| format!("invalid value {v:?} for --{flag}"))
+    v.parse()
+        .with_context(|| format!("invalid value {v:?} for --{flag}"))
 }
 
 fn put(root: &mut Map<String, Value>, section: &str, key: &str, v: Value) {
@@ -73,7 +76,8 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
             if path == "-" {
                 std::io::stdin().read_to_string(&mut text)?;
             } else {
-                text = std::fs::read_to_string(path).with_context(|| format!("--resources {path}"))?;
+                text =
+                    std::fs::read_to_string(path).with_context(|| format!("--resources {path}"))?;
             }
             match serde_json::from_str::<Value>(&text).context("--resources: invalid JSON")? {
                 Value::Object(m) => m,
@@ -115,14 +119,24 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
         put(&mut doc, "pids", "limit", json!(int("pids-limit", v)?));
     }
     if let Some(v) = p.get("blkio-weight") {
-        put(&mut doc, "blockIO", "weight", json!(int("blkio-weight", v)?));
+        put(
+            &mut doc,
+            "blockIO",
+            "weight",
+            json!(int("blkio-weight", v)?),
+        );
     }
     if p.get("l3-cache-schema").is_some() || p.get("mem-bw-schema").is_some() {
         bail!("Intel RDT is not available on this host");
     }
     let de = Value::Object(doc);
-    let r: Resources = serde_path_to_error::deserialize(de)
-        .map_err(|e| anyhow::anyhow!("invalid resources: linux.resources.{}: {}", e.path(), e.inner()))?;
+    let r: Resources = serde_path_to_error::deserialize(de).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid resources: linux.resources.{}: {}",
+            e.path(),
+            e.inner()
+        )
+    })?;
     condo_runtime::update::update(&g.root, &id, &r)?;
     Ok(0)
 }
