@@ -24,14 +24,16 @@ pub const RELAYED: [i32; 9] = [
 /// Creates and starts the container; with `detach` returns at once (exit code 0),
 /// otherwise waits for it, deletes it and returns its exit code.
 pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
-    if detach && opts.console_socket.is_none() {
-        // Detached with a terminal needs somewhere to send it; create checks the config.
-    }
     // Block relayed signals before the child exists so none is lost in between.
     let old_mask = condo_sys::process::block_signals(&RELAYED).ctx(|| "sigprocmask".into())?;
     let created = create(opts, !detach || opts.console_socket.is_none());
     let _ = condo_sys::process::set_signal_mask(&old_mask);
     let c = created?;
+    if detach && c.console.is_some() {
+        // Nobody would hold the terminal once we return.
+        cleanup(&c);
+        return Err(Error::Other("--console-socket is required when process.terminal is true and the container is detached".into()));
+    }
     let result = start_foreground(&c);
     if let Err(e) = result {
         cleanup(&c);
