@@ -31,6 +31,8 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// `--systemd-cgroup`.
     pub systemd_cgroup: bool,
+    /// Send a pidfd of the init to this unix socket (`--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// A container just created, as seen by the process that created it.
@@ -386,6 +388,9 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         }
     }
     dir.save(&saved)?;
+    if let Some(p) = &opts.pidfd_socket {
+        send_pidfd(p, &pidfd)?;
+    }
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
@@ -413,6 +418,13 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     ));
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("cannot write {}", path.display()))
+}
+
+/// Sends `pidfd` over the unix socket at `path` (`--pidfd-socket`).
+pub fn send_pidfd(path: &Path, pidfd: &OwnedFd) -> Result<()> {
+    let s = connect_unix(path).ctx(|| format!("--pidfd-socket {}", path.display()))?;
+    condo_sys::fdpass::send_with_fds(s.as_fd(), b"pidfd", &[pidfd.as_raw_fd()])
+        .ctx(|| format!("--pidfd-socket {}", path.display()))
 }
 
 fn connect_unix(path: &Path) -> std::io::Result<OwnedFd> {

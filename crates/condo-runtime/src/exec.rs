@@ -15,6 +15,7 @@ use crate::state::Status;
 use crate::sync::{self, Channel, Tag};
 
 /// Options of `exec`.
+#[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     /// Runtime root.
     pub root: PathBuf,
@@ -32,6 +33,8 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// Allow exec into a paused container.
     pub ignore_paused: bool,
+    /// Send a pidfd of the process to this unix socket.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// Runs the process; returns its exit code, or 0 once started with `detach`.
@@ -158,6 +161,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             }
             Ok(_) => {}
         }
+    }
+    if let Some(p) = &opts.pidfd_socket {
+        crate::create::send_pidfd(p, &child_fd)?;
     }
     if let Some(pf) = &opts.pid_file {
         crate::create::write_pid_file(pf, child)?;

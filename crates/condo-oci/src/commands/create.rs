@@ -39,6 +39,7 @@ pub fn options(g: &Global, p: &Parsed, cmd: &str) -> Result<CreateOptions> {
         no_new_keyring: p.has("no-new-keyring"),
         preserve_fds: p.num("preserve-fds")?.unwrap_or(0),
         systemd_cgroup: g.systemd_cgroup,
+        pidfd_socket: p.get("pidfd-socket").map(PathBuf::from),
     })
 }
 

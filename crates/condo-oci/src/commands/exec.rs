@@ -115,6 +115,7 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
         detach: p.has("detach"),
         preserve_fds: p.num("preserve-fds")?.unwrap_or(0),
         ignore_paused: p.has("ignore-paused"),
+        pidfd_socket: p.get("pidfd-socket").map(PathBuf::from),
     };
     Ok(condo_runtime::exec::exec(&opts)?)
 }
