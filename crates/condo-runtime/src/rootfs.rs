@@ -276,12 +276,30 @@ fn mount_cgroup(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &Opti
         Some("mode=755"),
     )
     .ctx(|| "cannot mount the cgroup tmpfs".into())?;
+    // The tmpfs is fresh and ours: its subdirectories need no resolution inside the root.
+    let tmp = open_in_root(root, &m.destination, OFlags::RDONLY | OFlags::DIRECTORY)
+        .ctx(|| "cannot open the cgroup tmpfs".into())?;
     for cm in &mounts {
         if cm.subdir.is_empty() {
             continue;
         }
         let sub = format!("{}/{}", m.destination.trim_end_matches('/'), cm.subdir);
-        let d = make_in_root(root, &sub, Leaf::Dir).ctx(|| format!("cannot create {sub}"))?;
+        match rustix::fs::mkdirat(
+            &tmp,
+            cm.subdir.as_str(),
+            rustix::fs::Mode::from_raw_mode(0o755),
+        ) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(std::io::Error::from(e)).ctx(|| format!("cannot create {sub}")),
+        }
+        let d = rustix::fs::openat(
+            &tmp,
+            cm.subdir.as_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("cannot open {sub}"))?;
         let dp = fd_path(d.as_fd());
         mount(
             Some(&cm.host_path),
@@ -291,6 +309,10 @@ fn mount_cgroup(ctx: &MountCtx<'_>, root: BorrowedFd<'_>, m: &Mount, opts: &Opti
             None,
         )
         .ctx(|| format!("cannot bind {}", cm.host_path.display()))?;
+        for link in &cm.links {
+            // A co-mounted hierarchy ("cpu,cpuacct") is also reachable by each name.
+            let _ = rustix::fs::symlinkat(cm.subdir.as_str(), &tmp, link.as_str());
+        }
         let d = open_in_root(root, &sub, OFlags::PATH).ctx(|| format!("cannot reopen {sub}"))?;
         let dp = fd_path(d.as_fd());
         mount(
