@@ -227,3 +227,34 @@ fn features_and_version() {
         .unwrap();
     assert!(text(&o.stdout).contains("condo-oci version"));
 }
+
+#[test]
+fn runs_on_a_pure_v1_view_with_limits() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists() {
+        println!("skipped: no cgroup v1 memory hierarchy here");
+        return;
+    }
+    let e = Env::new();
+    let mut b = e.bundle(
+        "b",
+        &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup"],
+    );
+    b.spec["linux"]["resources"] = serde_json::json!({"memory": {"limit": 50331648}, "pids": {"limit": 33}});
+    b.save();
+    let id = unique_id("v1");
+    let script = format!(
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec {} --root {} run --bundle {} {id}",
+        bin(),
+        e.root.display(),
+        b.path()
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(out.contains("50331648\n33\n"), "{out}");
+    assert!(!out.contains("unified"), "{out}");
+    assert!(cgroup_dirs_named(&id).is_empty());
+}
