@@ -516,7 +516,9 @@ fn open_console(ctx: &InitCtx<'_>, process: &Process) -> Result<(OwnedFd, u32)> 
     if ctx.plan.has(Kind::Mount) {
         let console = make_in_root(root.as_fd(), "/dev/console", Leaf::File)
             .map_err(|e| fail("cannot create /dev/console", e))?;
-        let src = ctx.rootfs.join(format!("dev/pts/{n}"));
+        // Bind the terminal through its descriptor: a host path under the rootfs would follow
+        // a /dev symlink in the image onto a host file.
+        let src = crate::fsutil::fd_path(peer.as_fd());
         condo_sys::mount::mount(
             Some(&src),
             &crate::fsutil::fd_path(console.as_fd()),
