@@ -43,6 +43,18 @@ pub enum Leaf {
 /// Makes every missing directory of `path` under `root` (and the leaf itself), resolving
 /// each step inside `root`; returns an `O_PATH` descriptor of the leaf.
 pub fn make_in_root(root: BorrowedFd<'_>, path: &str, leaf: Leaf) -> io::Result<OwnedFd> {
+    make_in_root_at_depth(root, path, leaf, 0)
+}
+
+/// Symlinks followed while making one path, as the kernel's MAXSYMLINKS.
+const MAX_LINKS: usize = 40;
+
+fn make_in_root_at_depth(
+    root: BorrowedFd<'_>,
+    path: &str,
+    leaf: Leaf,
+    links: usize,
+) -> io::Result<OwnedFd> {
     match open_in_root(root, path, OFlags::PATH) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -71,17 +83,31 @@ pub fn make_in_root(root: BorrowedFd<'_>, path: &str, leaf: Leaf) -> io::Result<
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        // The name is missing: create it in the directory resolved so far. A dangling symlink
-        // also reads as missing; creating through it is refused by O_EXCL/mkdirat semantics.
-        let parent = open_in_root(
-            root,
-            if i == 0 {
-                "/"
+        // The name is missing: create it in the directory resolved so far.
+        let parent_path = if i == 0 {
+            "/"
+        } else {
+            walked.rsplit_once('/').map_or("/", |p| p.0)
+        };
+        let parent = open_in_root(root, parent_path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        // A dangling symlink also reads as missing (images have them, `/dev` or
+        // `/etc/resolv.conf` made links): make its target instead, still inside the root.
+        if let Ok(target) = rustix::fs::readlinkat(&parent, *c, Vec::new()) {
+            if links >= MAX_LINKS {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            let target = target.to_string_lossy().into_owned();
+            let mut next = if target.starts_with('/') {
+                target
             } else {
-                walked.rsplit_once('/').map_or("/", |p| p.0)
-            },
-            OFlags::RDONLY | OFlags::DIRECTORY,
-        )?;
+                format!("{parent_path}/{target}")
+            };
+            for rest in &comps[i + 1..] {
+                next.push('/');
+                next.push_str(rest);
+            }
+            return make_in_root_at_depth(root, &next, leaf, links + 1);
+        }
         if last && leaf == Leaf::File {
             match rustix::fs::openat(
                 &parent,
@@ -120,11 +146,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dangling_symlinks_are_made_inside() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let outside = t.path().join("outside");
+        std::os::unix::fs::symlink(&outside, root.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../other/x", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("loop2", root.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", root.join("loop2")).unwrap();
+        let rfd = open_root(&root).unwrap();
+        make_in_root(rfd.as_fd(), "/abs/sub", Leaf::Dir).unwrap();
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("sub")
+            .is_dir());
+        assert!(!outside.exists());
+        make_in_root(rfd.as_fd(), "/rel/f", Leaf::File).unwrap();
+        assert!(root.join("other/x/f").is_file());
+        let e = make_in_root(rfd.as_fd(), "/loop1/x", Leaf::Dir).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+    }
+
+    #[test]
     fn symlinks_stay_inside() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("root");
         std::fs::create_dir(&root).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        // Inside the root "/etc" -> "/etc" would be a loop: aim at a host path it lacks.
+        std::os::unix::fs::symlink("/usr/share", root.join("etc")).unwrap();
         std::os::unix::fs::symlink("../../../../tmp", root.join("up")).unwrap();
         let rfd = open_root(&root).unwrap();
         // /etc/passwd through the absolute link must not reach the host's file.
