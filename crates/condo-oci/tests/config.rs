@@ -883,37 +883,6 @@ fn poststop_failure_only_warns_and_hook_timeout_fails_create() {
     assert_nothing_left(&e, &id, &b3.dir);
 }
 
-/// Listens on a console socket and returns the terminal master the runtime sends.
-fn console_listener(path: &std::path::Path) -> std::sync::mpsc::Receiver<std::os::fd::OwnedFd> {
-    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::os::fd::AsFd;
-        let (c, _) = l.accept().unwrap();
-        let mut buf = [0u8; 256];
-        let (_, fds) = condo_sys::fdpass::recv_with_fds(c.as_fd(), &mut buf, 1).unwrap();
-        if let Some(fd) = fds.into_iter().next() {
-            let _ = tx.send(fd);
-        }
-    });
-    rx
-}
-
-/// Reads a terminal master until the other side hangs up.
-fn read_all(master: std::os::fd::OwnedFd) -> String {
-    use std::io::Read;
-    let mut f = std::fs::File::from(master);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) | Err(_) => break, // EIO once every peer is closed
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    text(&out)
-}
-
 #[test]
 fn terminal_through_console_socket_with_size() {
     let e = Env::new();

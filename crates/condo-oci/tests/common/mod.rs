@@ -11,7 +11,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique container id for this test process.
 pub fn unique_id(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// The condo-oci binary under test.
@@ -30,7 +34,10 @@ pub struct Env {
 impl Env {
     /// A fresh environment.
     pub fn new() -> Env {
-        let tmp = tempfile::Builder::new().prefix("condo-oci-test").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("condo-oci-test")
+            .tempdir()
+            .unwrap();
         let root = tmp.path().join("state");
         Env { tmp, root }
     }
@@ -68,7 +75,11 @@ impl Env {
             c.current_dir(d);
         }
         let status = c.status().unwrap();
-        let o = Output { status, stdout: std::fs::read(&out_p).unwrap(), stderr: std::fs::read(&err_p).unwrap() };
+        let o = Output {
+            status,
+            stdout: std::fs::read(&out_p).unwrap(),
+            stderr: std::fs::read(&err_p).unwrap(),
+        };
         let _ = std::fs::remove_file(&out_p);
         let _ = std::fs::remove_file(&err_p);
         o
@@ -77,7 +88,11 @@ impl Env {
     /// Runs a container in the foreground and returns (exit code, stdout, stderr).
     pub fn run(&self, b: &Bundle, id: &str) -> (i32, String, String) {
         let o = self.oci(&["run", "--bundle", b.dir.to_str().unwrap(), id]);
-        (o.status.code().unwrap_or(-1), text(&o.stdout), text(&o.stderr))
+        (
+            o.status.code().unwrap_or(-1),
+            text(&o.stdout),
+            text(&o.stderr),
+        )
     }
 
     /// The status of a container as `state` reports it.
@@ -105,7 +120,11 @@ pub struct Bundle {
 impl Bundle {
     /// Writes config.json.
     pub fn save(&self) {
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.spec).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.spec).unwrap(),
+        )
+        .unwrap();
     }
 
     /// The rootfs path.
@@ -122,7 +141,11 @@ impl Bundle {
 /// The default spec from `condo-oci spec`.
 pub fn default_spec() -> Value {
     let t = tempfile::tempdir().unwrap();
-    let o = Command::new(bin()).args(["spec", "--bundle"]).arg(t.path()).output().unwrap();
+    let o = Command::new(bin())
+        .args(["spec", "--bundle"])
+        .arg(t.path())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "spec: {}", text(&o.stderr));
     serde_json::from_slice(&std::fs::read(t.path().join("config.json")).unwrap()).unwrap()
 }
@@ -139,13 +162,21 @@ pub fn make_rootfs(dir: &Path) {
             std::fs::copy("/bin/busybox", &bb).unwrap();
         }
     }
-    for a in ["sh", "cat", "echo", "ls", "id", "hostname", "sleep", "true", "false", "mkdir", "touch", "grep", "wc", "readlink", "stat", "head", "env", "pwd", "ps", "kill", "sysctl", "df", "mount", "test", "ulimit", "dd", "tr", "cut"] {
+    for a in [
+        "sh", "cat", "echo", "ls", "id", "hostname", "sleep", "true", "false", "mkdir", "touch",
+        "grep", "wc", "readlink", "stat", "head", "env", "pwd", "ps", "kill", "sysctl", "df",
+        "mount", "test", "ulimit", "dd", "tr", "cut",
+    ] {
         let l = dir.join("bin").join(a);
         if !l.exists() {
             std::os::unix::fs::symlink("busybox", &l).unwrap();
         }
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
@@ -173,7 +204,10 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
 
 /// Number of mounts in this process's mount namespace.
 pub fn mount_count() -> usize {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 /// Links more busybox applets into a rootfs made by [`make_rootfs`].
@@ -280,4 +314,66 @@ pub fn assert_nothing_left(e: &Env, id: &str, bundle: &Path) {
     );
     let m = mounts_mentioning(bundle.to_str().unwrap());
     assert!(m.is_empty(), "mounts left behind: {m:?}");
+}
+
+/// Listens on a console socket and returns the terminal master the runtime sends.
+pub fn console_listener(path: &std::path::Path) -> std::sync::mpsc::Receiver<std::os::fd::OwnedFd> {
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::os::fd::AsFd;
+        let (c, _) = l.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let (_, fds) = condo_sys::fdpass::recv_with_fds(c.as_fd(), &mut buf, 1).unwrap();
+        if let Some(fd) = fds.into_iter().next() {
+            let _ = tx.send(fd);
+        }
+    });
+    rx
+}
+
+/// Reads a terminal master until the other side hangs up.
+pub fn read_all(master: std::os::fd::OwnedFd) -> String {
+    use std::io::Read;
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break, // EIO once every peer is closed
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    text(&out)
+}
+
+/// Runs condo-oci through `sh -c` after the shell opened `redirs` (like `3<file`), so the
+/// runtime inherits descriptors without close-on-exec; returns (exit code, stdout, stderr).
+pub fn oci_with_fds(e: &Env, redirs: &str, args: &[&str]) -> (i32, String, String) {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let out_p = e.tmp.path().join(format!(".fdout{n}"));
+    let err_p = e.tmp.path().join(format!(".fderr{n}"));
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "exec {redirs}; exec '{}' --root '{}' {}",
+        bin(),
+        e.root.display(),
+        quoted.join(" ")
+    );
+    let st = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_p).unwrap())
+        .stderr(std::fs::File::create(&err_p).unwrap())
+        .status()
+        .unwrap();
+    let r = (
+        st.code().unwrap_or(-1),
+        std::fs::read_to_string(&out_p).unwrap(),
+        std::fs::read_to_string(&err_p).unwrap(),
+    );
+    let _ = std::fs::remove_file(&out_p);
+    let _ = std::fs::remove_file(&err_p);
+    r
 }
