@@ -18,8 +18,12 @@ say() { printf '%s\n' "$*" >&2; }
 isolate() {
   if [ "${CONDO_ENGINES_ISOLATED:-}" != 1 ]; then
     export CONDO_ENGINES_ISOLATED=1
-    exec unshare --mount --pid --fork --mount-proc --propagation private -- bash "$0" "$@"
+    # --kill-child: a SIGTERM to unshare (a timeout) reaches the script, which cleans up.
+    exec unshare --mount --pid --fork --kill-child=SIGTERM --mount-proc --propagation private \
+      -- bash "$0" "$@"
   fi
+  # As PID 1 of its namespace bash ignores signals it has no handler for.
+  trap 'exit 143' TERM INT HUP
   mount -t tmpfs -o mode=755 condo-engines-run /run
   mkdir -p /run/lock
 }
