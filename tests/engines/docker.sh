@@ -20,6 +20,8 @@ cleanup() {
   fi
   stop_pid "$DAEMON_PID" dockerd
   unmount_under "$WORK"
+  # The engine's parent cgroups, which it leaves behind (rmdir fails on any that is in use).
+  rmdir /sys/fs/cgroup/*/docker 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT

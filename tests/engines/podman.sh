@@ -17,6 +17,8 @@ cleanup() {
   set +e
   timeout 30 "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1
   unmount_under "$WORK"
+  # The engine's parent cgroups, which it leaves behind (rmdir fails on any that is in use).
+  rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
