@@ -129,6 +129,48 @@ expect "run -d for exec -t" 0 "" -- "${RUN[@]}" -d --name tx busybox sleep 1000
 expect_tty "exec -t gets a terminal" 3 '/dev/pts/' -- "${D[@]}" exec -t tx sh -c 'tty; exit 3'
 expect "rm -f tty container" 0 "" -- "${D[@]}" rm -f tx
 
+# Options engines commonly pass, as Docker turns them into config.json.
+mkdir -p "$WORK/vol" && echo from-host >"$WORK/vol/f"
+expect "--init: docker-init is pid 1" 0 '1 docker-init' -- \
+  "${RUN[@]}" --rm --init busybox ps -o pid,comm
+expect "bind mount rw" 0 '^from-host$' -- "${RUN[@]}" --rm -v "$WORK/vol:/v" busybox sh -c 'cat /v/f; echo w >/v/g'
+ok_if "bind mount wrote to the host" "no $WORK/vol/g" [ -f "$WORK/vol/g" ]
+expect "bind mount ro" 1 'Read-only file system' -- "${RUN[@]}" --rm -v "$WORK/vol:/v:ro" busybox sh -c 'echo w >/v/h'
+expect "tmpfs mount" 0 '^tmpfs /scratch tmpfs .*size=1024k' -- \
+  "${RUN[@]}" --rm --tmpfs /scratch:size=1m busybox grep /scratch /proc/mounts
+expect "named volume" 0 '^x$' -- "${RUN[@]}" --rm -v condovol:/data busybox sh -c 'echo x >/data/x; ls /data'
+expect "--ulimit" 0 '^100 200$' -- "${RUN[@]}" --rm --ulimit nofile=100:200 busybox sh -c 'echo $(ulimit -n) $(ulimit -Hn)'
+expect "--sysctl" 0 '^1$' -- "${RUN[@]}" --rm --sysctl net.ipv4.ip_forward=1 busybox cat /proc/sys/net/ipv4/ip_forward
+expect "--device" 0 '^c.* 1, +3 .*/dev/mynull$' -- "${RUN[@]}" --rm --device /dev/null:/dev/mynull busybox ls -l /dev/mynull
+expect "no-new-privileges" 0 'NoNewPrivs:.1' -- \
+  "${RUN[@]}" --rm --security-opt no-new-privileges busybox grep NoNewPrivs /proc/self/status
+expect "default seccomp profile refuses unshare" 1 'Operation not permitted' -- "${RUN[@]}" --rm busybox unshare -m true
+expect "--pids-limit" any "can't fork" -- "${RUN[@]}" --rm --pids-limit 5 busybox \
+  sh -c 'for i in 1 2 3 4 5 6 7; do sleep 3 & done; wait'
+expect "OOM kill: 137" 137 "" -- "${RUN[@]}" --name oom --memory 20m busybox \
+  sh -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a)'
+expect "OOMKilled reported" 0 '^true$' -- "${D[@]}" inspect -f '{{.State.OOMKilled}}' oom
+expect "rm oom" 0 "" -- "${D[@]}" rm oom
+# Joining another container's namespaces by path.
+expect "run -d for joining" 0 "" -- "${RUN[@]}" -d --name base --ipc shareable busybox sleep 1000
+expect "--pid container:" 0 '^ +1 sleep' -- "${D[@]}" run --rm --runtime condo --network none --pid container:base busybox ps -o pid,comm
+expect "--network container:" 0 '^lo$' -- "${D[@]}" run --rm --runtime condo --network container:base busybox ls /sys/class/net
+expect "--ipc container:" 0 "" -- "${D[@]}" run --rm --runtime condo --network none --ipc container:base busybox true
+expect "--uts host" 0 "^$(hostname)$" -- "${RUN[@]}" --rm --uts host busybox hostname
+expect "rm base" 0 "" -- "${D[@]}" rm -f base
+# The daemon restarting a failing container, and health checks through exec.
+expect "restart policy" 0 "" -- "${RUN[@]}" -d --name rp --restart on-failure:2 busybox sh -c 'echo ran; exit 1'
+poll_until 30 bash -c '[ "$(docker inspect -f "{{.RestartCount}} {{.State.Status}}" rp)" = "2 exited" ]' || true
+expect "restarted twice, then gave up" 0 '^2 exited$' -- "${D[@]}" inspect -f '{{.RestartCount}} {{.State.Status}}' rp
+expect "rm rp" 0 "" -- "${D[@]}" rm -f rp
+expect "run -d with a health check" 0 "" -- "${RUN[@]}" -d --name hc --health-cmd 'test -d /proc/1' \
+  --health-interval 1s busybox sleep 1000
+poll_until 30 bash -c '[ "$(docker inspect -f "{{.State.Health.Status}}" hc)" = healthy ]' || true
+expect "healthy" 0 '^healthy$' -- "${D[@]}" inspect -f '{{.State.Health.Status}}' hc
+expect "kill a paused container" 0 "" -- bash -c 'docker pause hc && docker kill hc'
+expect "it exited" 0 '^exited$' -- "${D[@]}" inspect -f '{{.State.Status}}' hc
+expect "rm hc" 0 "" -- "${D[@]}" rm -f hc
+
 # Nothing left: no condo-oci state, no cgroups, no rootfs mounts.
 left=$(ls -A "$WORK/exec/runtime-runc/moby" 2>/dev/null || true)
 ok_if "no condo-oci state left" "left: $left" [ -z "$left" ]

@@ -25,7 +25,8 @@ if [ -z "${CONDO_OCI:-}" ]; then
 fi
 CONDO_OCI=$(readlink -f "$CONDO_OCI")
 export CONDO_OCI
-echo "condo-oci: $CONDO_OCI ($("$CONDO_OCI" --version | head -1))"
+version=$("$CONDO_OCI" --version)
+echo "condo-oci: $CONDO_OCI (${version%%$'\n'*})"
 
 work=$(mktemp -d /tmp/condo-engines.XXXXXX)
 trap 'rm -rf "$work"' EXIT
