@@ -6,22 +6,6 @@ use common::*;
 
 use serde_json::json;
 
-/// Processes whose command line mentions `needle` (the runtime's init carries the id).
-fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(needle))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 /// Creates a container from a bundle changed by `edit` (or with `raw` as config.json) and
 /// checks the refusal names every one of `want`, and that nothing is left.
 fn refused_with(

@@ -377,3 +377,50 @@ pub fn oci_with_fds(e: &Env, redirs: &str, args: &[&str]) -> (i32, String, Strin
     let _ = std::fs::remove_file(&err_p);
     r
 }
+
+/// Processes (other than this one) whose command line mentions `needle`; the runtime's init
+/// and exec children carry the container id in theirs.
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// cgroup directories (in every hierarchy) whose name starts with `prefix`.
+pub fn cgroups_with_prefix(prefix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut parents = vec![
+        PathBuf::from("/sys/fs/cgroup"),
+        PathBuf::from("/sys/fs/cgroup/condo"),
+    ];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            parents.push(h.path());
+            parents.push(h.path().join("condo"));
+        }
+    }
+    for p in parents {
+        if let Ok(rd) = std::fs::read_dir(&p) {
+            out.extend(
+                rd.flatten()
+                    .filter(|d| d.file_name().to_string_lossy().starts_with(prefix))
+                    .map(|d| d.path()),
+            );
+        }
+    }
+    out
+}
+
+/// Descriptors open in this test process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
