@@ -599,7 +599,9 @@ fn masked_and_readonly_paths_and_sysctl() {
         "absent"
     };
     assert_eq!(v["kcore"], kcore, "{out}\n{err}");
-    assert!(!std::fs::read_to_string("/proc/timer_list").unwrap().is_empty());
+    assert!(!std::fs::read_to_string("/proc/timer_list")
+        .unwrap()
+        .is_empty());
     assert_eq!(v["timer_list"], "0", "{out}");
     assert_eq!(v["keys"], "0");
     assert_eq!(v["acpi"], "0");
