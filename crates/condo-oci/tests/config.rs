@@ -919,3 +919,42 @@ fn terminal_through_console_socket_with_size() {
     assert_eq!(v["out"], "tty-ok", "{out}");
     assert_nothing_left(&e, &id, &b.dir);
 }
+
+#[test]
+fn failing_create_container_and_start_container_hooks() {
+    let e = Env::new();
+    // createContainer fails: create fails and leaves nothing.
+    let b = e.sh_bundle("sleep 100", |b| {
+        b.spec["hooks"] = json!({"createContainer": [{"path": "/bin/false"}]});
+    });
+    let id = unique_id("cchook");
+    let o = e.oci(&["create", "--bundle", b.path(), &id]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("hooks.createContainer[0]"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_nothing_left(&e, &id, &b.dir);
+    assert!(processes_mentioning(&id).is_empty());
+    // startContainer fails (its path resolves in the container): start fails, the container
+    // is stopped and can be deleted.
+    let b = e.sh_bundle("sleep 100", |b| {
+        b.spec["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    });
+    let id = unique_id("schook");
+    assert!(e
+        .oci(&["create", "--bundle", b.path(), &id])
+        .status
+        .success());
+    let o = e.oci(&["start", &id]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("hooks.startContainer[0]"),
+        "{}",
+        text(&o.stderr)
+    );
+    e.wait_status(&id, "stopped", 10);
+    assert!(e.oci(&["delete", &id]).status.success());
+    assert_nothing_left(&e, &id, &b.dir);
+}
