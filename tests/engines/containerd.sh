@@ -9,6 +9,8 @@ isolate "$@"
 oci_binary
 need containerd ctr containerd-shim-runc-v2 script
 make_work containerd
+# Traversable by the remapped root of a user-namespaced container.
+chmod 755 "$WORK"
 DAEMON_PID=
 
 cleanup() {
@@ -55,7 +57,11 @@ disabled_plugins = [
 [metrics]
   address = ""
 EOF
-containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
+# ctr drops --runc-binary when a task option replaces the runtime options (--uidmap does), and
+# the shim then runs "runc" from PATH: make that condo-oci too, so no task here escapes it.
+mkdir -p "$WORK/bin"
+ln -s "$CONDO_OCI" "$WORK/bin/runc"
+PATH=$WORK/bin:$PATH containerd --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
 DAEMON_PID=$!
 if ! wait_for 30 "containerd's socket" ctr --address "$WORK/c.sock" version; then
   tail -20 "$WORK/containerd.log" >&2
@@ -126,8 +132,40 @@ poll_until 10 bash -c "${CTR[*]} task ls | grep -Eq 'tx +[0-9]+ +STOPPED'" || tr
 expect "delete tty task" any "" -- "${CTR[@]}" task delete tx
 expect "delete tty container" 0 "" -- "${CTR[@]}" containers delete tx
 
+# Options as ctr turns them into config.json.
+mkdir -p "$WORK/vol" && echo from-host >"$WORK/vol/f"
+expect "bind mount ro" 0 '^from-host$' -- "${CTR[@]}" run --rm "${RT[@]}" \
+  --mount "type=bind,src=$WORK/vol,dst=/v,options=rbind:ro" $IMG o1 sh -c 'cat /v/f; touch /v/x 2>/dev/null || true'
+ok_if "ro bind mount was not written" "$WORK/vol/x exists" [ ! -e "$WORK/vol/x" ]
+expect "--read-only root" 1 'Read-only file system' -- "${CTR[@]}" run --rm "${RT[@]}" --read-only $IMG o2 touch /x
+expect "--seccomp default profile refuses unshare" 1 'Operation not permitted' -- \
+  "${CTR[@]}" run --rm "${RT[@]}" --seccomp $IMG o3 unshare -m true
+expect "--cwd --env" 0 '^/tmp b$' -- "${CTR[@]}" run --rm "${RT[@]}" --cwd /tmp --env A=b $IMG o4 sh -c 'echo $(pwd) $A'
+expect "user namespace (--uidmap)" 0 '^0 200000 65536 0 ok$' -- "${CTR[@]}" run --rm "${RT[@]}" \
+  --uidmap 0:200000:65536 --gidmap 0:200000:65536 $IMG o5 \
+  sh -c 'echo $(cat /proc/self/uid_map) $(stat -c %u /bin/busybox) $(touch /tmp/x && echo ok)'
+expect "run -d with --uidmap" 0 "" -- "${CTR[@]}" run -d "${RT[@]}" \
+  --uidmap 0:200000:65536 --gidmap 0:200000:65536 $IMG um sleep 1000
+expect "that task is condo-oci's too" 0 '"status": *"running"' -- \
+  "$CONDO_OCI" --root /run/containerd/runc/condoeng state um
+run "${CTR[@]}" task kill -s KILL um
+poll_until 10 bash -c "${CTR[*]} task ls | grep -Eq 'um +[0-9]+ +STOPPED'" || true
+expect "delete the --uidmap task" any "" -- "${CTR[@]}" task delete um
+expect "delete its container" 0 "" -- "${CTR[@]}" containers delete um
+expect "run -d with limits" 0 "" -- "${CTR[@]}" run -d "${RT[@]}" --memory-limit 33554432 --cpus 0.5 $IMG lim sleep 1000
+ok_if "limits reached the cgroup" "memory $(cat /sys/fs/cgroup/memory/condoeng/lim/memory.limit_in_bytes 2>&1)" \
+  [ "$(cat /sys/fs/cgroup/memory/condoeng/lim/memory.limit_in_bytes /sys/fs/cgroup/cpu/condoeng/lim/cpu.cfs_quota_us 2>&1 | tr '\n' ' ')" = "33554432 50000 " ]
+pid=$("${CTR[@]}" task ls | awk '$1 == "lim" { print $2 }')
+expect "--with-ns joins pid and network namespaces" 0 '^ +1 sleep' -- "${CTR[@]}" run --rm "${RT[@]}" \
+  --with-ns "pid:/proc/$pid/ns/pid" --with-ns "network:/proc/$pid/ns/net" $IMG o6 ps -o pid,comm
+expect "kill a paused task" 0 "" -- bash -c "${CTR[*]} task pause lim && ${CTR[*]} task kill -s KILL lim"
+poll_until 10 bash -c "${CTR[*]} task ls | grep -Eq 'lim +[0-9]+ +STOPPED'" || true
+expect "the paused task stopped" 0 'lim +[0-9]+ +STOPPED' -- "${CTR[@]}" task ls
+expect "delete it" any "" -- "${CTR[@]}" task delete lim
+expect "delete its container" 0 "" -- "${CTR[@]}" containers delete lim
+
 # Nothing left: no condo-oci state, no cgroup, no rootfs mount.
-left=$(ls -A "$WORK/oci/condoeng" 2>/dev/null || true)
+left=$(find "$WORK/oci/condoeng" /run/containerd/runc/condoeng -mindepth 1 -maxdepth 1 2>/dev/null || true)
 ok_if "no condo-oci state left" "left: $left" [ -z "$left" ]
 left=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/condoeng/*' 2>/dev/null || true)
 ok_if "no container cgroups left" "left: $left" [ -z "$left" ]

@@ -29,7 +29,7 @@ trap cleanup EXIT
 image_tar
 mkdir -p "$WORK/cli"
 cat >"$WORK/daemon.json" <<EOF
-{"runtimes": {"condo": {"path": "$CONDO_OCI"}}}
+{"runtimes": {"condo": {"path": "$CONDO_OCI"}}, "default-runtime": "condo"}
 EOF
 dockerd --config-file "$WORK/daemon.json" --data-root "$WORK/data" --exec-root "$WORK/exec" \
   --pidfile "$WORK/docker.pid" -H "unix://$WORK/docker.sock" \
@@ -72,6 +72,9 @@ expect "memory limit applied" 0 '^67108864$' -- \
 # A long-running container for exec, top, pause, update, stop, logs.
 expect "run -d" 0 "" -- "${RUN[@]}" -d --name bg busybox \
   sh -c 'trap "echo got-term; exit 0" TERM; echo started; while true; do sleep 0.2; done'
+id=$(docker inspect -f '{{.Id}}' bg 2>/dev/null || true)
+expect "condo-oci holds the container" 0 '"status": *"running"' -- \
+  "$CONDO_OCI" --root "$WORK/exec/runtime-runc/moby" state "$id"
 expect "exec output and exit code" 4 '^in-exec$' -- "${D[@]}" exec bg sh -c 'echo in-exec; exit 4'
 expect "exec joins the pid namespace" 0 'trap' -- "${D[@]}" exec bg sh -c 'tr "\0" " " </proc/1/cmdline'
 set +e

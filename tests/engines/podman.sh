@@ -74,6 +74,8 @@ expect "memory limit applied" 0 '^67108864$' -- \
 # A long-running container for exec, top, pause, stop, logs.
 expect "run -d" 0 "" -- "${RUN[@]}" -d --name bg busybox \
   sh -c 'trap "echo got-term; exit 0" TERM; echo started; while true; do sleep 0.2; done'
+id=$("${P[@]}" inspect -f '{{.Id}}' bg 2>/dev/null || true)
+expect "condo-oci holds the container" 0 '"status": *"running"' -- "$CONDO_OCI" state "$id"
 expect "exec output and exit code" 4 '^in-exec$' -- "${P[@]}" exec bg sh -c 'echo in-exec; exit 4'
 expect "exec joins the pid namespace" 0 'trap' -- "${P[@]}" exec bg sh -c 'tr "\0" " " </proc/1/cmdline'
 set +e
@@ -131,6 +133,22 @@ ok_if "run -t: stdin and stdout are the tty" "output: $OUT" grep -q isatty <<<"$
 expect "run -d for exec -t" 0 "" -- "${RUN[@]}" -d --name tx busybox sleep 1000
 expect_tty "exec -t gets a terminal" 3 '/dev/pts/' -- "${P[@]}" exec -t tx sh -c 'tty; exit 3'
 expect "rm -f tty container" 0 "" -- "${P[@]}" rm -f -t 0 tx
+
+# Options as Podman turns them into config.json.
+mkdir -p "$WORK/vol" && echo from-host >"$WORK/vol/f"
+expect "bind mount rw" 0 '^from-host$' -- "${RUN[@]}" --rm -v "$WORK/vol:/v" busybox sh -c 'cat /v/f; echo w >/v/g'
+ok_if "bind mount wrote to the host" "no $WORK/vol/g" [ -f "$WORK/vol/g" ]
+expect "bind mount ro" 1 'Read-only file system' -- "${RUN[@]}" --rm -v "$WORK/vol:/v:ro" busybox sh -c 'echo w >/v/h'
+expect "user namespace (--uidmap)" 0 '^0 100000 65536 0$' -- \
+  "${RUN[@]}" --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 busybox \
+  sh -c 'echo $(cat /proc/self/uid_map) $(stat -c %u /bin/busybox)'
+expect "run -d for exec options" 0 "" -- "${RUN[@]}" -d --name ex busybox sleep 1000
+expect "exec --user -w -e" 0 '^65534 /tmp 1$' -- "${P[@]}" exec --user 65534 -w /tmp -e X=1 ex sh -c 'echo $(id -u) $(pwd) $X'
+expect "--pid container:" 0 '^ +1 sleep' -- "${P[@]}" run --rm --network none --pid container:ex busybox ps -o pid,comm
+expect "rm ex" 0 "" -- "${P[@]}" rm -f -t 0 ex
+expect "pod create" 0 "" -- "${P[@]}" pod create --name pd --network none --infra-image busybox --infra-command 'sleep 1000'
+expect "run in the pod (its uts namespace)" 0 '^pd$' -- "${P[@]}" run --rm --pod pd busybox hostname
+expect "pod rm" 0 "" -- "${P[@]}" pod rm -f -t 0 pd
 
 # Nothing left: no containers, no condo-oci state, no cgroups, no rootfs mounts.
 expect "no containers left" 0 '^$' -- "${P[@]}" ps -aq
