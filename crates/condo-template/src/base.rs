@@ -80,6 +80,15 @@ pub fn mirror_from_deb822(text: &str) -> Option<String> {
     None
 }
 
+/// The host's Debian suite (`VERSION_CODENAME` of /etc/os-release).
+pub fn host_suite() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// The debootstrap command that installs `suite` (minbase) into `target` from `mirror`.
 pub fn debootstrap(suite: &str, target: &Path, mirror: &str) -> Command {
     let mut c = Command::new("debootstrap");

@@ -177,7 +177,10 @@ mod tests {
         std::os::unix::fs::symlink("/usr/bin", root.join("bin")).unwrap();
         write_file(&root, "/bin/tool", b"hi", 0o4755, (0, 0)).unwrap();
         let m = std::fs::metadata(root.join("usr/bin/tool")).unwrap();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777, 0o4755);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777,
+            0o4755
+        );
         assert_eq!(owner(&root, "www").unwrap(), (33, 34));
         assert_eq!(owner(&root, "5:6").unwrap(), (5, 6));
         assert!(owner(&root, "nobody").unwrap_err().contains("nobody"));

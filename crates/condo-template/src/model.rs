@@ -148,6 +148,8 @@ pub struct Service {
     pub restart: Restart,
     /// Working directory (default: the template's).
     pub workdir: Option<String>,
+    /// User it runs as (default: the template's `user`, else root).
+    pub user: Option<String>,
 }
 
 /// How the manager checks health: a command run in the instance.

@@ -83,16 +83,13 @@ pub(crate) fn check_def(name: &str, p: &crate::model::RawParam) -> Result<ParamD
     let default = match &p.default {
         None => None,
         Some(v) => {
-            let text = match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(format!(
-                        "default is a {}, not a {:?}",
-                        other.type_str(),
-                        p.kind
-                    ))
+            let text = match (v, p.kind) {
+                (toml::Value::String(s), _) => s.clone(),
+                (toml::Value::Integer(i), ParamType::Int) => i.to_string(),
+                (toml::Value::Boolean(b), ParamType::Bool) => b.to_string(),
+                (other, kind) => {
+                    let want = format!("{kind:?}").to_lowercase();
+                    return Err(format!("default is a {}, not a {want}", other.type_str()));
                 }
             };
             Some(normalise(p.kind, &text).map_err(|r| format!("default: {r}"))?)

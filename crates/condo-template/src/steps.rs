@@ -135,6 +135,12 @@ pub fn plan(
             });
         }
         Base::Debian(suite) => {
+            let suite = &if suite == "host" {
+                crate::base::host_suite()
+                    .ok_or("from debian:host: no VERSION_CODENAME in /etc/os-release")?
+            } else {
+                suite.clone()
+            };
             let mirror = opts.mirror.clone().or_else(crate::base::host_mirror).ok_or(
                 "from debian: no Debian mirror in /etc/apt/sources.list or sources.list.d; set one in the build options",
             )?;
@@ -251,7 +257,7 @@ fn condo_files(t: &Template) -> Result<Vec<FileData>, String> {
         };
         let body = format!(
             "restart={restart}\nuser={}\nworkdir={}\ncommand={}\n",
-            shell_quote(&default_user),
+            shell_quote(s.user.as_deref().unwrap_or(&default_user)),
             shell_quote(s.workdir.as_deref().unwrap_or(&default_wd)),
             shell_quote(&s.command)
         );

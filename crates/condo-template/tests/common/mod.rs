@@ -220,3 +220,69 @@ impl Running {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+impl Running {
+    /// Brings up loopback in the container's network namespace.
+    pub fn lo_up(&self) {
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.init_pid())).unwrap();
+        std::thread::spawn(move || {
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            assert!(Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .unwrap()
+                .success());
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// Runs `args` in a second container on the same root filesystem, joined to this one's
+    /// network namespace; returns its exit code and output.
+    pub fn exec(&self, env: &Env, args: &[&str]) -> (i32, String) {
+        let n = std::sync::atomic::AtomicUsize::new(0)
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let b = self.bundle.with_extension(format!(
+            "exec{}-{}",
+            n,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&b).unwrap();
+        let p = StepProcess {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: vec![],
+            cwd: "/".into(),
+            network: true,
+        };
+        let mut spec = step_spec(&p, &self.bundle.join("rootfs"));
+        let ns = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.push(serde_json::json!({"type": "network", "path": format!("/proc/{}/ns/net", self.init_pid())}));
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/etc/resolv.conf");
+        std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+        let mut out = String::new();
+        let mut cmd = Command::new(helper());
+        cmd.arg(env.tmp.path().join("run"))
+            .arg(format!(
+                "exec-{}-{}",
+                std::process::id(),
+                b.file_name().unwrap().to_string_lossy().replace('.', "-")
+            ))
+            .arg(&b);
+        let code = condo_template::runner::run_logged(&mut cmd, &mut |l| {
+            out.push_str(l);
+            out.push('\n');
+        })
+        .unwrap();
+        (code, out)
+    }
+}
