@@ -1,0 +1,195 @@
+//! The OpenAPI document: every endpoint of `condod`, declared once here.
+//!
+//! The functions below exist only to carry the endpoint declarations; the daemon's handlers live
+//! in `condod`, and a test there checks that each of its routes is declared here.
+#![allow(dead_code)]
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+
+use crate::*;
+
+/// Adds the bearer-token scheme.
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Condo API",
+        version = "1",
+        description = "The HTTP API of condod. On the unix socket a root peer is an admin; \
+            elsewhere send `Authorization: Bearer TOKEN`. Errors are `ErrorBody` objects."
+    ),
+    modifiers(&TokenScheme),
+    security(("token" = [])),
+    paths(
+        health, openapi_doc, system_info, whoami, events,
+        list_containers, create_container, inspect_container, delete_container,
+        start_container, stop_container, restart_container, kill_container,
+        pause_container, resume_container, rename_container, update_container,
+        wait_container, container_logs, container_stats, exec_container,
+    ),
+    components(schemas(
+        ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
+        ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
+        WaitResult, Stats, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
+    )),
+    tags(
+        (name = "system", description = "Daemon health, information and events"),
+        (name = "containers", description = "Container lifecycle, logs, exec and stats"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of this API version.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The OpenAPI document as pretty JSON with a final newline (the text of docs/openapi.json).
+pub fn openapi_json() -> String {
+    let mut s = openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+#[utoipa::path(get, path = "/health", tag = "system", security(()),
+    responses((status = 200, description = "The daemon answers", body = Health)))]
+fn health() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "system", security(()),
+    responses((status = 200, description = "This document")))]
+fn openapi_doc() {}
+
+#[utoipa::path(get, path = "/v1/system/info", tag = "system",
+    responses((status = 200, body = SystemInfo), (status = 401, body = ErrorBody)))]
+fn system_info() {}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "system",
+    responses((status = 200, body = Principal), (status = 401, body = ErrorBody)))]
+fn whoami() {}
+
+#[utoipa::path(get, path = "/v1/events", tag = "system",
+    params(
+        ("since" = Option<i64>, Query, description = "Send events after this sequence number first"),
+        ("follow" = Option<bool>, Query, description = "Keep the stream open for new events (default true)"),
+    ),
+    responses((status = 200, description = "One Event per line (application/x-ndjson)", body = Event),
+        (status = 401, body = ErrorBody)))]
+fn events() {}
+
+#[utoipa::path(get, path = "/v1/containers", tag = "containers",
+    params(("all" = Option<bool>, Query, description = "Include containers that do not run")),
+    responses((status = 200, body = [Container]), (status = 401, body = ErrorBody)))]
+fn list_containers() {}
+
+#[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerCreate,
+    responses((status = 201, body = Container), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn create_container() {}
+
+#[utoipa::path(get, path = "/v1/containers/{id}", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = Container), (status = 404, body = ErrorBody)))]
+fn inspect_container() {}
+
+#[utoipa::path(delete, path = "/v1/containers/{id}", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("force" = Option<bool>, Query, description = "Kill it first when it runs")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn delete_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/start", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = Container), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn start_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/stop", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("timeout" = Option<u64>, Query, description = "Seconds before SIGKILL (default: the container's)"),
+        ("signal" = Option<String>, Query, description = "First signal (default: the container's)")),
+    responses((status = 200, body = Container), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn stop_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/restart", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("timeout" = Option<u64>, Query, description = "Seconds before SIGKILL")),
+    responses((status = 200, body = Container), (status = 404, body = ErrorBody)))]
+fn restart_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/kill", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("signal" = Option<String>, Query, description = "Signal name or number (default SIGKILL)")),
+    responses((status = 200, body = Container), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn kill_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/pause", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = Container), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn pause_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/resume", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = Container), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn resume_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/rename", tag = "containers", request_body = ContainerRename,
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = Container), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn rename_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/update", tag = "containers", request_body = ContainerUpdate,
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = Container), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+fn update_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/wait", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, description = "Sent once the container has stopped", body = WaitResult),
+        (status = 404, body = ErrorBody)))]
+fn wait_container() {}
+
+#[utoipa::path(get, path = "/v1/containers/{id}/logs", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("tail" = Option<u64>, Query, description = "Only the last N lines"),
+        ("since" = Option<String>, Query, description = "Only lines at or after this RFC 3339 time"),
+        ("follow" = Option<bool>, Query, description = "Keep sending new lines until the container stops")),
+    responses((status = 200, description = "One LogLine per line (application/x-ndjson)", body = LogLine),
+        (status = 404, body = ErrorBody)))]
+fn container_logs() {}
+
+#[utoipa::path(get, path = "/v1/containers/{id}/stats", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("stream" = Option<bool>, Query, description = "Send a sample every second (one JSON object per line)")),
+    responses((status = 200, body = Stats), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn container_stats() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/exec", tag = "containers", request_body = ExecCreate,
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, description = "The process ended", body = ExecResult),
+        (status = 101, description = "With `Upgrade: condo-exec`: the connection carries the \
+            process's terminal (or stdin, and stdout+stderr) as raw bytes"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+fn exec_container() {}

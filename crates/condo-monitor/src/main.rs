@@ -1,0 +1,94 @@
+//! `condo-monitor`: the small process that stands beside one container.
+//!
+//! `condo-monitor run` creates and starts the container through the runtime library, holds its
+//! stdio, writes its logs, reaps it and records its exit status; it detaches from `condod` so the
+//! container outlives any daemon crash or upgrade. `condo-monitor exec` is a short-lived helper
+//! that runs one more process inside a running container. No async runtime, no threads: one
+//! poll loop.
+
+mod exec;
+mod logfile;
+mod run;
+
+use std::path::PathBuf;
+
+/// Options shared by the subcommands, parsed by hand to keep the binary small.
+#[derive(Debug, Default)]
+pub struct Args {
+    /// The runtime library's state root.
+    pub runtime_root: PathBuf,
+    /// The runtime container id.
+    pub id: String,
+    /// Bundle directory (`run`).
+    pub bundle: PathBuf,
+    /// The monitor's own directory: logs, exit file, pid file (`run`).
+    pub dir: PathBuf,
+    /// Largest size of one log file before it rotates, bytes.
+    pub log_max: u64,
+    /// Rotated log files to keep beside the current one.
+    pub log_keep: u32,
+    /// `exec`: relay a terminal with framed input instead of collecting output.
+    pub tty: bool,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        log_max: 10 << 20,
+        log_keep: 2,
+        ..Default::default()
+    };
+    let mut it = args.iter();
+    while let Some(k) = it.next() {
+        let mut v = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{k} needs a value"))
+        };
+        match k.as_str() {
+            "--runtime-root" => a.runtime_root = PathBuf::from(v()?),
+            "--id" => a.id = v()?,
+            "--bundle" => a.bundle = PathBuf::from(v()?),
+            "--dir" => a.dir = PathBuf::from(v()?),
+            "--log-max" => {
+                a.log_max = v()?
+                    .parse()
+                    .map_err(|_| "--log-max: not a number".to_string())?
+            }
+            "--log-keep" => {
+                a.log_keep = v()?
+                    .parse()
+                    .map_err(|_| "--log-keep: not a number".to_string())?
+            }
+            "--tty" => a.tty = true,
+            _ => return Err(format!("unknown option {k}")),
+        }
+    }
+    if a.id.is_empty() || a.runtime_root.as_os_str().is_empty() {
+        return Err("--runtime-root and --id are required".into());
+    }
+    Ok(a)
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match argv.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("", &argv[..]),
+    };
+    let args = match parse(rest) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("condo-monitor: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = match cmd {
+        "run" => run::main(&args),
+        "exec" => exec::main(&args),
+        _ => {
+            eprintln!("usage: condo-monitor run|exec --runtime-root DIR --id ID [options]");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,557 @@
+//! `/v1/containers`: create, list, inspect, lifecycle verbs, rename, update, delete, wait.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use condo_api::{
+    Container, ContainerCreate, ContainerRename, ContainerState, ContainerUpdate, Limits,
+    WaitResult,
+};
+use rusqlite::params;
+
+use crate::auth::Caller;
+use crate::db::{self, ContainerRow};
+use crate::error::{ApiError, ApiResult, Body};
+use crate::supervisor;
+use crate::App;
+
+type Q = Query<HashMap<String, String>>;
+
+/// Finds `reference` among the caller's containers.
+pub fn find(app: &App, caller: &Caller, reference: &str) -> ApiResult<ContainerRow> {
+    db::find(&app.db.lock(), caller.scope(), reference)?
+        .ok_or_else(|| ApiError::not_found("container", reference))
+}
+
+fn reload(app: &App, id: &str) -> ApiResult<Json<Container>> {
+    let row = db::get(&app.db.lock(), id)?.ok_or_else(|| ApiError::not_found("container", id))?;
+    Ok(Json(row.c))
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
+        && n.len() <= 128
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+fn check_limits(l: &Limits) -> ApiResult<()> {
+    if matches!(l.memory, Some(m) if m < 4 << 20) {
+        return Err(ApiError::invalid(
+            "limits.memory",
+            "limits.memory: at least 4194304 bytes (4 MiB)",
+        ));
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if matches!(l.cpus, Some(c) if !(c >= 0.01 && c <= cpus)) {
+        return Err(ApiError::invalid(
+            "limits.cpus",
+            format!("limits.cpus: between 0.01 and {cpus} (this host's CPUs)"),
+        ));
+    }
+    if matches!(l.pids, Some(p) if p < 1) {
+        return Err(ApiError::invalid("limits.pids", "limits.pids: at least 1"));
+    }
+    Ok(())
+}
+
+fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
+    if let Some(n) = &c.name {
+        if !valid_name(n) {
+            return Err(ApiError::invalid("name", format!("name \"{n}\": use letters, digits and _ . - (a letter or digit first, at most 128)")));
+        }
+    }
+    match (&c.image, &c.rootfs) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "image",
+                "give either image or rootfs, not both",
+            ))
+        }
+        (Some(i), None) => {
+            return Err(ApiError::invalid(
+                "image",
+                format!("image \"{i}\": images are not available yet; use rootfs"),
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "rootfs",
+                "rootfs (a directory) or image is required",
+            ))
+        }
+        (None, Some(r)) => {
+            if !caller.may_use_host_paths() {
+                return Err(ApiError::forbidden(
+                    "only an admin may use a host directory as rootfs",
+                ));
+            }
+            let p = std::path::Path::new(r);
+            if !p.is_absolute() || !p.is_dir() {
+                return Err(ApiError::invalid(
+                    "rootfs",
+                    format!("rootfs \"{r}\" is not an absolute path to a directory"),
+                ));
+            }
+        }
+    }
+    if c.command.iter().any(|a| a.contains('\0')) || c.command.first().is_some_and(|a| a.is_empty())
+    {
+        return Err(ApiError::invalid(
+            "command",
+            "command: the program must be a non-empty string without NUL",
+        ));
+    }
+    if let Some(e) = c
+        .env
+        .iter()
+        .find(|e| !e.contains('=') || e.starts_with('=') || e.contains('\0'))
+    {
+        return Err(ApiError::invalid(
+            "env",
+            format!("env \"{e}\": use KEY=value"),
+        ));
+    }
+    if matches!(&c.workdir, Some(w) if !w.starts_with('/')) {
+        return Err(ApiError::invalid(
+            "workdir",
+            "workdir: must be an absolute path",
+        ));
+    }
+    if let Some(u) = &c.user {
+        if crate::spec::parse_user(u).is_none() {
+            return Err(ApiError::invalid(
+                "user",
+                format!("user \"{u}\": use uid[:gid] (numbers)"),
+            ));
+        }
+    }
+    if let Some(h) = &c.hostname {
+        if !valid_name(h) || h.len() > 63 {
+            return Err(ApiError::invalid(
+                "hostname",
+                format!("hostname \"{h}\" is not a valid host name"),
+            ));
+        }
+    }
+    if let Some(s) = &c.stop_signal {
+        condo_runtime::kill::parse_signal(s)
+            .map_err(|e| ApiError::invalid("stop_signal", e.to_string()))?;
+    }
+    if matches!(&c.network, Some(n) if n != "none") {
+        return Err(ApiError::invalid(
+            "network",
+            "networks are not available yet; leave network out (none)",
+        ));
+    }
+    check_limits(&c.limits)
+}
+
+/// `GET /v1/containers`.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Q,
+) -> ApiResult<Json<Vec<Container>>> {
+    let all = super::flag(q.get("all"));
+    let rows = db::list(&app.db.lock(), caller.scope())?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| r.c)
+            .filter(|c| all || c.state.is_live() || c.state == ContainerState::Restarting)
+            .collect(),
+    ))
+}
+
+/// `POST /v1/containers`.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Body(c): Body<ContainerCreate>,
+) -> ApiResult<impl IntoResponse> {
+    check_create(&c, &caller)?;
+    let id = crate::auth::random_hex(8).map_err(|e| ApiError::internal(e.to_string()))?;
+    let name = c
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("ctr-{}", &id[..8]));
+    let mut stored = c.clone();
+    stored.name = Some(name.clone());
+    let config = serde_json::to_string(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+    std::fs::create_dir_all(app.paths.dir(&id))
+        .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
+    let ev = {
+        let mut conn = app.db.lock();
+        let tx = conn.transaction()?;
+        let r = tx.execute(
+            "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
+             VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6)",
+            params![id, caller.tenant(), name, config, c.restart.to_string(), condo_runtime::state::now_rfc3339()],
+        );
+        if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                let _ = std::fs::remove_dir_all(app.paths.dir(&id));
+                return Err(ApiError::conflict(format!(
+                    "the name \"{name}\" is already in use"
+                )));
+            }
+        }
+        r?;
+        let ev = db::event(
+            &tx,
+            caller.tenant(),
+            "create",
+            &id,
+            &[("name", name.clone())],
+        )?;
+        tx.commit()?;
+        ev
+    };
+    app.emit(ev);
+    Ok((StatusCode::CREATED, reload(&app, &id)?))
+}
+
+/// `GET /v1/containers/{id}`.
+pub async fn inspect(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+) -> ApiResult<Json<Container>> {
+    Ok(Json(find(&app, &caller, &r)?.c))
+}
+
+/// `POST /v1/containers/{id}/start`.
+pub async fn start(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+) -> ApiResult<Json<Container>> {
+    let id = find(&app, &caller, &r)?.c.id;
+    let slot = app.slot(&id);
+    let _g = slot.ops.lock().await;
+    supervisor::start_locked(&app, &id, false).await?;
+    reload(&app, &id)
+}
+
+fn stop_params(row: &ContainerRow, q: &HashMap<String, String>) -> ApiResult<(i32, Duration)> {
+    let sig = q
+        .get("signal")
+        .or(row.c.config.stop_signal.as_ref())
+        .map_or(Ok(libc::SIGTERM), |s| {
+            condo_runtime::kill::parse_signal(s)
+                .map_err(|e| ApiError::invalid("signal", e.to_string()))
+        })?;
+    let timeout = match q.get("timeout") {
+        Some(t) => t.parse().map_err(|_| {
+            ApiError::invalid(
+                "timeout",
+                format!("timeout \"{t}\" is not a number of seconds"),
+            )
+        })?,
+        None => row.c.config.stop_timeout.unwrap_or(10),
+    };
+    Ok((sig, Duration::from_secs(timeout)))
+}
+
+/// `POST /v1/containers/{id}/stop`.
+pub async fn stop(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Json<Container>> {
+    let row = find(&app, &caller, &r)?;
+    let (sig, timeout) = stop_params(&row, &q)?;
+    let slot = app.slot(&row.c.id);
+    let _g = slot.ops.lock().await;
+    supervisor::stop_locked(&app, &row.c.id, sig, timeout).await?;
+    reload(&app, &row.c.id)
+}
+
+/// `POST /v1/containers/{id}/restart`.
+pub async fn restart(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Json<Container>> {
+    let row = find(&app, &caller, &r)?;
+    let (sig, timeout) = stop_params(&row, &q)?;
+    let slot = app.slot(&row.c.id);
+    let _g = slot.ops.lock().await;
+    supervisor::stop_locked(&app, &row.c.id, sig, timeout).await?;
+    supervisor::start_locked(&app, &row.c.id, false).await?;
+    reload(&app, &row.c.id)
+}
+
+/// `POST /v1/containers/{id}/kill`.
+pub async fn kill(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    Query(q): Q,
+) -> ApiResult<Json<Container>> {
+    let row = find(&app, &caller, &r)?;
+    let sig = q.get("signal").map_or(Ok(libc::SIGKILL), |s| {
+        condo_runtime::kill::parse_signal(s).map_err(|e| ApiError::invalid("signal", e.to_string()))
+    })?;
+    let slot = app.slot(&row.c.id);
+    let _g = slot.ops.lock().await;
+    let row =
+        db::get(&app.db.lock(), &row.c.id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+    if !row.c.state.is_live() {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" is {}: nothing to signal",
+            row.c.name, row.c.state
+        )));
+    }
+    let root = app.paths.runtime.clone();
+    let id = row.c.id.clone();
+    tokio::task::spawn_blocking(move || condo_runtime::kill::kill(&root, &id, sig, false))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    reload(&app, &row.c.id)
+}
+
+async fn freeze(
+    app: Arc<App>,
+    caller: Caller,
+    r: String,
+    pause: bool,
+) -> ApiResult<Json<Container>> {
+    let row = find(&app, &caller, &r)?;
+    let slot = app.slot(&row.c.id);
+    let _g = slot.ops.lock().await;
+    let row =
+        db::get(&app.db.lock(), &row.c.id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+    let (from, to, action) = if pause {
+        (ContainerState::Running, ContainerState::Paused, "pause")
+    } else {
+        (ContainerState::Paused, ContainerState::Running, "resume")
+    };
+    if row.c.state != from {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" is {}: only a {from} container can {action}",
+            row.c.name, row.c.state
+        )));
+    }
+    let root = app.paths.runtime.clone();
+    let id = row.c.id.clone();
+    tokio::task::spawn_blocking(move || {
+        if pause {
+            condo_runtime::pause::pause(&root, &id)
+        } else {
+            condo_runtime::pause::resume(&root, &id)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let ev = {
+        let conn = app.db.lock();
+        conn.execute(
+            "UPDATE containers SET state = ?2 WHERE id = ?1",
+            params![row.c.id, to.as_str()],
+        )?;
+        db::event(
+            &conn,
+            &row.c.tenant,
+            action,
+            &row.c.id,
+            &[("name", row.c.name.clone())],
+        )?
+    };
+    app.emit(ev);
+    reload(&app, &row.c.id)
+}
+
+/// `POST /v1/containers/{id}/pause`.
+pub async fn pause(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+) -> ApiResult<Json<Container>> {
+    freeze(app, caller, r, true).await
+}
+
+/// `POST /v1/containers/{id}/resume`.
+pub async fn resume(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+) -> ApiResult<Json<Container>> {
+    freeze(app, caller, r, false).await
+}
+
+/// `POST /v1/containers/{id}/rename`.
+pub async fn rename(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    Body(b): Body<ContainerRename>,
+) -> ApiResult<Json<Container>> {
+    if !valid_name(&b.name) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("name \"{}\": use letters, digits and _ . -", b.name),
+        ));
+    }
+    let row = find(&app, &caller, &r)?;
+    let mut cfg = row.c.config.clone();
+    cfg.name = Some(b.name.clone());
+    let cfg = serde_json::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    let ev = {
+        let mut conn = app.db.lock();
+        let tx = conn.transaction()?;
+        match tx.execute(
+            "UPDATE containers SET name = ?2, config = ?3 WHERE id = ?1",
+            params![row.c.id, b.name, cfg],
+        ) {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(ApiError::conflict(format!(
+                    "the name \"{}\" is already in use",
+                    b.name
+                )));
+            }
+            r => r?,
+        };
+        let ev = db::event(
+            &tx,
+            &row.c.tenant,
+            "rename",
+            &row.c.id,
+            &[("name", b.name.clone()), ("old_name", row.c.name.clone())],
+        )?;
+        tx.commit()?;
+        ev
+    };
+    app.emit(ev);
+    reload(&app, &row.c.id)
+}
+
+/// `POST /v1/containers/{id}/update`.
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    Body(u): Body<ContainerUpdate>,
+) -> ApiResult<Json<Container>> {
+    check_limits(&u.limits)?;
+    let row = find(&app, &caller, &r)?;
+    let slot = app.slot(&row.c.id);
+    let _g = slot.ops.lock().await;
+    let row =
+        db::get(&app.db.lock(), &row.c.id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+    if row.c.state.is_live() {
+        let res: condo_cgroups::Resources =
+            serde_json::from_value(crate::spec::resources(&u.limits))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        let root = app.paths.runtime.clone();
+        let id = row.c.id.clone();
+        tokio::task::spawn_blocking(move || condo_runtime::update::update(&root, &id, &res))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+    }
+    let mut cfg = row.c.config.clone();
+    let l = &u.limits;
+    cfg.limits.memory = l.memory.or(cfg.limits.memory);
+    cfg.limits.cpus = l.cpus.or(cfg.limits.cpus);
+    cfg.limits.pids = l.pids.or(cfg.limits.pids);
+    if let Some(p) = u.restart {
+        cfg.restart = p;
+    }
+    let text = serde_json::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    let ev = {
+        let mut conn = app.db.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE containers SET config = ?2, restart_policy = ?3 WHERE id = ?1",
+            params![row.c.id, text, cfg.restart.to_string()],
+        )?;
+        let ev = db::event(
+            &tx,
+            &row.c.tenant,
+            "update",
+            &row.c.id,
+            &[("name", row.c.name.clone())],
+        )?;
+        tx.commit()?;
+        ev
+    };
+    app.emit(ev);
+    reload(&app, &row.c.id)
+}
+
+/// `DELETE /v1/containers/{id}`.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    Query(q): Q,
+) -> ApiResult<StatusCode> {
+    let force = super::flag(q.get("force"));
+    let row = find(&app, &caller, &r)?;
+    let slot = app.slot(&row.c.id);
+    let _g = slot.ops.lock().await;
+    let row =
+        db::get(&app.db.lock(), &row.c.id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+    if row.c.state.is_live() || row.c.state == ContainerState::Restarting {
+        if !force {
+            return Err(ApiError::conflict(format!(
+                "container \"{}\" is {}: stop it first or delete with force",
+                row.c.name, row.c.state
+            )));
+        }
+        supervisor::stop_locked(&app, &row.c.id, libc::SIGKILL, Duration::from_secs(0)).await?;
+    }
+    let root = app.paths.runtime.clone();
+    let id = row.c.id.clone();
+    let _ =
+        tokio::task::spawn_blocking(move || condo_runtime::delete::delete(&root, &id, true)).await;
+    let ev = {
+        let mut conn = app.db.lock();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM containers WHERE id = ?1", [&row.c.id])?;
+        let ev = db::event(
+            &tx,
+            &row.c.tenant,
+            "delete",
+            &row.c.id,
+            &[("name", row.c.name.clone())],
+        )?;
+        tx.commit()?;
+        ev
+    };
+    let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
+    app.emit(ev);
+    app.forget(&row.c.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/containers/{id}/wait`: answers once the container is neither running, paused
+/// nor waiting for a restart.
+pub async fn wait(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+) -> ApiResult<Json<WaitResult>> {
+    let id = find(&app, &caller, &r)?.c.id;
+    let mut rx = app.events.subscribe();
+    loop {
+        let row =
+            db::get(&app.db.lock(), &id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+        if !row.c.state.is_live() && row.c.state != ContainerState::Restarting {
+            return Ok(Json(WaitResult {
+                exit_code: row.c.exit_code.unwrap_or(-1),
+            }));
+        }
+        // Any event may be the one; a lagging receiver just looks again.
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await;
+    }
+}

@@ -1,0 +1,222 @@
+//! `POST /v1/containers/{id}/exec`: a plain exec that collects the output, or, with
+//! `Upgrade: condo-exec`, an interactive terminal over the upgraded connection.
+//!
+//! Either way the process is started by a short-lived `condo-monitor exec` helper: the daemon
+//! never forks into a container from its threads.
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use condo_api::{frame, ContainerState, ExecCreate, ExecResult, EXEC_UPGRADE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::auth::Caller;
+use crate::db;
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::monitor::{EXEC_OWN_FAILURE, EXEC_PROCESS_ENV};
+use crate::App;
+
+fn check(x: &ExecCreate) -> ApiResult<()> {
+    if x.command.first().is_none_or(|a| a.is_empty()) || x.command.iter().any(|a| a.contains('\0'))
+    {
+        return Err(ApiError::invalid(
+            "command",
+            "command: give the program and its arguments",
+        ));
+    }
+    if let Some(e) = x
+        .env
+        .iter()
+        .find(|e| !e.contains('=') || e.starts_with('='))
+    {
+        return Err(ApiError::invalid(
+            "env",
+            format!("env \"{e}\": use KEY=value"),
+        ));
+    }
+    if matches!(&x.workdir, Some(w) if !w.starts_with('/')) {
+        return Err(ApiError::invalid(
+            "workdir",
+            "workdir: must be an absolute path",
+        ));
+    }
+    if matches!(&x.user, Some(u) if crate::spec::parse_user(u).is_none()) {
+        return Err(ApiError::invalid("user", "user: use uid[:gid] (numbers)"));
+    }
+    Ok(())
+}
+
+/// Turns a helper failure into an API error.
+fn helper_error(stderr: &[u8]) -> ApiError {
+    let msg = String::from_utf8_lossy(stderr);
+    let msg = msg
+        .trim()
+        .trim_start_matches("condo-monitor exec: ")
+        .to_string();
+    if msg.contains("cannot execute") || msg.contains("process.cwd") {
+        ApiError::invalid("command", msg)
+    } else if msg.contains("is stopped")
+        || msg.contains("is paused")
+        || msg.contains("does not exist")
+    {
+        ApiError::conflict(msg)
+    } else {
+        ApiError::internal(msg)
+    }
+}
+
+fn helper(app: &App, id: &str, process: &serde_json::Value, tty: bool) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&app.paths.monitor_bin);
+    cmd.arg("exec")
+        .arg("--runtime-root")
+        .arg(&app.paths.runtime)
+        .arg("--id")
+        .arg(id);
+    if tty {
+        cmd.arg("--tty");
+    }
+    cmd.env(EXEC_PROCESS_ENV, process.to_string());
+    cmd.kill_on_drop(false);
+    cmd
+}
+
+/// The handler.
+pub async fn exec(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        == Some(EXEC_UPGRADE);
+    let on_upgrade = if upgrade {
+        req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
+    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
+    let x: ExecCreate = parse_json(&bytes)?;
+    check(&x)?;
+    if x.tty != upgrade {
+        return Err(ApiError::invalid(
+            "tty",
+            format!("tty goes with the header Upgrade: {EXEC_UPGRADE}, and only with it"),
+        ));
+    }
+    let row = super::containers::find(&app, &caller, &r)?;
+    if row.c.state != ContainerState::Running {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" is {}: exec needs a running container",
+            row.c.name, row.c.state
+        )));
+    }
+    let cfg = std::fs::read(app.paths.bundle(&row.c.id).join("config.json"))
+        .map_err(|e| ApiError::internal(format!("cannot read the container's config: {e}")))?;
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    let process = crate::spec::exec_process(&cfg["process"], &x);
+    let ev = db::event(
+        &app.db.lock(),
+        &row.c.tenant,
+        "exec",
+        &row.c.id,
+        &[
+            ("name", row.c.name.clone()),
+            ("command", x.command.join(" ")),
+        ],
+    )?;
+    app.emit(ev);
+    if !upgrade {
+        let out = helper(&app, &row.c.id, &process, false)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot run the exec helper: {e}")))?;
+        let code = out.status.code().unwrap_or(255);
+        if code == EXEC_OWN_FAILURE && out.stderr.starts_with(b"condo-monitor exec:") {
+            return Err(helper_error(&out.stderr));
+        }
+        return Ok(Json(ExecResult {
+            exit_code: code,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+        .into_response());
+    }
+    let on_upgrade = on_upgrade
+        .ok_or_else(|| ApiError::invalid("upgrade", "this connection cannot be upgraded"))?;
+    let mut child = helper(&app, &row.c.id, &process, true)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("cannot run the exec helper: {e}")))?;
+    tokio::spawn(async move {
+        let (Some(mut cin), Some(mut cout), Some(mut cerr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return;
+        };
+        let Ok(upgraded) = on_upgrade.await else {
+            let _ = child.kill().await;
+            return;
+        };
+        let (mut rd, mut wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+        // Client frames go to the helper as they are; it decodes them.
+        let input = tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut rd, &mut cin).await;
+        });
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match cout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if wr
+                        .write_all(&frame::encode(frame::OUTPUT, &buf[..n]))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let code = child
+            .wait()
+            .await
+            .ok()
+            .and_then(|s| s.code())
+            .unwrap_or(255);
+        let mut err = Vec::new();
+        let _ = cerr.read_to_end(&mut err).await;
+        if code == EXEC_OWN_FAILURE && err.starts_with(b"condo-monitor exec:") {
+            let _ = wr
+                .write_all(&frame::encode(
+                    frame::ERROR,
+                    &helper_error(&err).0.message.into_bytes(),
+                ))
+                .await;
+        }
+        let _ = wr
+            .write_all(&frame::encode(frame::EXIT, &code.to_be_bytes()))
+            .await;
+        let _ = wr.shutdown().await;
+        input.abort();
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, EXEC_UPGRADE)
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}

@@ -1,0 +1,123 @@
+//! The HTTP API: one module per resource; handlers parse, check and call the supervisor.
+
+mod containers;
+mod exec;
+mod streams;
+mod system;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::App;
+
+/// Every route, behind the authorisation layer. Each must be declared in `condo_api::openapi`
+/// (a test checks it).
+#[cfg_attr(not(test), allow(dead_code))]
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/system/info"),
+    ("get", "/v1/whoami"),
+    ("get", "/v1/events"),
+    ("get", "/v1/containers"),
+    ("post", "/v1/containers"),
+    ("get", "/v1/containers/{id}"),
+    ("delete", "/v1/containers/{id}"),
+    ("post", "/v1/containers/{id}/start"),
+    ("post", "/v1/containers/{id}/stop"),
+    ("post", "/v1/containers/{id}/restart"),
+    ("post", "/v1/containers/{id}/kill"),
+    ("post", "/v1/containers/{id}/pause"),
+    ("post", "/v1/containers/{id}/resume"),
+    ("post", "/v1/containers/{id}/rename"),
+    ("post", "/v1/containers/{id}/update"),
+    ("post", "/v1/containers/{id}/wait"),
+    ("get", "/v1/containers/{id}/logs"),
+    ("get", "/v1/containers/{id}/stats"),
+    ("post", "/v1/containers/{id}/exec"),
+];
+
+/// The router.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/openapi.json", get(system::openapi))
+        .route("/v1/system/info", get(system::info))
+        .route("/v1/whoami", get(system::whoami))
+        .route("/v1/events", get(streams::events))
+        .route(
+            "/v1/containers",
+            get(containers::list).post(containers::create),
+        )
+        .route(
+            "/v1/containers/{id}",
+            get(containers::inspect).delete(containers::delete),
+        )
+        .route("/v1/containers/{id}/start", post(containers::start))
+        .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/restart", post(containers::restart))
+        .route("/v1/containers/{id}/kill", post(containers::kill))
+        .route("/v1/containers/{id}/pause", post(containers::pause))
+        .route("/v1/containers/{id}/resume", post(containers::resume))
+        .route("/v1/containers/{id}/rename", post(containers::rename))
+        .route("/v1/containers/{id}/update", post(containers::update))
+        .route("/v1/containers/{id}/wait", post(containers::wait))
+        .route("/v1/containers/{id}/logs", get(streams::logs))
+        .route("/v1/containers/{id}/stats", get(streams::stats))
+        .route("/v1/containers/{id}/exec", post(exec::exec))
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::layer,
+        ))
+        .with_state(app)
+}
+
+/// Query flags: `1`, `true` and `yes` are true.
+pub fn flag(v: Option<&String>) -> bool {
+    matches!(v.map(String::as_str), Some("1" | "true" | "yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+
+    #[test]
+    fn every_route_is_documented() {
+        let doc = condo_api::openapi();
+        for (m, p) in ROUTES {
+            let item = doc
+                .paths
+                .paths
+                .get(*p)
+                .unwrap_or_else(|| panic!("{p} is not in the OpenAPI document"));
+            let op = match *m {
+                "get" => &item.get,
+                "post" => &item.post,
+                "delete" => &item.delete,
+                _ => panic!("method {m}"),
+            };
+            assert!(op.is_some(), "{m} {p} is not in the OpenAPI document");
+        }
+        let routes: std::collections::HashSet<&str> = ROUTES.iter().map(|r| r.1).collect();
+        assert_eq!(
+            doc.paths.paths.len(),
+            routes.len(),
+            "the document declares paths the daemon lacks"
+        );
+    }
+
+    #[test]
+    fn docs_openapi_json_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let want = condo_api::openapi_json();
+        if std::env::var_os("CONDO_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(have == want, "docs/openapi.json differs from the served document: run `CONDO_BLESS=1 cargo test -p condod docs_openapi`");
+    }
+}

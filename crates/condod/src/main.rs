@@ -1,0 +1,180 @@
+//! `condod`: Condo's daemon. An HTTP API on a unix socket (and on TCP when asked), state in
+//! SQLite, one `condo-monitor` per running container, supervision and events.
+
+mod api;
+mod auth;
+mod db;
+mod error;
+mod logs;
+mod monitor;
+mod spec;
+mod supervisor;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use condo_api::Event;
+use tokio::sync::broadcast;
+
+/// Command line of condod.
+#[derive(Parser, Debug)]
+#[command(
+    name = "condod",
+    version,
+    about = "Condo's daemon: containers over an HTTP API"
+)]
+struct Cli {
+    /// Directory for all state: database, containers, logs, and the socket condod.sock.
+    #[arg(long, default_value = "/var/lib/condo", env = "CONDOD_ROOT")]
+    root: PathBuf,
+    /// Also listen on TCP (tcp://127.0.0.1:PORT); every request there needs a token.
+    #[arg(long)]
+    listen: Option<String>,
+    /// The condo-monitor binary (default: beside condod, else from PATH).
+    #[arg(long)]
+    monitor: Option<PathBuf>,
+    /// Log filter (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info", env = "CONDOD_LOG")]
+    log: String,
+}
+
+/// Per-container serialisation of API operations.
+#[derive(Default)]
+pub struct Slot {
+    /// Held for the length of one lifecycle operation.
+    pub ops: tokio::sync::Mutex<()>,
+}
+
+/// The daemon's shared state.
+pub struct App {
+    /// The database.
+    pub db: db::Db,
+    /// Where things live.
+    pub paths: monitor::Paths,
+    /// Live events for streams and waiters.
+    pub events: broadcast::Sender<Event>,
+    /// Per-container locks.
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// When the daemon started.
+    pub started: Instant,
+}
+
+impl App {
+    /// The lock slot of container `id`.
+    pub fn slot(&self, id: &str) -> Arc<Slot> {
+        let mut m = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Drops the slot of a deleted container.
+    pub fn forget(&self, id: &str) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Publishes an event already stored in the database.
+    pub fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+}
+
+fn find_monitor(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let beside = std::env::current_exe()?.with_file_name("condo-monitor");
+    if beside.exists() {
+        return Ok(beside);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join("condo-monitor");
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!("condo-monitor not found beside condod or in PATH (use --monitor)")
+}
+
+fn tcp_addr(listen: &str) -> Result<String> {
+    match listen.strip_prefix("tcp://") {
+        Some(a) => Ok(a.to_string()),
+        None => bail!("--listen {listen}: use tcp://HOST:PORT"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // Descriptors we inherited must not reach monitors and, through them, containers.
+    let _ = condo_sys::process::cloexec_from(3);
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let root = &cli.root;
+    std::fs::create_dir_all(root.join("containers"))
+        .with_context(|| format!("cannot create {}", root.display()))?;
+    let root = std::fs::canonicalize(root)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o711))?;
+    let db = db::Db::open(&root.join("condod.db"))?;
+    auth::ensure_admin_token(&db, &root.join("admin.token"))?;
+    let paths = monitor::Paths {
+        root: root.clone(),
+        runtime: root.join("runtime"),
+        monitor_bin: find_monitor(cli.monitor)?,
+    };
+    let app = Arc::new(App {
+        db,
+        paths,
+        events: broadcast::channel(1024).0,
+        slots: Mutex::new(HashMap::new()),
+        started: Instant::now(),
+    });
+    supervisor::reconcile(&app)
+        .await
+        .context("reconciliation")?;
+
+    let sock = root.join("condod.sock");
+    let _ = std::fs::remove_file(&sock);
+    let unix = tokio::net::UnixListener::bind(&sock)
+        .with_context(|| format!("cannot listen on {}", sock.display()))?;
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
+    let router = api::router(app.clone());
+    let mut servers = tokio::task::JoinSet::new();
+    let r = router.clone();
+    servers.spawn(async move {
+        axum::serve(unix, r.into_make_service_with_connect_info::<auth::Peer>()).await
+    });
+    if let Some(l) = &cli.listen {
+        let addr = tcp_addr(l)?;
+        let tcp = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("listening on tcp://{}", tcp.local_addr()?);
+        let r = router.clone();
+        servers.spawn(async move {
+            axum::serve(tcp, r.into_make_service_with_connect_info::<auth::Peer>()).await
+        });
+    }
+    tracing::info!("condod ready on unix://{}", sock.display());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = servers.join_next() => {
+            if let Some(Ok(Err(e))) = r {
+                return Err(e).context("server");
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    // Containers keep running: their monitors do not depend on us.
+    tracing::info!("condod stopping; containers keep running");
+    Ok(())
+}

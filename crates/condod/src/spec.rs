@@ -1,0 +1,173 @@
+//! From a container's configuration to the OCI bundle the monitor hands to the runtime.
+
+use condo_api::{ContainerCreate, Limits};
+use serde_json::{json, Value};
+
+/// Default PATH inside containers.
+const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Capabilities a container's root keeps by default (a reduced set: no admin, no module, no
+/// raw I/O, no ptrace).
+const CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_AUDIT_WRITE",
+    "CAP_SETFCAP",
+];
+
+/// Parses `uid[:gid]`.
+pub fn parse_user(s: &str) -> Option<(u32, u32)> {
+    match s.split_once(':') {
+        Some((u, g)) => Some((u.parse().ok()?, g.parse().ok()?)),
+        None => {
+            let u = s.parse().ok()?;
+            Some((u, u))
+        }
+    }
+}
+
+/// `linux.resources` for `limits` (absent limits are left out).
+pub fn resources(l: &Limits) -> Value {
+    let mut r = json!({});
+    if let Some(m) = l.memory {
+        r["memory"] = json!({"limit": m});
+    }
+    if let Some(c) = l.cpus {
+        r["cpu"] = json!({"quota": (c * 100_000.0).round() as i64, "period": 100_000u64});
+    }
+    if let Some(p) = l.pids {
+        r["pids"] = json!({"limit": p});
+    }
+    r
+}
+
+/// The config.json of a container, with its root filesystem at `rootfs`.
+pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
+    let caps = json!(CAPS);
+    let (uid, gid) = c.user.as_deref().and_then(parse_user).unwrap_or((0, 0));
+    let args = if c.command.is_empty() {
+        vec!["sh".to_string()]
+    } else {
+        c.command.clone()
+    };
+    let hostname = c.hostname.clone().unwrap_or_else(|| name.to_string());
+    let mut env = vec![PATH.to_string(), format!("HOSTNAME={hostname}")];
+    if c.tty {
+        env.push("TERM=xterm".into());
+    }
+    for e in &c.env {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    // Never above our own hard limit: raising it needs CAP_SYS_RESOURCE, which we may lack.
+    let own = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .maximum
+        .unwrap_or(u64::MAX);
+    let nofile = own.min(65536);
+    let mut resources = resources(&c.limits);
+    resources["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    json!({
+        "ociVersion": condo_runtime::state::OCI_VERSION,
+        "process": {
+            "terminal": c.tty,
+            "user": {"uid": uid, "gid": gid},
+            "args": args,
+            "env": env,
+            "cwd": c.workdir.clone().unwrap_or_else(|| "/".into()),
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": rootfs, "readonly": c.read_only},
+        "hostname": hostname,
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "annotations": {"org.condo.name": name},
+        "linux": {
+            "resources": resources,
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi", "/sys/devices/virtual/powercap"
+            ],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// The process for an exec: the container's own, with the given command and overrides.
+pub fn exec_process(base: &Value, x: &condo_api::ExecCreate) -> Value {
+    let mut p = base.clone();
+    p["args"] = json!(x.command);
+    p["terminal"] = json!(x.tty);
+    if let Some([rows, cols]) = x.size {
+        p["consoleSize"] = json!({"height": rows, "width": cols});
+    }
+    if let Some(w) = &x.workdir {
+        p["cwd"] = json!(w);
+    }
+    if let Some((uid, gid)) = x.user.as_deref().and_then(parse_user) {
+        p["user"] = json!({"uid": uid, "gid": gid});
+    }
+    let mut env: Vec<String> = p["env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in &x.env {
+        let key = e.split('=').next().unwrap_or_default();
+        env.retain(|v| v.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    p["env"] = json!(env);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_parses_as_a_runtime_spec() {
+        let c = ContainerCreate {
+            command: vec!["echo".into(), "hi".into()],
+            env: vec!["A=1".into(), "PATH=/bin".into()],
+            user: Some("1000:1000".into()),
+            limits: Limits {
+                memory: Some(64 << 20),
+                cpus: Some(0.5),
+                pids: Some(100),
+            },
+            ..Default::default()
+        };
+        let v = config(&c, "web", "/tmp/rootfs");
+        let spec = condo_runtime::create::parse_spec(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let p = spec.process.unwrap();
+        assert_eq!(p.user.uid, 1000);
+        assert!(p.env.contains(&"PATH=/bin".to_string()));
+        assert_eq!(p.env.iter().filter(|e| e.starts_with("PATH=")).count(), 1);
+        assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 50_000);
+        assert_eq!(parse_user("5"), Some((5, 5)));
+        assert_eq!(parse_user("x"), None);
+    }
+}

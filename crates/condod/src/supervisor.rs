@@ -1,0 +1,365 @@
+//! Running containers: start through a monitor, stop, record exits, restart policies, and the
+//! reconciliation that lets the daemon crash and come back without losing a container.
+//!
+//! API operations on one container take its `ops` lock. Recording an exit does not: it is one
+//! conditional UPDATE keyed by the monitor's pid, so whoever sees the exit first (the watcher
+//! task, or a stop waiting for it) records it once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use condo_api::{ContainerState, RestartKind};
+use rusqlite::params;
+
+use crate::db::{self, ContainerRow};
+use crate::error::{ApiError, ApiResult};
+use crate::monitor;
+use crate::App;
+
+/// Seconds a run must last for the restart backoff to start over.
+const STABLE_RUN: u64 = 10;
+/// Longest wait between two automatic restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Writes the bundle of `row` (config.json regenerated from its current configuration).
+fn write_bundle(app: &App, row: &ContainerRow) -> ApiResult<()> {
+    let rootfs = row.c.config.rootfs.clone().unwrap_or_default();
+    let v = crate::spec::config(&row.c.config, &row.c.name, &rootfs);
+    let dir = app.paths.bundle(&row.c.id);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let text = serde_json::to_vec_pretty(&v).map_err(|e| ApiError::internal(e.to_string()))?;
+    condo_runtime::state::write_atomic(&dir.join("config.json"), &text)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Removes what the runtime may still hold for `id` (state dir, cgroup, a stray init).
+async fn clear_runtime(app: &App, id: &str) {
+    let root = app.paths.runtime.clone();
+    let id = id.to_string();
+    let _ =
+        tokio::task::spawn_blocking(move || condo_runtime::delete::delete(&root, &id, true)).await;
+}
+
+/// Starts the container `id`; the caller holds its ops lock. `by_policy` counts a restart.
+pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResult<()> {
+    let row = db::get(&app.db.lock(), id)?.ok_or_else(|| ApiError::not_found("container", id))?;
+    if row.c.state.is_live() {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" is already {}",
+            row.c.name, row.c.state
+        )));
+    }
+    clear_runtime(app, id).await;
+    let dir = app.paths.dir(id);
+    let _ = std::fs::remove_file(dir.join(monitor::EXIT_FILE));
+    write_bundle(app, &row)?;
+    let started = match monitor::spawn(&app.paths, id).await {
+        Ok(s) => s,
+        Err(msg) => {
+            let conn = app.db.lock();
+            if row.c.state == ContainerState::Restarting {
+                conn.execute(
+                    "UPDATE containers SET state = 'stopped' WHERE id = ?1",
+                    [id],
+                )?;
+            }
+            let ev = db::event(
+                &conn,
+                &row.c.tenant,
+                "start-failed",
+                id,
+                &[("error", msg.clone())],
+            )?;
+            drop(conn);
+            app.emit(ev);
+            return Err(
+                if msg.contains("cannot execute") || msg.contains("process.cwd") {
+                    ApiError::invalid("command", msg)
+                } else {
+                    ApiError::internal(format!("cannot start container \"{}\": {msg}", row.c.name))
+                },
+            );
+        }
+    };
+    let now = condo_runtime::state::now_rfc3339();
+    let ev = {
+        let mut conn = app.db.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, monitor_start = ?4,
+             started_at = ?5, finished_at = NULL, exit_code = NULL, stop_requested = 0,
+             restart_count = CASE WHEN ?6 THEN restart_count + 1 ELSE 0 END WHERE id = ?1",
+            params![id, started.pid, started.monitor_pid, started.monitor_start as i64, now, by_policy],
+        )?;
+        let action = if by_policy { "restart" } else { "start" };
+        let ev = db::event(
+            &tx,
+            &row.c.tenant,
+            action,
+            id,
+            &[("name", row.c.name.clone())],
+        )?;
+        tx.commit()?;
+        ev
+    };
+    app.emit(ev);
+    watch(app, id, started.monitor_pid, started.monitor_start);
+    Ok(())
+}
+
+/// Starts a task that records the exit once the monitor ends.
+pub fn watch(app: &Arc<App>, id: &str, monitor_pid: i32, monitor_start: u64) {
+    let app = app.clone();
+    let id = id.to_string();
+    tokio::spawn(async move {
+        monitor::wait_exit(monitor_pid, monitor_start).await;
+        record_exit(&app, &id, monitor_pid).await;
+    });
+}
+
+/// Records the end of the run watched by `monitor_pid` (once), then applies the restart policy.
+pub async fn record_exit(app: &Arc<App>, id: &str, monitor_pid: i32) {
+    let dir = app.paths.dir(id);
+    let recorded = monitor::read_exit(&dir);
+    if recorded.is_none() {
+        // The monitor died without recording: make sure nothing of the container is left.
+        clear_runtime(app, id).await;
+    }
+    let (code, finished) = match recorded {
+        Some((c, t)) => (Some(c), t),
+        None => (None, condo_runtime::state::now_rfc3339()),
+    };
+    let (row, ev) = {
+        let mut conn = app.db.lock();
+        let Ok(tx) = conn.transaction() else { return };
+        let changed = tx
+            .execute(
+                "UPDATE containers SET state = 'stopped', pid = NULL, monitor_pid = NULL, monitor_start = NULL,
+                 finished_at = ?3, exit_code = ?4 WHERE id = ?1 AND monitor_pid = ?2",
+                params![id, monitor_pid, finished, code],
+            )
+            .unwrap_or(0);
+        if changed == 0 {
+            return;
+        }
+        let Ok(Some(row)) = db::get(&tx, id) else {
+            return;
+        };
+        let mut attrs = vec![("name", row.c.name.clone())];
+        if let Some(c) = code {
+            attrs.push(("exit_code", c.to_string()));
+        }
+        let Ok(ev) = db::event(&tx, &row.c.tenant, "die", id, &attrs) else {
+            return;
+        };
+        if tx.commit().is_err() {
+            return;
+        }
+        (row, ev)
+    };
+    app.emit(ev);
+    if let Some(delay) = restart_delay(&row) {
+        schedule_restart(app, id, delay);
+    }
+}
+
+/// Whether the policy restarts this row's container now that it stopped, and after how long.
+fn restart_delay(row: &ContainerRow) -> Option<Duration> {
+    if row.stop_requested {
+        return None;
+    }
+    let p = row.c.config.restart;
+    let wanted = match p.policy {
+        RestartKind::No => false,
+        RestartKind::Always | RestartKind::UnlessStopped => true,
+        RestartKind::OnFailure => {
+            row.c.exit_code != Some(0)
+                && (p.max_retries == 0 || row.c.restart_count < p.max_retries)
+        }
+    };
+    if !wanted {
+        return None;
+    }
+    let ran = match (&row.c.started_at, &row.c.finished_at) {
+        (Some(a), Some(b)) => crate::logs::parse_time(b)
+            .unwrap_or(0)
+            .saturating_sub(crate::logs::parse_time(a).unwrap_or(0)),
+        _ => 0,
+    };
+    if ran >= STABLE_RUN * 1_000_000_000 {
+        return Some(Duration::from_millis(100));
+    }
+    let exp = row.c.restart_count.min(9);
+    Some((Duration::from_millis(100) * 2u32.pow(exp)).min(MAX_BACKOFF))
+}
+
+/// Marks the container `restarting` and starts it again after `delay`, unless stopped meanwhile.
+fn schedule_restart(app: &Arc<App>, id: &str, delay: Duration) {
+    {
+        let conn = app.db.lock();
+        let _ = conn.execute(
+            "UPDATE containers SET state = 'restarting' WHERE id = ?1 AND state = 'stopped' AND stop_requested = 0",
+            [id],
+        );
+    }
+    let app = app.clone();
+    let id = id.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let slot = app.slot(&id);
+        let _g = slot.ops.lock().await;
+        let row = match db::get(&app.db.lock(), &id) {
+            Ok(Some(r)) => r,
+            _ => return,
+        };
+        if row.c.state != ContainerState::Restarting || row.stop_requested {
+            return;
+        }
+        if let Err(e) = start_locked(&app, &id, true).await {
+            tracing::warn!(container = %id, "restart failed: {}", e.0.message);
+            let _ = app.db.lock().execute(
+                "UPDATE containers SET state = 'stopped' WHERE id = ?1 AND state = 'restarting'",
+                [&id],
+            );
+        }
+    });
+}
+
+/// Stops the container: `signal`, then SIGKILL after `timeout`; the caller holds its ops lock.
+pub async fn stop_locked(
+    app: &Arc<App>,
+    id: &str,
+    signal: i32,
+    timeout: Duration,
+) -> ApiResult<()> {
+    let row = db::get(&app.db.lock(), id)?.ok_or_else(|| ApiError::not_found("container", id))?;
+    app.db.lock().execute(
+        "UPDATE containers SET stop_requested = 1, state = CASE WHEN state = 'restarting' THEN 'stopped' ELSE state END WHERE id = ?1",
+        [id],
+    )?;
+    let (Some(mpid), Some(mstart)) = (row.monitor_pid, row.monitor_start) else {
+        return Ok(());
+    };
+    if !row.c.state.is_live() {
+        return Ok(());
+    }
+    let root = app.paths.runtime.clone();
+    let rid = id.to_string();
+    let _ =
+        tokio::task::spawn_blocking(move || condo_runtime::kill::kill(&root, &rid, signal, false))
+            .await;
+    if tokio::time::timeout(timeout, monitor::wait_exit(mpid, mstart))
+        .await
+        .is_err()
+    {
+        let root = app.paths.runtime.clone();
+        let rid = id.to_string();
+        let _ = tokio::task::spawn_blocking(move || {
+            condo_runtime::kill::kill(&root, &rid, libc::SIGKILL, true)
+        })
+        .await;
+        if tokio::time::timeout(Duration::from_secs(10), monitor::wait_exit(mpid, mstart))
+            .await
+            .is_err()
+        {
+            return Err(ApiError::internal(format!(
+                "container \"{}\" did not stop",
+                row.c.name
+            )));
+        }
+    }
+    record_exit(app, id, mpid).await;
+    Ok(())
+}
+
+/// Brings the database in line with the host after a start (or a crash): re-attaches to live
+/// monitors, records the runs that ended while we were away, removes leftovers, and starts
+/// what the restart policies ask for.
+pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
+    let rows = db::list(&app.db.lock(), None)?;
+    let known: std::collections::HashSet<String> = rows.iter().map(|r| r.c.id.clone()).collect();
+    for row in &rows {
+        let id = &row.c.id;
+        let dir = app.paths.dir(id);
+        // A monitor may have been started just before a crash, before its row said so.
+        let (mpid, mstart) = match (row.monitor_pid, row.monitor_start) {
+            (Some(p), Some(s)) if s != 0 => (Some(p), Some(s)),
+            _ => match monitor::read_pid_file(&dir) {
+                Some((p, s)) => (Some(p), Some(s)),
+                None => (row.monitor_pid, row.monitor_start),
+            },
+        };
+        match (mpid, mstart) {
+            (Some(p), Some(s)) if monitor::alive(p, s) => {
+                let state = runtime_state(app, id);
+                app.db.lock().execute(
+                    "UPDATE containers SET state = ?2, monitor_pid = ?3, monitor_start = ?4 WHERE id = ?1",
+                    params![id, state.as_str(), p, s as i64],
+                )?;
+                watch(app, id, p, s);
+            }
+            (Some(p), _) if row.c.state.is_live() => record_exit(app, id, p).await,
+            _ if row.c.state.is_live() => {
+                // Live in the database without any monitor to speak of.
+                clear_runtime(app, id).await;
+                app.db.lock().execute(
+                    "UPDATE containers SET state = 'stopped', pid = NULL, monitor_pid = NULL, finished_at = ?2 WHERE id = ?1",
+                    params![id, condo_runtime::state::now_rfc3339()],
+                )?;
+            }
+            _ => {}
+        }
+    }
+    // Runtime containers and directories that no row points at.
+    if let Ok(list) = condo_runtime::container::list(&app.paths.runtime) {
+        for c in list {
+            if !known.contains(&c.saved.id) {
+                clear_runtime(app, &c.saved.id).await;
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(app.paths.root.join("containers")) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !known.contains(&name) {
+                if let Some((p, s)) = monitor::read_pid_file(&e.path()) {
+                    if monitor::alive(p, s) {
+                        let _ = condo_sys::process::kill(p, libc::SIGKILL);
+                    }
+                }
+                clear_runtime(app, &name).await;
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    // Autostart and pending restarts.
+    for row in db::list(&app.db.lock(), None)? {
+        let p = row.c.config.restart.policy;
+        let autostart = match row.c.state {
+            ContainerState::Restarting => true,
+            ContainerState::Stopped => {
+                row.c.started_at.is_some()
+                    && (p == RestartKind::Always
+                        || (p == RestartKind::UnlessStopped && !row.stop_requested))
+            }
+            _ => false,
+        };
+        if autostart {
+            app.db.lock().execute(
+                "UPDATE containers SET state = 'restarting', stop_requested = 0 WHERE id = ?1",
+                [&row.c.id],
+            )?;
+            schedule_restart(app, &row.c.id, Duration::from_millis(0));
+        }
+    }
+    Ok(())
+}
+
+/// Running or paused, as the runtime sees the container now.
+fn runtime_state(app: &App, id: &str) -> ContainerState {
+    match condo_runtime::container::Container::load(&app.paths.runtime, id).map(|c| c.status()) {
+        Ok(condo_runtime::state::Status::Paused) => ContainerState::Paused,
+        _ => ContainerState::Running,
+    }
+}
