@@ -78,6 +78,15 @@ fn main() {
         println!("{USAGE}");
         return;
     }
+    if matches!(rest[0].as_str(), "create" | "run" | "exec")
+        && !condo_sys::process::running_sealed()
+    {
+        // Processes of the container briefly run this program's image: let them only ever
+        // reach a sealed in-memory copy of it, never the file on disk (CVE-2019-5736).
+        let e = condo_sys::process::exec_sealed_self();
+        log::error(&format!("cannot run from a sealed copy of condo-oci: {e}"));
+        std::process::exit(1);
+    }
     let g = Global {
         root: PathBuf::from(globals.get("root").unwrap_or("/run/condo-oci")),
         systemd_cgroup: globals.has("systemd-cgroup"),

@@ -447,3 +447,99 @@ pub fn set_dumpable(on: bool) -> io::Result<()> {
     check_int(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) })?;
     Ok(())
 }
+
+/// Name given to the sealed in-memory copy of the running executable.
+pub const SEALED_EXE_NAME: &str = "condo-oci-sealed";
+
+/// Whether this process runs from the sealed in-memory copy made by [`exec_sealed_self`].
+pub fn running_sealed() -> bool {
+    std::fs::read_link("/proc/self/exe")
+        .map(|p| {
+            p.to_string_lossy()
+                .starts_with(&format!("/memfd:{SEALED_EXE_NAME}"))
+        })
+        .unwrap_or(false)
+}
+
+/// Re-executes the current program from a sealed memfd copy of its executable, with the same
+/// arguments and environment; returns only on failure. Nothing a process can reach through
+/// `/proc/PID/exe` then leads to the executable on disk (CVE-2019-5736).
+pub fn exec_sealed_self() -> io::Error {
+    let run = || -> io::Result<std::convert::Infallible> {
+        let src = std::fs::File::open("/proc/self/exe")?;
+        let name = crate::cstring(SEALED_EXE_NAME)?;
+        const MFD_EXEC: libc::c_uint = 0x10;
+        let mut flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | MFD_EXEC;
+        // SAFETY: NUL-terminated name; the fd is new and becomes owned below.
+        let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        if fd == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // Kernels before 6.3 know no MFD_EXEC; their memfds are executable anyway.
+            flags &= !MFD_EXEC;
+            // SAFETY: as above.
+            fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        }
+        check_int(fd)?;
+        // SAFETY: the fd was just created and nothing else owns it.
+        let mem = unsafe { OwnedFd::from_raw_fd(fd) };
+        let len = src.metadata()?.len() as usize;
+        let mut done = 0usize;
+        while done < len {
+            // SAFETY: both fds are valid; null offsets use and advance the file positions.
+            let n = unsafe {
+                libc::sendfile(
+                    mem.as_raw_fd(),
+                    src.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    len - done,
+                )
+            };
+            if n <= 0 {
+                return Err(if n == 0 {
+                    io::Error::from(io::ErrorKind::UnexpectedEof)
+                } else {
+                    io::Error::last_os_error()
+                });
+            }
+            done += n as usize;
+        }
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: fcntl on our fd with an integer argument.
+        check_int(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+        let args: Vec<std::ffi::CString> = std::env::args_os()
+            .map(|a| std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())))
+            .collect::<Result<_, _>>()
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let env: Vec<std::ffi::CString> = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut b = std::os::unix::ffi::OsStrExt::as_bytes(k.as_os_str()).to_vec();
+                b.push(b'=');
+                b.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()));
+                std::ffi::CString::new(b)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let empty = c"";
+        // SAFETY: NULL-terminated arrays of NUL-terminated strings that outlive the call; the
+        // empty path with AT_EMPTY_PATH executes the memfd itself.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                mem.as_raw_fd(),
+                empty.as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        Err(io::Error::last_os_error())
+    };
+    match run() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
