@@ -237,10 +237,11 @@ fn bad_resources() {
         |b| b.spec["linux"]["resources"]["cpu"] = json!({"cpus": "0-999"}),
         &["linux.resources.cpu.cpus", "0-999"],
     );
-    // Too small to start in: the init is killed during setup; nothing may be left.
+    // Too small to start in: the init is killed during setup; the error names the limit and
+    // nothing may be left.
     refused(
         |b| b.spec["linux"]["resources"]["memory"] = json!({"limit": 4096}),
-        &["container init"],
+        &["linux.resources.memory.limit"],
     );
 }
 

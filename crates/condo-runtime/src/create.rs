@@ -305,10 +305,8 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                 let status = undo
                     .child
                     .take()
-                    .map(|(p, _)| condo_sys::process::waitpid(p));
-                return Err(Error::Init(format!(
-                    "container init exited during setup ({status:?})"
-                )));
+                    .and_then(|(p, _)| condo_sys::process::waitpid(p).ok());
+                return Err(init_died(status, &cgroup, &linux));
             }
         };
         match m.tag {
@@ -406,6 +404,33 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         console,
         spec,
     })
+}
+
+/// Explains why the init ended before it was set up; an OOM kill names the memory limit.
+fn init_died(
+    status: Option<condo_sys::process::ExitStatus>,
+    cgroup: &condo_cgroups::Cgroup,
+    linux: &crate::spec::Linux,
+) -> Error {
+    use condo_sys::process::ExitStatus;
+    let how = match status {
+        Some(ExitStatus::Exited(c)) => format!("exited with code {c}"),
+        Some(ExitStatus::Signaled(s)) => format!("was killed by signal {s}"),
+        None => "ended".to_string(),
+    };
+    let limit = linux
+        .resources
+        .as_ref()
+        .and_then(|r| r.memory.as_ref())
+        .and_then(|m| m.limit);
+    if let (Some(ExitStatus::Signaled(libc::SIGKILL)), Some(limit)) = (status, limit) {
+        if cgroup.oom_count().unwrap_or(0) > 0 {
+            return crate::error::invalid(format!(
+                "linux.resources.memory.limit: {limit} bytes is too small: the container's init was killed for lack of memory while it was set up"
+            ));
+        }
+    }
+    Error::Init(format!("the container's init {how} during setup"))
 }
 
 /// Writes a pid file atomically (engines read it as soon as it appears).
