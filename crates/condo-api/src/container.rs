@@ -100,9 +100,11 @@ impl std::str::FromStr for RestartPolicy {
             "on-failure" => RestartKind::OnFailure,
             "always" => RestartKind::Always,
             "unless-stopped" => RestartKind::UnlessStopped,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "unknown restart policy \"{s}\": use no, on-failure[:N], always or unless-stopped"
-            )),
+            ))
+            }
         };
         let max_retries = match n {
             None => 0,

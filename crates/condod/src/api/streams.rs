@@ -67,7 +67,10 @@ pub async fn events(
                 return;
             }
         }
-        while follow {
+        if !follow {
+            return;
+        }
+        loop {
             let e = tokio::select! {
                 e = live.recv() => e,
                 _ = tx.closed() => return,
