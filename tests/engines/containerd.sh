@@ -125,8 +125,11 @@ expect_tty "run -t gets a terminal" 4 '/dev/pts/0' -- \
   "${CTR[@]}" run --rm -t "${RT[@]}" $IMG tt sh -c 'tty; [ -t 0 ] && [ -t 1 ] && echo isatty; exit 4'
 ok_if "run -t: stdin and stdout are the tty" "output: $OUT" grep -q isatty <<<"$OUT"
 expect "run -d for exec -t" 0 "" -- "${CTR[@]}" run -d "${RT[@]}" $IMG tx sleep 1000
+# The short pause: containerd 1.6's shim loses a terminal exec's output when the process exits
+# between the runtime's `exec --detach` returning and the shim starting to copy from the
+# terminal (about 1 in 150 with a fast runtime; see README.md).
 expect_tty "exec -t gets a terminal" 3 '/dev/pts/' -- \
-  "${CTR[@]}" task exec -t --fifo-dir "$WORK/fifo" --exec-id et tx sh -c 'tty; exit 3'
+  "${CTR[@]}" task exec -t --fifo-dir "$WORK/fifo" --exec-id et tx sh -c 'tty; sleep 0.2; exit 3'
 run "${CTR[@]}" task kill -s KILL tx
 poll_until 10 bash -c "${CTR[*]} task ls | grep -Eq 'tx +[0-9]+ +STOPPED'" || true
 expect "delete tty task" any "" -- "${CTR[@]}" task delete tx
