@@ -9,6 +9,7 @@ isolate "$@"
 oci_binary
 need podman conmon script
 make_work podman
+POD_ID=
 
 P=(podman --root "$WORK/root" --runroot "$WORK/runroot" --tmpdir "$WORK/tmp"
   --runtime "$CONDO_OCI" --cgroup-manager cgroupfs --events-backend file)
@@ -18,6 +19,8 @@ cleanup() {
   timeout 30 "${P[@]}" rm -a -f -t 0 >/dev/null 2>&1
   unmount_under "$WORK"
   # The engine's parent cgroups, which it leaves behind (rmdir fails on any that is in use).
+  # Podman removes a pod's cgroup only in the controllers it knows, not under name=systemd.
+  [ -z "$POD_ID" ] || rmdir /sys/fs/cgroup/*/libpod_parent/"$POD_ID" 2>/dev/null
   rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null
   rm -rf "$WORK"
 }
@@ -147,6 +150,7 @@ expect "exec --user -w -e" 0 '^65534 /tmp 1$' -- "${P[@]}" exec --user 65534 -w 
 expect "--pid container:" 0 '^ +1 sleep' -- "${P[@]}" run --rm --network none --pid container:ex busybox ps -o pid,comm
 expect "rm ex" 0 "" -- "${P[@]}" rm -f -t 0 ex
 expect "pod create" 0 "" -- "${P[@]}" pod create --name pd --network none --infra-image busybox --infra-command 'sleep 1000'
+POD_ID=$(tail -1 <<<"$OUT")
 expect "run in the pod (its uts namespace)" 0 '^pd$' -- "${P[@]}" run --rm --pod pd busybox hostname
 expect "pod rm" 0 "" -- "${P[@]}" pod rm -f -t 0 pd
 
