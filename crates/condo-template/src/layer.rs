@@ -152,7 +152,7 @@ fn walk_diff(
         Ok(m) if m.is_dir() => sorted(old)?.into_iter().collect(),
         _ => HashMap::new(),
     };
-    for (name, _) in &before {
+    for name in before.keys() {
         if !new.iter().any(|(n, _)| n == name) {
             empty_entry(tar, &rel.join(format!(".wh.{name}")), &dir.join(name))?;
         }

@@ -16,6 +16,7 @@ pub mod layer;
 pub mod meta;
 pub mod model;
 pub mod params;
+mod record;
 pub mod runner;
 pub mod steps;
 

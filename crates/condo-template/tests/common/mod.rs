@@ -102,6 +102,26 @@ pub struct Running {
     pub child: Child,
     pub bundle: PathBuf,
     pub log: PathBuf,
+    stopped: bool,
+}
+
+impl Drop for Running {
+    /// A failed test still ends its container and unmounts its root filesystem.
+    fn drop(&mut self) {
+        if !self.stopped {
+            if let Ok(s) =
+                std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
+            {
+                if let Some(pid) = s.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
+                }
+            }
+            let _ = self.child.wait();
+            let _ = snapshot::unmount(&self.bundle.join("rootfs"));
+        }
+    }
 }
 
 impl Running {
@@ -134,7 +154,12 @@ impl Running {
             .stderr(f)
             .spawn()
             .unwrap();
-        Running { child, bundle, log }
+        Running {
+            child,
+            bundle,
+            log,
+            stopped: false,
+        }
     }
 
     /// The pid of the container's init (the helper's child).
@@ -193,6 +218,12 @@ impl Running {
     /// Sends SIGTERM to the init and waits for the container to end; returns the exit code
     /// and how long the shutdown took.
     pub fn stop(mut self) -> (i32, Duration) {
+        let r = self.stop_inner();
+        self.stopped = true;
+        r
+    }
+
+    fn stop_inner(&mut self) -> (i32, Duration) {
         let pid = self.init_pid();
         let t0 = Instant::now();
         rustix::process::kill_process(
