@@ -1,0 +1,222 @@
+//! The `condo` command line against a real condod (needs root), and the daemon's crash safety.
+
+#[path = "../../condod/tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+
+fn rootfs(d: &Daemon) -> String {
+    d.rootfs.display().to_string()
+}
+
+#[test]
+fn run_in_the_foreground_shows_output_and_exit_code() {
+    let d = Daemon::start();
+    let r = rootfs(&d);
+    let (code, out, err) = d.condo(&[
+        "run",
+        "--rm",
+        "--name",
+        "fg",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "out\n", "err\n"));
+    let (code, out, _) = d.condo(&["ps", "-a", "-q"]);
+    assert_eq!((code, out.as_str()), (0, ""), "--rm left the container");
+    let (code, _, err) = d.condo(&["run", "--rootfs", &r, "nosuchprogram"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("nosuchprogram"), "{err}");
+}
+
+#[test]
+fn detached_lifecycle() {
+    let d = Daemon::start();
+    let r = rootfs(&d);
+    let (code, id, err) = d.condo(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-e",
+        "WHO=condo",
+        "-m",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "40",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "echo hello $WHO; exec sleep 1000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 16);
+    let (_, ps, _) = d.condo(&["ps"]);
+    assert!(
+        ps.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("web") && l.contains("running")),
+        "{ps}"
+    );
+    let (_, json, _) = d.condo(&["ps", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["config"]["limits"]["memory"], 64 << 20);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, logs, _) = d.condo(&["logs", "--tail", "5", "web"]);
+        if logs == "hello condo\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs: {logs:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, out, _) = d.condo(&["exec", "web", "sh", "-c", "echo $WHO; exit 5"]);
+    assert_eq!((code, out.as_str()), (5, "condo\n"));
+    let (code, out, _) = d.condo(&["stats", "--no-stream", "--output", "json", "web"]);
+    assert_eq!(code, 0);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s[0]["memory_limit"], 64 << 20);
+    let (code, _, err) = d.condo(&["rm", "web"]);
+    assert_eq!(code, 4, "a conflict exits 4: {err}");
+    assert!(err.contains("stop it first"), "{err}");
+    let (code, _, err) = d.condo(&["inspect", "nosuch"]);
+    assert_eq!(code, 3, "not found exits 3: {err}");
+    let (code, _, _) = d.condo(&["stop", "-t", "1", "web"]);
+    assert_eq!(code, 0);
+    let (_, inspect, _) = d.condo(&["inspect", &id[..6]]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["state"], "stopped");
+    assert_eq!(
+        v[0]["exit_code"], 137,
+        "sleep ignores SIGTERM as pid 1, so SIGKILL ended it"
+    );
+    let (code, _, _) = d.condo(&["start", "web"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = d.condo(&["rm", "-f", "web"]);
+    assert_eq!(code, 0);
+    let (_, all, _) = d.condo(&["ps", "-a", "-q"]);
+    assert!(all.is_empty(), "{all}");
+    let (code, info, _) = d.condo(&["system", "info", "--output", "json"]);
+    assert_eq!(code, 0);
+    assert!(info.contains("\"api_version\": \"v1\""), "{info}");
+}
+
+#[test]
+fn cli_reports_an_absent_daemon() {
+    let (code, _, err) = {
+        let o = std::process::Command::new(common::bin("condo"))
+            .env("CONDO_HOST", "unix:///nonexistent/condod.sock")
+            .arg("ps")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("cannot reach condod at unix:///nonexistent/condod.sock"),
+        "{err}"
+    );
+}
+
+/// Containers outlive a SIGKILLed daemon; the daemon comes back to the right states, no log
+/// line is lost, and a container that ended while it was away is recorded with its exit code.
+#[test]
+fn containers_survive_daemon_kill9() {
+    const N: usize = 10;
+    let mut d = Daemon::start();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        // Each counts, one line every 20 ms.
+        ids.push(d.run(
+            &format!("c{i}"),
+            &[
+                "sh",
+                "-c",
+                "i=0; while true; do i=$((i+1)); echo $i; sleep 0.02; done",
+            ],
+            serde_json::json!({}),
+        ));
+    }
+    let quitter = d.run(
+        "quitter",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while true; do sleep 0.05; done",
+        ],
+        serde_json::json!({}),
+    );
+    let paused = d.run("frozen", &["sleep", "1000"], serde_json::json!({}));
+    assert_eq!(d.post("/v1/containers/frozen/pause", "").status, 200);
+    let pids: Vec<serde_json::Value> = ids.iter().map(|id| d.inspect(id)["pid"].clone()).collect();
+    d.kill9();
+    // While the daemon is away: one container ends with code 7.
+    let q = d.inspect_offline_pid(&quitter);
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(q.to_string())
+        .status();
+    std::thread::sleep(Duration::from_millis(500));
+    d.spawn();
+    for (id, pid) in ids.iter().zip(&pids) {
+        let v = d.inspect(id);
+        assert_eq!(v["state"], "running", "{v}");
+        assert_eq!(&v["pid"], pid, "{id} was restarted");
+    }
+    let v = d.wait_state(&quitter, "stopped", 10);
+    assert_eq!(v["exit_code"], 7, "{v}");
+    assert_eq!(d.inspect(&paused)["state"], "paused");
+    // No line lost: every counter is contiguous from 1.
+    std::thread::sleep(Duration::from_millis(200));
+    for id in &ids {
+        let body = d.get(&format!("/v1/containers/{id}/logs")).body;
+        let nums: Vec<u64> = body
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert!(nums.len() > 10, "{id}: {} lines", nums.len());
+        assert!(
+            nums.iter().enumerate().all(|(i, n)| *n == i as u64 + 1),
+            "{id}: lines missing"
+        );
+    }
+    // And the daemon still drives them.
+    assert_eq!(
+        d.post(&format!("/v1/containers/{}/stop?timeout=1", ids[0]), "")
+            .json()["state"],
+        "stopped"
+    );
+}
+
+trait Offline {
+    fn inspect_offline_pid(&self, id: &str) -> i32;
+}
+
+impl Offline for Daemon {
+    /// The init pid of a container, read from the runtime state while the daemon is down.
+    fn inspect_offline_pid(&self, id: &str) -> i32 {
+        let state =
+            std::fs::read_to_string(self.root.join("runtime").join(id).join("state.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+        v["pid"].as_i64().unwrap() as i32
+    }
+}

@@ -1,0 +1,490 @@
+//! The HTTP API end to end: a real condod, real containers (needs root).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{request, Daemon};
+use serde_json::json;
+
+#[test]
+fn served_openapi_matches_docs() {
+    let d = Daemon::start();
+    let a = d.get("/openapi.json");
+    assert_eq!(a.status, 200);
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/openapi.json"
+    ))
+    .unwrap();
+    assert!(a.body == docs, "docs/openapi.json differs from /openapi.json: run `CONDO_BLESS=1 cargo test -p condod docs_openapi`");
+}
+
+/// Method, path, body, expected status, code and field.
+type Case = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
+#[test]
+fn bad_input_is_answered_and_changes_nothing() {
+    let d = Daemon::start();
+    let id = d.run("busy", &["sleep", "1000"], json!({}));
+    let before = d.get("/v1/containers?all=true").body;
+    let events_before = d
+        .get("/v1/events?since=0&follow=false")
+        .body
+        .lines()
+        .count();
+    let cases: Vec<Case> = vec![
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"name\": "),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("[1,2]"),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some(""),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"nmae\": \"x\"}"),
+            400,
+            "invalid_json",
+            Some("nmae"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"limits\": {\"memory\": \"lots\"}}"),
+            400,
+            "invalid_json",
+            Some("limits.memory"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"command\": \"sh\"}"),
+            400,
+            "invalid_json",
+            Some("command"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"restart\": {\"policy\": \"sometimes\"}}"),
+            400,
+            "invalid_json",
+            Some("restart.policy"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{}"),
+            400,
+            "invalid_value",
+            Some("rootfs"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"rootfs\": \"/nonexistent\"}"),
+            400,
+            "invalid_value",
+            Some("rootfs"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"rootfs\": \"/\", \"name\": \"bad name\"}"),
+            400,
+            "invalid_value",
+            Some("name"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"rootfs\": \"/\", \"limits\": {\"memory\": 10}}"),
+            400,
+            "invalid_value",
+            Some("limits.memory"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"rootfs\": \"/\", \"env\": [\"NOEQUALS\"]}"),
+            400,
+            "invalid_value",
+            Some("env"),
+        ),
+        (
+            "POST",
+            "/v1/containers",
+            Some("{\"rootfs\": \"/\", \"name\": \"busy\"}"),
+            409,
+            "conflict",
+            None,
+        ),
+        ("GET", "/v1/containers/nosuch", None, 404, "not_found", None),
+        (
+            "DELETE",
+            "/v1/containers/nosuch",
+            None,
+            404,
+            "not_found",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/containers/nosuch/start",
+            None,
+            404,
+            "not_found",
+            None,
+        ),
+        ("GET", "/v1/nowhere", None, 404, "not_found", None),
+        (
+            "POST",
+            "/v1/containers/busy/start",
+            None,
+            409,
+            "conflict",
+            None,
+        ),
+        ("DELETE", "/v1/containers/busy", None, 409, "conflict", None),
+        (
+            "POST",
+            "/v1/containers/busy/resume",
+            None,
+            409,
+            "conflict",
+            None,
+        ),
+        (
+            "POST",
+            "/v1/containers/busy/kill?signal=NOPE",
+            None,
+            400,
+            "invalid_value",
+            Some("signal"),
+        ),
+        (
+            "POST",
+            "/v1/containers/busy/stop?timeout=soon",
+            None,
+            400,
+            "invalid_value",
+            Some("timeout"),
+        ),
+        (
+            "POST",
+            "/v1/containers/busy/rename",
+            Some("{\"name\": 5}"),
+            400,
+            "invalid_json",
+            Some("name"),
+        ),
+        (
+            "POST",
+            "/v1/containers/busy/update",
+            Some("{\"limits\": {\"cpus\": -1}}"),
+            400,
+            "invalid_value",
+            Some("limits.cpus"),
+        ),
+        (
+            "POST",
+            "/v1/containers/busy/exec",
+            Some("{\"command\": []}"),
+            400,
+            "invalid_value",
+            Some("command"),
+        ),
+        (
+            "POST",
+            "/v1/containers/busy/exec",
+            Some("{\"cmd\": [\"ls\"]}"),
+            400,
+            "invalid_json",
+            Some("cmd"),
+        ),
+        (
+            "GET",
+            "/v1/containers/busy/logs?tail=many",
+            None,
+            400,
+            "invalid_value",
+            Some("tail"),
+        ),
+        (
+            "GET",
+            "/v1/events?since=x",
+            None,
+            400,
+            "invalid_value",
+            Some("since"),
+        ),
+    ];
+    for (m, p, body, status, code, field) in cases {
+        let a = d.req(m, p, body);
+        assert_eq!(a.status, status, "{m} {p} {body:?}: {}", a.body);
+        let v = a.json();
+        assert_eq!(v["code"], code, "{m} {p} {body:?}: {}", a.body);
+        assert!(!v["message"].as_str().unwrap_or_default().is_empty());
+        if let Some(f) = field {
+            assert_eq!(v["field"], f, "{m} {p} {body:?}: {}", a.body);
+        }
+    }
+    assert_eq!(
+        d.get("/v1/containers?all=true").body,
+        before,
+        "a failed request changed the containers"
+    );
+    assert_eq!(d.inspect(&id)["state"], "running");
+    let events_after = d
+        .get("/v1/events?since=0&follow=false")
+        .body
+        .lines()
+        .count();
+    assert_eq!(
+        events_before, events_after,
+        "a failed request left an event"
+    );
+}
+
+#[test]
+fn tokens_guard_tcp() {
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let listen = format!("tcp://127.0.0.1:{port}");
+    let d = Daemon::start_with(&["--listen", &listen]);
+    let tcp = || std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert_eq!(request(tcp(), "GET", "/health", None, None).status, 200);
+    let a = request(tcp(), "GET", "/v1/containers", None, None);
+    assert_eq!(
+        (a.status, a.json()["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    assert_eq!(
+        request(tcp(), "GET", "/v1/containers", None, Some("condo_wrong")).status,
+        401
+    );
+    let token = std::fs::read_to_string(d.root.join("admin.token")).unwrap();
+    let a = request(tcp(), "GET", "/v1/whoami", None, Some(token.trim()));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["role"], "admin");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(d.root.join("admin.token"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(d.sock()).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn lifecycle_through_the_api() {
+    let d = Daemon::start();
+    let id = d.run(
+        "life",
+        &[
+            "sh",
+            "-c",
+            "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+        ],
+        json!({"limits": {"memory": 33554432, "pids": 20}, "env": ["GREETING=hi"]}),
+    );
+    let v = d.inspect("life");
+    assert_eq!(v["state"], "running");
+    assert!(v["pid"].as_i64().unwrap() > 0);
+    // Exec, plain.
+    let a = d.post(
+        "/v1/containers/life/exec",
+        &json!({"command": ["sh", "-c", "echo $GREETING; hostname; exit 4"]}).to_string(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["exit_code"], 4);
+    assert_eq!(a.json()["stdout"], "hi\nlife\n");
+    // Limits reached the cgroup, and update changes them live.
+    let a = d.post(
+        "/v1/containers/life/exec",
+        &json!({"command": ["cat", "/sys/fs/cgroup/pids/pids.max"]}).to_string(),
+    );
+    if a.status == 200 && !a.json()["stdout"].as_str().unwrap().is_empty() {
+        assert_eq!(a.json()["stdout"], "20\n");
+    }
+    let a = d.post(
+        "/v1/containers/life/update",
+        &json!({"limits": {"pids": 30}, "restart": {"policy": "on-failure", "max_retries": 2}})
+            .to_string(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["config"]["limits"]["pids"], 30);
+    assert_eq!(a.json()["config"]["limits"]["memory"], 33554432);
+    // Stats.
+    let s = d.get("/v1/containers/life/stats").json();
+    assert!(
+        s["pids"].as_u64().unwrap() >= 1 && s["memory_limit"] == 33554432,
+        "{s}"
+    );
+    // Pause and resume.
+    assert_eq!(
+        d.post("/v1/containers/life/pause", "").json()["state"],
+        "paused"
+    );
+    assert_eq!(
+        d.post(
+            "/v1/containers/life/exec",
+            &json!({"command": ["true"]}).to_string()
+        )
+        .status,
+        409
+    );
+    assert_eq!(
+        d.post("/v1/containers/life/resume", "").json()["state"],
+        "running"
+    );
+    // Rename.
+    assert_eq!(
+        d.post("/v1/containers/life/rename", r#"{"name": "life2"}"#)
+            .json()["name"],
+        "life2"
+    );
+    assert_eq!(d.get("/v1/containers/life").status, 404);
+    // Stop: the trap answers SIGTERM, so the exit code is its own.
+    let v = d.post("/v1/containers/life2/stop?timeout=5", "").json();
+    assert_eq!(
+        (v["state"].clone(), v["exit_code"].clone()),
+        (json!("stopped"), json!(0)),
+        "{v}"
+    );
+    let logs = d.get("/v1/containers/life2/logs").body;
+    let lines: Vec<String> = logs
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(lines, ["started", "bye"]);
+    let tail = d.get("/v1/containers/life2/logs?tail=1").body;
+    assert_eq!(tail.lines().count(), 1);
+    // Restart, then delete with force.
+    assert_eq!(
+        d.post("/v1/containers/life2/restart?timeout=5", "").json()["state"],
+        "running"
+    );
+    assert_eq!(
+        d.req("DELETE", "/v1/containers/life2?force=true", None)
+            .status,
+        204
+    );
+    assert_eq!(d.get(&format!("/v1/containers/{id}")).status, 404);
+    assert!(
+        !d.root.join("containers").join(&id).exists(),
+        "the container's directory is left"
+    );
+    assert!(
+        !d.root.join("runtime").join(&id).exists(),
+        "the runtime state is left"
+    );
+    // The events tell the story.
+    let actions: Vec<String> = d
+        .get("/v1/events?since=0&follow=false")
+        .body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["action"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for want in [
+        "create", "start", "exec", "update", "pause", "resume", "rename", "die", "delete",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "no {want} event in {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn restart_policies() {
+    let d = Daemon::start();
+    d.run(
+        "flaky",
+        &["sh", "-c", "exit 3"],
+        json!({"restart": {"policy": "on-failure", "max_retries": 2}}),
+    );
+    d.run(
+        "fine",
+        &["true"],
+        json!({"restart": {"policy": "on-failure"}}),
+    );
+    d.run(
+        "forever",
+        &["sleep", "1000"],
+        json!({"restart": {"policy": "always"}}),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = d.inspect("flaky");
+        if v["state"] == "stopped" && v["restart_count"] == 2 {
+            assert_eq!(v["exit_code"], 3);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "flaky: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v = d.wait_state("fine", "stopped", 10);
+    assert_eq!(
+        (v["exit_code"].clone(), v["restart_count"].clone()),
+        (json!(0), json!(0))
+    );
+    let pid = d.inspect("forever")["pid"].clone();
+    assert_eq!(d.post("/v1/containers/forever/kill", "").status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = d.inspect("forever");
+        if v["state"] == "running" && v["pid"] != pid {
+            assert_eq!(v["restart_count"], 1);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "forever: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A stop through the API is not undone by the policy.
+    let v = d.post("/v1/containers/forever/stop?timeout=1", "").json();
+    assert_eq!(v["state"], "stopped");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(d.inspect("forever")["state"], "stopped");
+}
