@@ -69,11 +69,22 @@ fn main() {
         globals.has("debug"),
     );
     if globals.has("version") {
+        condo_sys::process::default_sigpipe();
         println!("condo-oci version {}", env!("CARGO_PKG_VERSION"));
         println!("spec: {}", condo_runtime::state::OCI_VERSION);
         return;
     }
     let rest = &argv[split..];
+    if rest.is_empty()
+        || matches!(
+            rest[0].as_str(),
+            "state" | "list" | "ls" | "ps" | "events" | "features" | "spec" | "help"
+        )
+    {
+        // Commands that only print end quietly when their reader goes away, as shell tools
+        // do; the others keep SIGPIPE ignored so a hook that exits early cannot kill them.
+        condo_sys::process::default_sigpipe();
+    }
     if globals.has("help") || rest.is_empty() {
         println!("{USAGE}");
         return;

@@ -859,7 +859,8 @@ fn poststop_failure_only_warns_and_hook_timeout_fails_create() {
         .oci(&["create", "--bundle", b2.path(), &id])
         .status
         .success());
-    assert!(e.oci(&["start", &id]).status.success());
+    let st = e.oci(&["start", &id]);
+    assert!(st.status.success(), "{}", text(&st.stderr));
     e.wait_status(&id, "stopped", 10);
     let d = e.oci(&["delete", &id]);
     assert!(d.status.success(), "{}", text(&d.stderr));

@@ -131,6 +131,9 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         .map(crate::caps::parse)
         .transpose()
         .map_err(|e| invalid(e.to_string()))?;
+    if let Some(c) = &caps {
+        c.check_grantable().map_err(invalid)?;
+    }
     let rlimits = crate::rlimits::parse(&process.rlimits).map_err(|e| invalid(e.to_string()))?;
     let seccomp = linux
         .seccomp

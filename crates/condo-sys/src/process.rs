@@ -543,3 +543,10 @@ pub fn exec_sealed_self() -> io::Error {
         Err(e) => e,
     }
 }
+
+/// Restores the default SIGPIPE action (Rust programs start with it ignored), so writing to a
+/// closed pipe ends the program quietly as command-line tools do.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
