@@ -239,7 +239,8 @@ fn runs_on_a_pure_v1_view_with_limits() {
         "b",
         &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup"],
     );
-    b.spec["linux"]["resources"] = serde_json::json!({"memory": {"limit": 50331648}, "pids": {"limit": 33}});
+    b.spec["linux"]["resources"] =
+        serde_json::json!({"memory": {"limit": 50331648}, "pids": {"limit": 33}});
     b.save();
     let id = unique_id("v1");
     let script = format!(
@@ -257,4 +258,15 @@ fn runs_on_a_pure_v1_view_with_limits() {
     assert!(out.contains("50331648\n33\n"), "{out}");
     assert!(!out.contains("unified"), "{out}");
     assert!(cgroup_dirs_named(&id).is_empty());
+}
+
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let e = Env::new();
+    let b = e.bundle("b", &["sh", "-c", "cat /sys/class/net/lo/flags; ls /sys/class/net"]);
+    let (code, out, err) = e.run(&b, &unique_id("lo"));
+    assert_eq!(code, 0, "{err}");
+    let flags = u32::from_str_radix(out.lines().next().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is not up: {out}");
+    assert_eq!(out.lines().nth(1), Some("lo"), "{out}");
 }

@@ -138,6 +138,11 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
                 .map_err(|e| fail(&format!("cannot join the {} namespace", kind.name()), e))?;
         }
     }
+    if ctx.plan.creates(Kind::Network) {
+        // A new network namespace starts with its loopback down; programs expect it up.
+        condo_sys::ns::loopback_up()
+            .map_err(|e| fail("cannot bring up the loopback interface", e))?;
+    }
     if let Some(h) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
         condo_sys::ns::sethostname(h).map_err(|e| fail("cannot set the hostname", e))?;
     }

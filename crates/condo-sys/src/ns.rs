@@ -39,3 +39,31 @@ pub fn personality(persona: u64) -> io::Result<i32> {
     // SAFETY: plain syscall with an integer argument.
     check_int(unsafe { libc::personality(persona as libc::c_ulong) })
 }
+
+/// Brings the loopback interface of the current network namespace up (`SIOCSIFFLAGS`).
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: a plain datagram socket, closed below.
+    let s = check_int(unsafe {
+        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
+    })?;
+    // SAFETY: ifreq is plain data; the name fits with its NUL; both ioctls get a valid pointer.
+    let r = unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut r = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req);
+        if r == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            r = libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
+        }
+        r
+    };
+    let err = io::Error::last_os_error();
+    // SAFETY: closing the socket made above.
+    unsafe { libc::close(s) };
+    if r == -1 {
+        return Err(err);
+    }
+    Ok(())
+}
