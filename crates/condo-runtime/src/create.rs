@@ -278,9 +278,6 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             crate::idmap::write_time_offsets(&pid.to_string(), &linux)?;
         }
     }
-    if cgroup_fd.is_none() {
-        cgroup.add_pid(pid)?;
-    }
     if let Some(adj) = process.oom_score_adj {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .ctx(|| "process.oomScoreAdj: cannot write oom_score_adj".into())?;
@@ -300,6 +297,25 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     };
     chan.send(Tag::Go, &[], &[])
         .ctx(|| "cannot reach the container init".into())?;
+    // Moving a process between v1 cgroups waits for an RCU grace period: the init builds its
+    // mounts meanwhile and waits for `Placed` only where it needs its cgroup.
+    let placed = if cgroup_fd.is_none() {
+        cgroup.add_pid(pid)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = placed {
+        // The init may have failed on its own meanwhile: its reason beats ours.
+        let _ = condo_sys::process::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        while let Ok(m) = chan.recv() {
+            if m.tag == Tag::Error {
+                return Err(Error::Init(String::from_utf8_lossy(&m.data).into_owned()));
+            }
+        }
+        return Err(e.into());
+    }
+    // A failed send means the init already ended: the loop below reads why.
+    let _ = chan.send(Tag::Placed, &[], &[]);
     let mut console = None;
     loop {
         let m = match chan.recv() {

@@ -18,8 +18,7 @@ pub enum Error {
     Io {
         /// What was being done.
         context: String,
-        /// The cause.
-        #[source]
+        /// The cause (already part of the message, so not chained again).
         source: io::Error,
     },
     /// No container has this id.

@@ -101,11 +101,32 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
         let _ = condo_sys::process::setresgid(0);
         let _ = condo_sys::process::setresuid(0);
     }
-    if ctx.deferred != 0 {
-        condo_sys::ns::unshare(ctx.deferred)
+    // The cgroup namespace must be rooted at the container's cgroup: make it once placed.
+    let deferred_now = ctx.deferred & !libc::CLONE_NEWCGROUP;
+    if deferred_now != 0 {
+        condo_sys::ns::unshare(deferred_now)
             .map_err(|e| fail("cannot create the namespaces", e))?;
     }
+    let mut placed = false;
+    let wait_placed = |placed: &mut bool| -> Result<()> {
+        if !*placed {
+            let m = chan
+                .recv()
+                .map_err(|e| fail("waiting for the runtime", e))?;
+            if m.tag != Tag::Placed {
+                condo_sys::exit_now(1);
+            }
+            if ctx.deferred & libc::CLONE_NEWCGROUP != 0 {
+                condo_sys::ns::unshare(libc::CLONE_NEWCGROUP)
+                    .map_err(|e| fail("cannot create the cgroup namespace", e))?;
+            }
+            *placed = true;
+        }
+        Ok(())
+    };
     if ctx.fork_again {
+        // The new init must be born inside the cgroups.
+        wait_placed(&mut placed)?;
         let mut more = 0;
         if ctx.plan.creates(Kind::Pid) {
             more |= libc::CLONE_NEWPID;
@@ -180,6 +201,7 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
         pty_peer = Some(open_console(&ctx, process)?);
     }
 
+    wait_placed(&mut placed)?;
     // createRuntime and prestart hooks run in the runtime's namespaces, createContainer here.
     chan.send(Tag::RunHooks, &[], &[])
         .map_err(|e| fail("cannot reach the runtime", e))?;

@@ -12,8 +12,11 @@ pub struct Channel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Tag {
-    /// Parent → child: id maps and cgroup are in place, go on.
+    /// Parent → child: id maps are in place, go on.
     Go = b'G',
+    /// Parent → child: the init sits in its cgroups (on v1 this takes the kernel an RCU grace
+    /// period, so the init sets up its mounts meanwhile).
+    Placed = b'p',
     /// Child → parent: run the createRuntime and prestart hooks now.
     RunHooks = b'H',
     /// Parent → child: the hooks ran.
@@ -34,6 +37,7 @@ impl Tag {
     fn from_byte(b: u8) -> Option<Tag> {
         Some(match b {
             b'G' => Tag::Go,
+            b'p' => Tag::Placed,
             b'H' => Tag::RunHooks,
             b'h' => Tag::HooksDone,
             b'R' => Tag::Ready,
