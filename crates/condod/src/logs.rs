@@ -113,6 +113,8 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
     let path = dir.join(LOG_FILE);
     let mut reader = current.map(|(f, _)| BufReader::new(f));
     let mut partial = String::new();
+    // Poll fast at first (short-lived containers end within milliseconds), slower when idle.
+    let mut nap = Duration::from_millis(2);
     loop {
         let stopped = done();
         let mut got = false;
@@ -157,7 +159,8 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
         if tx.is_closed() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        nap = if got { Duration::from_millis(2) } else { (nap * 2).min(Duration::from_millis(100)) };
+        std::thread::sleep(nap);
     }
 }
 
