@@ -481,31 +481,36 @@ pub fn exec_sealed_self() -> io::Error {
         check_int(fd)?;
         // SAFETY: the fd was just created and nothing else owns it.
         let mem = unsafe { OwnedFd::from_raw_fd(fd) };
-        let len = src.metadata()?.len() as usize;
-        let mut done = 0usize;
-        while done < len {
-            // SAFETY: both fds are valid; null offsets use and advance the file positions.
-            let n = unsafe {
-                libc::sendfile(
-                    mem.as_raw_fd(),
-                    src.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    len - done,
-                )
-            };
-            if n <= 0 {
-                return Err(if n == 0 {
-                    io::Error::from(io::ErrorKind::UnexpectedEof)
-                } else {
-                    io::Error::last_os_error()
-                });
+        // Plain reads and writes: splice-based copies can leave pages pinned for a moment,
+        // and F_SEAL_WRITE then fails with EBUSY.
+        {
+            use std::io::{Read, Write};
+            let mut out = std::fs::File::from(mem.try_clone()?);
+            let mut src = src;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])?;
             }
-            done += n as usize;
         }
         let seals =
             libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-        // SAFETY: fcntl on our fd with an integer argument.
-        check_int(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+        let mut tries = 0;
+        loop {
+            // SAFETY: fcntl on our fd with an integer argument.
+            match check_int(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, seals) }) {
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                    // Pages still pinned by an earlier writer: they are released shortly.
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let args: Vec<std::ffi::CString> = std::env::args_os()
             .map(|a| std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(a.as_os_str())))
             .collect::<Result<_, _>>()
