@@ -37,7 +37,7 @@ impl utoipa::Modify for TokenScheme {
         list_containers, create_container, inspect_container, delete_container,
         start_container, stop_container, restart_container, kill_container,
         pause_container, resume_container, rename_container, update_container,
-        wait_container, container_logs, container_stats, exec_container,
+        wait_container, container_logs, container_stats, exec_container, attach_container,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
@@ -193,3 +193,12 @@ fn container_stats() {}
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 fn exec_container() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/attach", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses(
+        (status = 101, description = "With `Upgrade: condo-exec`: the connection carries the container's \
+            terminal in exec frames; the exit frame follows once the container has stopped"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "No terminal, or not running", body = ErrorBody)))]
+fn attach_container() {}

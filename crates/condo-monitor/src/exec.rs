@@ -157,12 +157,13 @@ fn relay(master: &OwnedFd, pid: i32) -> Result<i32, String> {
 
 /// Decodes input frames across reads.
 #[derive(Default)]
-struct Frames {
+pub struct Frames {
     pending: Vec<u8>,
 }
 
 impl Frames {
-    fn feed(&mut self, data: &[u8], master: &OwnedFd) {
+    /// Applies every whole frame in `data` (and what was left before) to the terminal `master`.
+    pub fn feed(&mut self, data: &[u8], master: &OwnedFd) {
         self.pending.extend_from_slice(data);
         loop {
             if self.pending.len() < 5 {

@@ -16,13 +16,17 @@ use condo_runtime::sync::Tag;
 use condo_sys::process::{self, Forked};
 use rustix::event::{poll, PollFd, PollFlags};
 
+use crate::exec::Frames;
 use crate::logfile::{LineBuf, Log};
 use crate::Args;
+use std::os::unix::net::{UnixListener, UnixStream};
 
 /// File with the monitor's pid and start time.
 pub const PID_FILE: &str = "monitor.pid";
 /// File with the container's exit code and time, written once it has ended.
 pub const EXIT_FILE: &str = "exit.json";
+/// Socket a client connects to for the terminal of a container that has one.
+pub const ATTACH_SOCKET: &str = "attach.sock";
 
 /// Runs the subcommand; returns the process exit code.
 pub fn main(a: &Args) -> i32 {
@@ -64,6 +68,9 @@ struct Watch {
     sigfd: OwnedFd,
     streams: Vec<(OwnedFd, LineBuf)>,
     log: Log,
+    /// With a terminal: the attach socket and the one client attached to it.
+    attach: Option<UnixListener>,
+    client: Option<(UnixStream, Frames)>,
 }
 
 fn setup(a: &Args, errlog: &OwnedFd) -> Result<Watch, String> {
@@ -119,6 +126,7 @@ fn setup(a: &Args, errlog: &OwnedFd) -> Result<Watch, String> {
         console,
         ..
     } = c;
+    let tty = console.is_some();
     let streams = match console {
         Some(m) => vec![(m, LineBuf::new("stdout"))],
         None => vec![
@@ -126,12 +134,24 @@ fn setup(a: &Args, errlog: &OwnedFd) -> Result<Watch, String> {
             (err_r, LineBuf::new("stderr")),
         ],
     };
+    let attach = if tty {
+        let p = a.dir.join(ATTACH_SOCKET);
+        let _ = std::fs::remove_file(&p);
+        let l =
+            UnixListener::bind(&p).map_err(|e| format!("cannot listen on {}: {e}", p.display()))?;
+        let _ = l.set_nonblocking(true);
+        Some(l)
+    } else {
+        None
+    };
     Ok(Watch {
         pid: saved.pid,
         pidfd,
         sigfd,
         streams,
         log,
+        attach,
+        client: None,
     })
 }
 
@@ -160,6 +180,13 @@ impl Watch {
                     .iter()
                     .map(|(fd, _)| PollFd::new(fd, PollFlags::IN)),
             );
+            let n = self.streams.len();
+            if let Some(l) = &self.attach {
+                fds.push(PollFd::new(l, PollFlags::IN));
+            }
+            if let Some((c, _)) = &self.client {
+                fds.push(PollFd::new(c, PollFlags::IN));
+            }
             if let Err(e) = poll(&mut fds, None) {
                 if e == rustix::io::Errno::INTR {
                     continue;
@@ -168,7 +195,10 @@ impl Watch {
             }
             let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
             drop(fds);
-            self.pump(&ready[2..], &mut buf);
+            self.pump(&ready[2..2 + n], &mut buf);
+            if self.attach.is_some() {
+                self.serve_attach(&ready[2 + n..], &mut buf);
+            }
             if ready[1] {
                 let _ = process::read_signalfd(self.sigfd.as_fd());
             }
@@ -202,6 +232,28 @@ impl Watch {
         code
     }
 
+    /// Accepts an attaching client (replacing the previous one) and applies its input frames.
+    fn serve_attach(&mut self, ready: &[bool], buf: &mut [u8]) {
+        let (Some(l), Some((master, _))) = (&self.attach, self.streams.first()) else {
+            return;
+        };
+        let client_ready = ready.get(1).copied().unwrap_or(false);
+        if client_ready {
+            if let Some((c, frames)) = self.client.as_mut() {
+                match rustix::io::read(&*c, &mut *buf) {
+                    Ok(0) | Err(_) => self.client = None,
+                    Ok(n) => frames.feed(&buf[..n], master),
+                }
+            }
+        }
+        if ready.first().copied().unwrap_or(false) {
+            if let Ok((c, _)) = l.accept() {
+                let _ = c.set_nonblocking(false);
+                self.client = Some((c, Frames::default()));
+            }
+        }
+    }
+
     /// Reads the streams that are ready; drops those at their end.
     fn pump(&mut self, ready: &[bool], buf: &mut [u8]) {
         let mut closed = Vec::new();
@@ -211,7 +263,14 @@ impl Watch {
             }
             match rustix::io::read(&*fd, &mut *buf) {
                 Ok(0) => closed.push(i),
-                Ok(n) => lb.push(&buf[..n], &mut self.log),
+                Ok(n) => {
+                    lb.push(&buf[..n], &mut self.log);
+                    if let Some((c, _)) = self.client.as_mut() {
+                        if std::io::Write::write_all(c, &buf[..n]).is_err() {
+                            self.client = None;
+                        }
+                    }
+                }
                 Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => {}
                 Err(_) => closed.push(i),
             }
@@ -244,4 +303,5 @@ fn finish(a: &Args, code: i32) {
     let _ = condo_runtime::delete::delete(&a.runtime_root, &a.id, true);
     while let Ok(Some(_)) = process::try_wait_any() {}
     let _ = std::fs::remove_file(Path::new(&a.dir).join(PID_FILE));
+    let _ = std::fs::remove_file(Path::new(&a.dir).join(ATTACH_SOCKET));
 }

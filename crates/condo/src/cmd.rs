@@ -22,7 +22,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             interactive,
             tty,
             spec,
-        } => run_container(&c, spec, detach, rm, interactive || tty),
+        } => {
+            if interactive && !tty {
+                bail!("run -i needs -t for now (an interactive container runs on a terminal)");
+            }
+            if tty && detach {
+                bail!("run -d -t is not available yet: run -d, then exec -it");
+            }
+            run_container(&c, spec, detach, rm, tty)
+        }
         Command::Create { spec } => {
             let made: Container =
                 c.json("POST", "/v1/containers", Some(&create_body(spec, false)?))?;
@@ -306,15 +314,14 @@ fn run_container(
     rm: bool,
     interactive: bool,
 ) -> Result<i32> {
-    if interactive {
-        bail!(
-            "run -it is not available yet: use `condo run -d …` and then `condo exec -it NAME sh`"
-        );
-    }
     if rm && detach {
         bail!("--rm works only in the foreground (without -d)");
     }
-    let made: Container = c.json("POST", "/v1/containers", Some(&create_body(spec, false)?))?;
+    let made: Container = c.json(
+        "POST",
+        "/v1/containers",
+        Some(&create_body(spec, interactive)?),
+    )?;
     let path = format!("/v1/containers/{}", made.id);
     if let Err(e) = c.json::<Container>("POST", &format!("{path}/start"), None::<&()>) {
         if rm {
@@ -325,6 +332,22 @@ fn run_container(
     if detach {
         println!("{}", made.id);
         return Ok(0);
+    }
+    if interactive {
+        let code = crate::tty::attach(c, &made.id);
+        if rm {
+            let _ = c.json::<WaitResult>("POST", &format!("{path}/wait"), None::<&()>);
+            c.empty("DELETE", &format!("{path}?force=true"))?;
+        }
+        return code;
+    }
+    if interactive {
+        let code = crate::tty::attach(c, &made.id);
+        if rm {
+            let _ = c.json::<WaitResult>("POST", &format!("{path}/wait"), None::<&()>);
+            c.empty("DELETE", &format!("{path}?force=true"))?;
+        }
+        return code;
     }
     logs(c, &made.id, true, None, None, false)?;
     let w: WaitResult = c.json("POST", &format!("{path}/wait"), None::<&()>)?;

@@ -52,12 +52,27 @@ fn send(w: &Mutex<Conn>, kind: u8, payload: &[u8]) -> std::io::Result<()> {
 pub fn exec(c: &Client, container: &str, mut x: ExecCreate) -> Result<i32> {
     x.size = size();
     let body = serde_json::to_vec(&x)?;
-    let mut resp = c.send(
-        "POST",
+    session(
+        c,
         &format!("/v1/containers/{}/exec", enc(container)),
-        Some(&body),
-        Some(EXEC_UPGRADE),
-    )?;
+        &body,
+        false,
+    )
+}
+
+/// Attaches to the terminal of a running container; returns its exit code once it ends.
+pub fn attach(c: &Client, container: &str) -> Result<i32> {
+    session(
+        c,
+        &format!("/v1/containers/{}/attach", enc(container)),
+        &[],
+        true,
+    )
+}
+
+/// One terminal session over an upgraded request to `path`.
+fn session(c: &Client, path: &str, body: &[u8], send_size: bool) -> Result<i32> {
+    let mut resp = c.send("POST", path, Some(body), Some(EXEC_UPGRADE))?;
     if resp.status != 101 {
         let mut text = String::new();
         resp.body.read_to_string(&mut text)?;
@@ -69,6 +84,11 @@ pub fn exec(c: &Client, container: &str, mut x: ExecCreate) -> Result<i32> {
     let mut reader = resp.body.into_inner();
     let writer = Arc::new(Mutex::new(reader.get_ref().try_clone()?));
     let raw = Raw::enter();
+    if let (true, Some([r, c])) = (send_size, size()) {
+        let mut p = r.to_be_bytes().to_vec();
+        p.extend_from_slice(&c.to_be_bytes());
+        let _ = send(&writer, frame::RESIZE, &p);
+    }
     let w = writer.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];

@@ -159,7 +159,11 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
         if tx.is_closed() {
             return;
         }
-        nap = if got { Duration::from_millis(2) } else { (nap * 2).min(Duration::from_millis(100)) };
+        nap = if got {
+            Duration::from_millis(2)
+        } else {
+            (nap * 2).min(Duration::from_millis(100))
+        };
         std::thread::sleep(nap);
     }
 }

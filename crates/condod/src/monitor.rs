@@ -10,6 +10,8 @@ use tokio::io::unix::AsyncFd;
 pub const PID_FILE: &str = "monitor.pid";
 /// The monitor's record of the exit.
 pub const EXIT_FILE: &str = "exit.json";
+/// The monitor's socket for the terminal of a container that has one.
+pub const ATTACH_SOCKET: &str = "attach.sock";
 /// The helper's exit code for its own failures.
 pub const EXEC_OWN_FAILURE: i32 = 125;
 /// Environment variable the exec helper reads its process from.

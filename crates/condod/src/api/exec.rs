@@ -220,3 +220,107 @@ pub async fn exec(
         .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))
 }
+
+/// `POST /v1/containers/{id}/attach`: the terminal of a container started with `tty`, over an
+/// upgraded connection (the same frames as an interactive exec; the exit frame comes once the
+/// container has stopped).
+pub async fn attach(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(r): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        == Some(EXEC_UPGRADE);
+    if !upgrade {
+        return Err(ApiError::invalid(
+            "upgrade",
+            format!("attach needs the header Upgrade: {EXEC_UPGRADE}"),
+        ));
+    }
+    let on_upgrade = req
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| ApiError::invalid("upgrade", "this connection cannot be upgraded"))?;
+    let row = super::containers::find(&app, &caller, &r)?;
+    if !row.c.config.tty {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" has no terminal (create it with tty)",
+            row.c.name
+        )));
+    }
+    if !row.c.state.is_live() {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" is {}: nothing to attach to",
+            row.c.name, row.c.state
+        )));
+    }
+    let sock = app.paths.dir(&row.c.id).join(crate::monitor::ATTACH_SOCKET);
+    let mut mon = tokio::net::UnixStream::connect(&sock).await.map_err(|e| {
+        ApiError::conflict(format!(
+            "container \"{}\": its terminal is not reachable ({e})",
+            row.c.name
+        ))
+    })?;
+    let id = row.c.id.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let (mut rd, mut wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+        let (mut mrd, mut mwr) = mon.split();
+        let input = async {
+            let _ = tokio::io::copy(&mut rd, &mut mwr).await;
+        };
+        let output = async {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match mrd.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(n) => {
+                        if wr
+                            .write_all(&frame::encode(frame::OUTPUT, &buf[..n]))
+                            .await
+                            .is_err()
+                        {
+                            return false;
+                        }
+                    }
+                }
+            }
+        };
+        // Either the client leaves (detach) or the container's terminal closes (it ended).
+        let ended = tokio::select! {
+            _ = input => false,
+            e = output => e,
+        };
+        if !ended {
+            return;
+        }
+        let mut code = -1;
+        for _ in 0..100 {
+            match db::get(&app.db.lock(), &id) {
+                Ok(Some(r)) if !r.c.state.is_live() => {
+                    code = r.c.exit_code.unwrap_or(-1);
+                    break;
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = wr
+            .write_all(&frame::encode(frame::EXIT, &code.to_be_bytes()))
+            .await;
+        let _ = wr.shutdown().await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, EXEC_UPGRADE)
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}

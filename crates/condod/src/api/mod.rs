@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/containers/{id}/logs"),
     ("get", "/v1/containers/{id}/stats"),
     ("post", "/v1/containers/{id}/exec"),
+    ("post", "/v1/containers/{id}/attach"),
 ];
 
 /// The router.
@@ -67,6 +68,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/containers/{id}/logs", get(streams::logs))
         .route("/v1/containers/{id}/stats", get(streams::stats))
         .route("/v1/containers/{id}/exec", post(exec::exec))
+        .route("/v1/containers/{id}/attach", post(exec::attach))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
