@@ -270,3 +270,61 @@ fn interactive_run_and_exec() {
     let (code, _, err) = d.condo(&["ps", "-a", "-q"]);
     assert_eq!((code, err.as_str()), (0, ""));
 }
+
+/// What the daemon does at start: `always` comes back even after a stop, `unless-stopped` does
+/// not, and a container whose monitor died while the daemon was away is stopped with nothing left.
+#[test]
+fn daemon_start_reconciles() {
+    let mut d = Daemon::start();
+    let always = d.run(
+        "always",
+        &["sleep", "1000"],
+        serde_json::json!({"restart": {"policy": "always"}}),
+    );
+    let unless = d.run(
+        "unless",
+        &["sleep", "1000"],
+        serde_json::json!({"restart": {"policy": "unless-stopped"}}),
+    );
+    let orphan = d.run("orphan", &["sleep", "1000"], serde_json::json!({}));
+    for id in [&always, &unless] {
+        assert_eq!(
+            d.post(&format!("/v1/containers/{id}/stop?timeout=1"), "")
+                .json()["state"],
+            "stopped"
+        );
+    }
+    let init = d.inspect(&orphan)["pid"].as_i64().unwrap();
+    d.kill9();
+    let mon = std::fs::read_to_string(d.root.join("containers").join(&orphan).join("monitor.pid"))
+        .unwrap();
+    let mon: i32 = mon.split_whitespace().next().unwrap().parse().unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(mon.to_string())
+        .status();
+    std::thread::sleep(Duration::from_millis(200));
+    d.spawn();
+    d.wait_state(&always, "running", 10);
+    assert_eq!(d.inspect(&unless)["state"], "stopped");
+    let v = d.wait_state(&orphan, "stopped", 10);
+    assert!(v["pid"].is_null(), "{v}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{init}")).exists() && !zombie(init) {
+        assert!(
+            Instant::now() < deadline,
+            "the orphaned init {init} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !d.root.join("runtime").join(&orphan).exists(),
+        "runtime state left for the orphan"
+    );
+}
+
+fn zombie(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.contains(") Z"))
+        .unwrap_or(true)
+}

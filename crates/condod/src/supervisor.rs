@@ -334,7 +334,9 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
         }
     }
     // Autostart and pending restarts.
-    for row in db::list(&app.db.lock(), None)? {
+    // Bound first: a guard in the loop's head would live through the loop.
+    let rows = db::list(&app.db.lock(), None)?;
+    for row in rows {
         let p = row.c.config.restart.policy;
         let autostart = match row.c.state {
             ContainerState::Restarting => true,

@@ -129,7 +129,7 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if UnixStream::connect(self.sock()).is_ok() && self.get("/health").status == 200 {
+            if self.healthy() {
                 return true;
             }
             if Instant::now() > deadline {
@@ -137,6 +137,21 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the daemon answers /health (never panics).
+    fn healthy(&self) -> bool {
+        let Ok(mut s) = UnixStream::connect(self.sock()) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .is_err()
+        {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && &head[9..12] == b"200"
     }
 
     /// Kills the daemon with SIGKILL (its containers keep running).
@@ -231,7 +246,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         // A test that failed while the daemon was down still must not leave containers behind.
-        if self.child.is_some() || self.try_spawn() {
+        if (self.child.is_some() && self.healthy()) || self.try_spawn() {
             let a = self.get("/v1/containers?all=true");
             if a.status == 200 {
                 for c in a.json().as_array().cloned().unwrap_or_default() {
