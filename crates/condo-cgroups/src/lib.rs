@@ -75,6 +75,26 @@ pub struct CgroupMount {
     pub links: Vec<String>,
 }
 
+/// Descriptors a new process uses to enter a cgroup (see [`Cgroup::entry_plan`]).
+#[derive(Debug, Default)]
+pub struct EntryPlan {
+    /// The unified hierarchy's directory, for clone3's `CLONE_INTO_CGROUP`.
+    pub clone_into: Option<OwnedFd>,
+    /// Each v1 hierarchy's `tasks` file, opened for writing.
+    pub v1_tasks: Vec<OwnedFd>,
+}
+
+impl EntryPlan {
+    /// Moves the calling thread (the whole process when single-threaded) into every v1
+    /// hierarchy. Call it in the new process, before it starts other threads.
+    pub fn enter_v1_self(&self) -> io::Result<()> {
+        for fd in &self.v1_tasks {
+            rustix::io::write(fd, b"0").map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+}
+
 /// One container's cgroup, in every hierarchy of the host.
 #[derive(Clone, Debug)]
 pub struct Cgroup {
@@ -246,6 +266,35 @@ impl Cgroup {
             FMode::empty(),
         )
         .ok()
+    }
+
+    /// How a new process enters this cgroup without the kernel's slow path: it is born into
+    /// the unified hierarchy (CLONE_INTO_CGROUP) and moves itself into every v1 hierarchy.
+    ///
+    /// Moving a whole process (`cgroup.procs`) takes a global lock that waits for an RCU grace
+    /// period (about 10 ms here); a single thread moving itself (`0` into v1 `tasks`) does not.
+    /// The files are opened now, by the caller, so a process in a new user namespace can still
+    /// write them.
+    pub fn entry_plan(&self) -> Result<EntryPlan, Error> {
+        use rustix::fs::{Mode as FMode, OFlags};
+        let mut plan = EntryPlan::default();
+        for h in &self.saved.hierarchies {
+            if h.version == 2 {
+                let fd = rustix::fs::open(
+                    &h.dir,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    FMode::empty(),
+                )
+                .map_err(|e| Error::io("open", &h.dir, io::Error::from(e)))?;
+                plan.clone_into = Some(fd);
+            } else {
+                let tasks = h.dir.join("tasks");
+                let fd = rustix::fs::open(&tasks, OFlags::WRONLY | OFlags::CLOEXEC, FMode::empty())
+                    .map_err(|e| Error::io("open", &tasks, io::Error::from(e)))?;
+                plan.v1_tasks.push(fd);
+            }
+        }
+        Ok(plan)
     }
 
     /// Remove the cgroup (and any child cgroups) from every hierarchy; already gone is fine.

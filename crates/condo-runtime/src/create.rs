@@ -208,7 +208,8 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             crate::idmap::write_time_offsets("self", &linux)?;
         }
     }
-    let cgroup_fd = cgroup.clone_into_fd();
+    let entry = cgroup.entry_plan()?;
+    let cgroup_fd = entry.clone_into.as_ref();
     // Namespaces the init makes itself after the runtime let it go: with a joined user
     // namespace every new one must be owned by it, so all are made after joining it (and a
     // new pid or time namespace then needs one more fork); without CLONE_INTO_CGROUP the
@@ -221,7 +222,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         flags = 0;
         // The init's parent then exits: make its orphan ours so `run` can wait for it.
         condo_sys::process::set_child_subreaper().ctx(|| "cannot become a subreaper".into())?;
-    } else if cgroup_fd.is_none() && plan.creates(Kind::Cgroup) {
+    } else if !entry.v1_tasks.is_empty() && plan.creates(Kind::Cgroup) {
         deferred = Kind::Cgroup.flag();
         flags &= !Kind::Cgroup.flag();
     }
@@ -229,7 +230,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         flags: flags as u64,
         pidfd: true,
         exit_signal: libc::SIGCHLD,
-        cgroup: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        cgroup: cgroup_fd.map(|f| f.as_raw_fd()),
     })
     .ctx(|| "clone3".into())?;
     let (mut pid, mut pidfd) = match forked {
@@ -256,6 +257,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
                 preserve_fds: opts.preserve_fds,
                 deferred,
                 fork_again,
+                entry: &entry,
             };
             crate::init::run(ctx)
         }
@@ -265,6 +267,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         ),
     };
     drop(child_end);
+    drop(entry);
     drop(listener);
     drop(console_sock);
     drop(idmapped);
@@ -297,23 +300,6 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     };
     chan.send(Tag::Go, &[], &[])
         .ctx(|| "cannot reach the container init".into())?;
-    // Moving a process between v1 cgroups waits for an RCU grace period: the init builds its
-    // mounts meanwhile and waits for `Placed` only where it needs its cgroup.
-    let placed = if cgroup_fd.is_none() {
-        cgroup.add_pid(pid)
-    } else {
-        Ok(())
-    };
-    if let Err(e) = placed {
-        // The init may have failed on its own meanwhile: its reason beats ours.
-        let _ = condo_sys::process::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-        while let Ok(m) = chan.recv() {
-            if m.tag == Tag::Error {
-                return Err(Error::Init(String::from_utf8_lossy(&m.data).into_owned()));
-            }
-        }
-        return Err(e.into());
-    }
     // A failed send means the init already ended: the loop below reads why.
     let _ = chan.send(Tag::Placed, &[], &[]);
     let mut console = None;

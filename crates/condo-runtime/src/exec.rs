@@ -99,12 +99,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     let (parent_end, child_end) = sync::pair().ctx(|| "socketpair".into())?;
-    let cg_fd = cgroup.clone_into_fd();
+    let entry = cgroup.entry_plan()?;
+    let cg_fd = entry.clone_into.as_ref();
     let forked = condo_sys::process::clone3(&condo_sys::process::CloneArgs {
         flags: 0,
         pidfd: true,
         exit_signal: libc::SIGCHLD,
-        cgroup: cg_fd.as_ref().map(|f| f.as_raw_fd()),
+        cgroup: cg_fd.map(|f| f.as_raw_fd()),
     })
     .ctx(|| "clone3".into())?;
     let (child, child_fd) = match forked {
@@ -120,6 +121,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                 chan: &child_end,
                 console: console_sock.as_ref(),
                 preserve_fds: opts.preserve_fds,
+                entry: &entry,
             };
             let e = match child_main(&ctx) {
                 Ok(never) => match never {},
@@ -141,9 +143,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         let _ = condo_sys::process::waitpid(child);
         e
     };
-    if cg_fd.is_none() {
-        cgroup.add_pid(child).map_err(|e| fail(e.into()))?;
-    }
+    drop(entry);
     if let Some(adj) = p.oom_score_adj {
         let _ = std::fs::write(format!("/proc/{child}/oom_score_adj"), adj.to_string());
     }
@@ -188,12 +188,16 @@ struct ExecChild<'a> {
     chan: &'a Channel,
     console: Option<&'a OwnedFd>,
     preserve_fds: u32,
+    entry: &'a condo_cgroups::EntryPlan,
 }
 
 fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
     condo_sys::process::set_dumpable(false)
         .map_err(|e| fail("cannot make the process non-dumpable", e))?;
+    x.entry
+        .enter_v1_self()
+        .map_err(|e| fail("cannot enter the container's cgroups", e))?;
     let go = x
         .chan
         .recv()

@@ -58,6 +58,8 @@ pub struct InitCtx<'a> {
     pub deferred: i32,
     /// Fork once more after that, for a new pid or time namespace under a joined user one.
     pub fork_again: bool,
+    /// How to enter the v1 cgroup hierarchies (the unified one was entered by clone3).
+    pub entry: &'a condo_cgroups::EntryPlan,
 }
 
 /// Entry point of the child: runs the setup and reports failure to the runtime.
@@ -84,6 +86,10 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     // from everything in the container.
     condo_sys::process::set_dumpable(false)
         .map_err(|e| fail("cannot make the init non-dumpable", e))?;
+    // Into the v1 cgroups by ourselves, as one thread: no RCU grace period to wait for.
+    ctx.entry
+        .enter_v1_self()
+        .map_err(|e| fail("cannot enter the container's cgroups", e))?;
 
     // The runtime writes the id maps and places us in the cgroup, then lets us go on.
     let go = chan
