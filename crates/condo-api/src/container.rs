@@ -207,6 +207,81 @@ pub struct ContainerCreate {
     /// Seconds `stop` waits before SIGKILL (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
+    /// A command run inside the container now and then to tell whether it works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// How the daemon checks that a container works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    /// The program and its arguments; exit code 0 means healthy.
+    pub command: Vec<String>,
+    /// Seconds between checks (default 30).
+    #[serde(default = "default_interval")]
+    pub interval: u64,
+    /// Seconds a check may take before it counts as failed (default 10).
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+    /// Failures in a row that make the container unhealthy (default 3).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_interval() -> u64 {
+    30
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+fn default_retries() -> u32 {
+    3
+}
+
+/// What the healthcheck says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// No check has passed or failed enough yet.
+    Starting,
+    /// The last check passed.
+    Healthy,
+    /// `retries` checks in a row failed.
+    Unhealthy,
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        })
+    }
+}
+
+/// The healthcheck's state for the current run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthState {
+    /// The verdict.
+    pub status: HealthStatus,
+    /// Failed checks in a row.
+    pub failing_streak: u32,
+    /// When the last check ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check: Option<String>,
+    /// Exit code of the last check (-1 when it timed out or could not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit_code: Option<i32>,
+    /// The end of its output (at most 1 KiB).
+    #[serde(default)]
+    pub last_output: String,
 }
 
 /// A container as the daemon reports it.
@@ -240,6 +315,9 @@ pub struct Container {
     /// Restarts made by its restart policy since the last start through the API.
     #[serde(default)]
     pub restart_count: u32,
+    /// The healthcheck's state while it runs (only with a healthcheck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthState>,
 }
 
 /// The body of `POST /v1/containers/{id}/rename`.

@@ -42,7 +42,7 @@ impl utoipa::Modify for TokenScheme {
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
-        WaitResult, Stats, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
+        WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
     )),
     tags(
         (name = "system", description = "Daemon health, information and events"),

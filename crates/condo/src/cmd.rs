@@ -304,6 +304,12 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
         network: a.network,
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
+        healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
+            command: vec!["sh".into(), "-c".into(), cmd],
+            interval: a.health_interval,
+            timeout: a.health_timeout,
+            retries: a.health_retries,
+        }),
     })
 }
 
@@ -408,7 +414,10 @@ fn ps(c: &Client, all: bool, quiet: bool, output: Format) -> Result<i32> {
         .map(|x| {
             let status = match (x.state, x.exit_code) {
                 (condo_api::ContainerState::Stopped, Some(code)) => format!("stopped ({code})"),
-                (s, _) => s.to_string(),
+                (s, _) => match &x.health {
+                    Some(h) if x.state.is_live() => format!("{s} ({})", h.status),
+                    _ => s.to_string(),
+                },
             };
             let source = x
                 .config

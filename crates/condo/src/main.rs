@@ -85,6 +85,18 @@ pub struct CreateArgs {
     /// Seconds stop waits before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Healthcheck command, run with `sh -c` inside the container.
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Seconds between healthchecks.
+    #[arg(long, default_value_t = 30)]
+    pub health_interval: u64,
+    /// Seconds a healthcheck may take.
+    #[arg(long, default_value_t = 10)]
+    pub health_timeout: u64,
+    /// Failed healthchecks in a row that make the container unhealthy.
+    #[arg(long, default_value_t = 3)]
+    pub health_retries: u32,
     /// IMAGE then COMMAND, or with --rootfs only the COMMAND.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

@@ -60,6 +60,8 @@ const MIGRATIONS: &[&str] = &[
         attributes TEXT NOT NULL
     );
     CREATE INDEX events_tenant ON events (tenant_id, seq);",
+    // 2: the healthcheck's state (JSON) of the current run.
+    "ALTER TABLE containers ADD COLUMN health TEXT;",
 ];
 
 /// The database handle, shared by every request.
@@ -116,7 +118,7 @@ pub struct ContainerRow {
 /// Columns in the order [`row`] reads them.
 pub const COLUMNS: &str =
     "id, tenant_id, name, state, config, created_at, started_at, finished_at, exit_code, \
-     restart_count, stop_requested, pid, monitor_pid, monitor_start";
+     restart_count, stop_requested, pid, monitor_pid, monitor_start, health";
 
 /// Decodes a row selected with [`COLUMNS`].
 pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
@@ -124,6 +126,7 @@ pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
     let config: String = r.get(4)?;
     let config: ContainerCreate = serde_json::from_str(&config).unwrap_or_default();
     let monitor_start: Option<i64> = r.get(13)?;
+    let health: Option<String> = r.get(14)?;
     Ok(ContainerRow {
         c: Container {
             id: r.get(0)?,
@@ -137,6 +140,7 @@ pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
             exit_code: r.get(8)?,
             restart_count: r.get(9)?,
             pid: r.get(11)?,
+            health: health.and_then(|h| serde_json::from_str(&h).ok()),
         },
         stop_requested: r.get(10)?,
         monitor_pid: r.get(12)?,

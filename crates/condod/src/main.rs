@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod db;
 mod error;
+mod health;
 mod logs;
 mod monitor;
 mod spec;

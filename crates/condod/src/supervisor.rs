@@ -88,7 +88,7 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
         let tx = conn.transaction()?;
         tx.execute(
             "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, monitor_start = ?4,
-             started_at = ?5, finished_at = NULL, exit_code = NULL, stop_requested = 0,
+             started_at = ?5, finished_at = NULL, exit_code = NULL, stop_requested = 0, health = NULL,
              restart_count = CASE WHEN ?6 THEN restart_count + 1 ELSE 0 END WHERE id = ?1",
             params![id, started.pid, started.monitor_pid, started.monitor_start as i64, now, by_policy],
         )?;
@@ -105,6 +105,9 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
     };
     app.emit(ev);
     watch(app, id, started.monitor_pid, started.monitor_start);
+    if let Some(h) = row.c.config.healthcheck.clone() {
+        crate::health::start(app, id, started.monitor_pid, h);
+    }
     Ok(())
 }
 
@@ -298,6 +301,9 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
                     params![id, state.as_str(), p, s as i64],
                 )?;
                 watch(app, id, p, s);
+                if let Some(h) = row.c.config.healthcheck.clone() {
+                    crate::health::start(app, id, p, h);
+                }
             }
             (Some(p), _) if row.c.state.is_live() => record_exit(app, id, p).await,
             _ if row.c.state.is_live() => {

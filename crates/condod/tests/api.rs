@@ -488,3 +488,49 @@ fn restart_policies() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(d.inspect("forever")["state"], "stopped");
 }
+
+#[test]
+fn healthchecks() {
+    let d = Daemon::start();
+    let hc = json!({"healthcheck": {"command": ["cat", "/tmp/ok"], "interval": 1, "timeout": 5, "retries": 2}});
+    d.run("hc", &["sleep", "1000"], hc);
+    assert_eq!(d.inspect("hc")["health"]["status"], "starting");
+    let wait_health = |want: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let v = d.inspect("hc");
+            if v["health"]["status"] == want {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "never {want}: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let v = wait_health("unhealthy");
+    assert!(v["health"]["failing_streak"].as_u64().unwrap() >= 2, "{v}");
+    assert_ne!(v["health"]["last_exit_code"], 0);
+    let a = d.post(
+        "/v1/containers/hc/exec",
+        &json!({"command": ["sh", "-c", "echo fine > /tmp/ok"]}).to_string(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v = wait_health("healthy");
+    assert_eq!(v["health"]["last_output"], "fine\n");
+    let statuses: Vec<String> = d
+        .get("/v1/events?since=0&follow=false")
+        .body
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "health_status")
+        .map(|e| e["attributes"]["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["unhealthy", "healthy"]);
+    let bad = d.post(
+        "/v1/containers",
+        &json!({"rootfs": d.rootfs, "healthcheck": {"command": []}}).to_string(),
+    );
+    assert_eq!(
+        (bad.status, bad.json()["field"].clone()),
+        (400, json!("healthcheck.command"))
+    );
+}

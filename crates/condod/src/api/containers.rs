@@ -149,6 +149,20 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             "networks are not available yet; leave network out (none)",
         ));
     }
+    if let Some(h) = &c.healthcheck {
+        if h.command.first().is_none_or(|a| a.is_empty()) {
+            return Err(ApiError::invalid(
+                "healthcheck.command",
+                "healthcheck.command: give the program and its arguments",
+            ));
+        }
+        if h.interval == 0 || h.timeout == 0 || h.retries == 0 {
+            return Err(ApiError::invalid(
+                "healthcheck",
+                "healthcheck: interval, timeout and retries must be at least 1",
+            ));
+        }
+    }
     check_limits(&c.limits)
 }
 
