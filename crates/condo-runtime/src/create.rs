@@ -49,6 +49,8 @@ pub struct Created {
     pub console: Option<OwnedFd>,
     /// The config.
     pub spec: Spec,
+    /// Limits the host could not honour exactly (e.g. kernel memory on a kernel without it).
+    pub warnings: Vec<String>,
 }
 
 /// Reads and checks a bundle's config.json, naming the field on error.
@@ -177,7 +179,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
     state::write_atomic(&dir.file(state::CONFIG_FILE), &raw)?;
     cgroup.create()?;
     undo.cgroup = Some(&cgroup);
-    cgroup.setup(&resources)?;
+    let warnings = cgroup.setup(&resources)?;
     let listener = if foreground {
         None
     } else {
@@ -408,6 +410,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         chan,
         console,
         spec,
+        warnings,
     })
 }
 

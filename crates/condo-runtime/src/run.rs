@@ -24,11 +24,23 @@ pub const RELAYED: [i32; 9] = [
 /// Creates and starts the container; with `detach` returns at once (exit code 0),
 /// otherwise waits for it, deletes it and returns its exit code.
 pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
+    run_reporting(opts, detach, &mut |_| {})
+}
+
+/// [`run`], handing each warning (limits the host could not honour exactly) to `warn`.
+pub fn run_reporting(
+    opts: &CreateOptions,
+    detach: bool,
+    warn: &mut dyn FnMut(&str),
+) -> Result<i32> {
     // Block relayed signals before the child exists so none is lost in between.
     let old_mask = condo_sys::process::block_signals(&RELAYED).ctx(|| "sigprocmask".into())?;
     let created = create(opts, !detach || opts.console_socket.is_none());
     let _ = condo_sys::process::set_signal_mask(&old_mask);
     let c = created?;
+    for w in &c.warnings {
+        warn(w);
+    }
     if detach && c.console.is_some() {
         // Nobody would hold the terminal once we return.
         cleanup(&c);

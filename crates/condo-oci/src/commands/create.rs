@@ -47,6 +47,9 @@ pub fn options(g: &Global, p: &Parsed, cmd: &str) -> Result<CreateOptions> {
 pub fn main(g: &Global, args: &[String]) -> Result<i32> {
     let p = parse(args, FLAGS, false)?;
     let opts = options(g, &p, "create")?;
-    condo_runtime::create::create(&opts, false)?;
+    let c = condo_runtime::create::create(&opts, false)?;
+    for w in &c.warnings {
+        crate::log::warn(w);
+    }
     Ok(0)
 }

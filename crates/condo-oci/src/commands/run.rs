@@ -13,5 +13,9 @@ pub fn main(g: &Global, args: &[String]) -> Result<i32> {
         // Orphans of the container are ours to reap while we wait for it.
         let _ = condo_runtime::run::become_subreaper();
     }
-    Ok(condo_runtime::run::run(&opts, p.has("detach"))?)
+    Ok(condo_runtime::run::run_reporting(
+        &opts,
+        p.has("detach"),
+        &mut |w| crate::log::warn(w),
+    )?)
 }
