@@ -263,10 +263,14 @@ fn runs_on_a_pure_v1_view_with_limits() {
 #[test]
 fn new_network_namespace_has_loopback_up() {
     let e = Env::new();
-    let b = e.bundle("b", &["sh", "-c", "cat /sys/class/net/lo/flags; ls /sys/class/net"]);
+    let b = e.bundle(
+        "b",
+        &["sh", "-c", "cat /sys/class/net/lo/flags; ls /sys/class/net"],
+    );
     let (code, out, err) = e.run(&b, &unique_id("lo"));
     assert_eq!(code, 0, "{err}");
-    let flags = u32::from_str_radix(out.lines().next().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let flags =
+        u32::from_str_radix(out.lines().next().unwrap().trim_start_matches("0x"), 16).unwrap();
     assert_eq!(flags & 1, 1, "lo is not up: {out}");
     assert_eq!(out.lines().nth(1), Some("lo"), "{out}");
 }
