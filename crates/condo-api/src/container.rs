@@ -207,6 +207,9 @@ pub struct ContainerCreate {
     /// Seconds `stop` waits before SIGKILL (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
+    /// Host directories or files to mount, as `HOST:CONTAINER[:ro]` (admin only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     /// A command run inside the container now and then to tell whether it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,

@@ -304,6 +304,7 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
         network: a.network,
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
+        volumes: a.volumes.iter().map(|v| absolute_volume(v)).collect(),
         healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
             command: vec!["sh".into(), "-c".into(), cmd],
             interval: a.health_interval,
@@ -311,6 +312,17 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             retries: a.health_retries,
         }),
     })
+}
+
+/// Makes the host side of `HOST:CONTAINER[:ro]` absolute (relative to the current directory).
+fn absolute_volume(v: &str) -> String {
+    match v.split_once(':') {
+        Some((host, rest)) if !host.starts_with('/') => match std::fs::canonicalize(host) {
+            Ok(p) => format!("{}:{rest}", p.display()),
+            Err(_) => v.to_string(),
+        },
+        _ => v.to_string(),
+    }
 }
 
 fn run_container(

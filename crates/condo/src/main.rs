@@ -85,6 +85,9 @@ pub struct CreateArgs {
     /// Seconds stop waits before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Mount a host path: /HOST:/CONTAINER[:ro] (repeatable).
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
     /// Healthcheck command, run with `sh -c` inside the container.
     #[arg(long)]
     pub health_cmd: Option<String>,

@@ -328,3 +328,44 @@ fn zombie(pid: i64) -> bool {
         .map(|s| s.contains(") Z"))
         .unwrap_or(true)
 }
+
+#[test]
+fn volumes_mount_host_paths() {
+    let d = Daemon::start();
+    let r = rootfs(&d);
+    let data = d.tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("in.txt"), "from the host\n").unwrap();
+    let rw = format!("{}:/data", data.display());
+    let ro = format!("{}:/ro:ro", data.display());
+    let (code, out, err) = d.condo(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "-v",
+        &ro,
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo out > /data/out.txt; echo x > /ro/x 2>/dev/null || echo read-only",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from the host\nread-only\n");
+    assert_eq!(
+        std::fs::read_to_string(data.join("out.txt")).unwrap(),
+        "out\n"
+    );
+    let (code, _, err) = d.condo(&[
+        "run",
+        "--rm",
+        "-v",
+        "relative:/x:rw:extra",
+        "--rootfs",
+        &r,
+        "true",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("volume"), "{err}");
+}

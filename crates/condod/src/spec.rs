@@ -34,6 +34,25 @@ pub fn parse_user(s: &str) -> Option<(u32, u32)> {
     }
 }
 
+/// Parses `HOST:CONTAINER[:ro|rw]` into host path, container path and read-only.
+pub fn parse_volume(v: &str) -> Option<(String, String, bool)> {
+    let mut it = v.split(':');
+    let (host, ctr) = (it.next()?, it.next()?);
+    let ro = match it.next() {
+        None | Some("rw") => false,
+        Some("ro") => true,
+        Some(_) => return None,
+    };
+    if it.next().is_some()
+        || !host.starts_with('/')
+        || !ctr.starts_with('/')
+        || ctr.split('/').any(|c| c == "..")
+    {
+        return None;
+    }
+    Some((host.to_string(), ctr.to_string(), ro))
+}
+
 /// `linux.resources` for `limits` (absent limits are left out).
 pub fn resources(l: &Limits) -> Value {
     let mut r = json!({});
@@ -75,7 +94,7 @@ pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
     let nofile = own.min(65536);
     let mut resources = resources(&c.limits);
     resources["devices"] = json!([{"allow": false, "access": "rwm"}]);
-    json!({
+    let mut v = json!({
         "ociVersion": condo_runtime::state::OCI_VERSION,
         "process": {
             "terminal": c.tty,
@@ -109,7 +128,19 @@ pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
             ],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
-    })
+    });
+    if let Some(mounts) = v["mounts"].as_array_mut() {
+        for (host, ctr, ro) in c.volumes.iter().filter_map(|x| parse_volume(x)) {
+            let mut options = vec!["rbind", "rprivate"];
+            if ro {
+                options.push("ro");
+            }
+            mounts.push(
+                json!({"destination": ctr, "type": "bind", "source": host, "options": options}),
+            );
+        }
+    }
+    v
 }
 
 /// The process for an exec: the container's own, with the given command and overrides.

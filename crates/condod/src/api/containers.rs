@@ -149,6 +149,23 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             "networks are not available yet; leave network out (none)",
         ));
     }
+    for v in &c.volumes {
+        let Some((host, _, _)) = crate::spec::parse_volume(v) else {
+            return Err(ApiError::invalid(
+                "volumes",
+                format!("volume \"{v}\": use /HOST/PATH:/CONTAINER/PATH[:ro]"),
+            ));
+        };
+        if !caller.may_use_host_paths() {
+            return Err(ApiError::forbidden("only an admin may mount host paths"));
+        }
+        if !std::path::Path::new(&host).exists() {
+            return Err(ApiError::invalid(
+                "volumes",
+                format!("volume \"{v}\": {host} does not exist"),
+            ));
+        }
+    }
     if let Some(h) = &c.healthcheck {
         if h.command.first().is_none_or(|a| a.is_empty()) {
             return Err(ApiError::invalid(
