@@ -38,7 +38,10 @@ fi
 # No sanitizer: the harnesses are safe Rust over safe Rust crates, so ASan would add little and
 # cost a nightly-only runtime; panics, overflow checks, hangs and OOM are what we look for.
 flags=(--sanitizer none --release)
-cargo fuzz build "${flags[@]}"
+cargo fuzz build "${flags[@]}" 2>&1 | grep -v "^ *Compiling" >&2
+
+# Run the binaries just built: `cargo fuzz run` would rebuild whenever a crate changed since.
+bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 targets=("$@")
 ((${#targets[@]})) || mapfile -t targets < <(cargo fuzz list)
@@ -48,7 +51,7 @@ for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t" "artifacts/$t"
   log="target/smoke-$t.log"
   start=$SECONDS
-  if cargo fuzz run "${flags[@]}" "$t" "target/corpus/$t" "corpus/$t" -- \
+  if "$bin/$t" "target/corpus/$t" "corpus/$t" \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
