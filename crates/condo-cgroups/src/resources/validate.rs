@@ -64,6 +64,9 @@ impl HostFacts {
 
 /// Parse a Linux list ("0-3,5") into its members; None when malformed.
 pub fn parse_list(s: &str) -> Option<Vec<u32>> {
+    // No kernel has more CPUs or memory nodes than this; a longer list is not a real one, and
+    // expanding it would let a config allocate without bound.
+    const MAX_ENTRIES: usize = 1 << 16;
     let mut out = Vec::new();
     let s = s.trim();
     if s.is_empty() {
@@ -74,12 +77,17 @@ pub fn parse_list(s: &str) -> Option<Vec<u32>> {
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                if a > b || b - a > 1 << 16 {
+                if a > b || out.len() + (b - a) as usize >= MAX_ENTRIES {
                     return None;
                 }
                 out.extend(a..=b);
             }
-            None => out.push(part.parse().ok()?),
+            None => {
+                if out.len() >= MAX_ENTRIES {
+                    return None;
+                }
+                out.push(part.parse().ok()?)
+            }
         }
     }
     Some(out)
@@ -350,6 +358,8 @@ mod tests {
         assert_eq!(parse_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
         assert!(parse_list("3-1").is_none());
         assert!(parse_list("x").is_none());
+        // Many ranges add up: refused instead of allocating gigabytes.
+        assert!(parse_list(&"0-65535,".repeat(8000)).is_none());
         assert_eq!(page_size_name(2048), "2MB");
         assert_eq!(page_size_name(1 << 20), "1GB");
         assert_eq!(page_size_name(64), "64KB");
