@@ -162,18 +162,20 @@ pub fn resolve(
 
 /// The names used by `{{ name }}` placeholders in `text`, in order of appearance.
 pub fn placeholders(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    // The same scan as `render`, so what is checked is exactly what will be replaced.
+    let mut out: Vec<String> = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("{{") {
         let after = &rest[i + 2..];
         match after.find("}}") {
-            Some(j) => {
+            Some(j) if is_ident(after[..j].trim()) => {
                 let name = after[..j].trim();
-                if is_ident(name) && !out.iter().any(|n| n == name) {
+                if !out.iter().any(|n| n == name) {
                     out.push(name.to_string());
                 }
                 rest = &after[j + 2..];
             }
+            Some(_) => rest = after,
             None => break,
         }
     }
@@ -295,5 +297,19 @@ mod tests {
         assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
         assert!(parse_size("lots").is_err());
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_and_render_agree_on_nested_braces() {
+        let text = "{{ {{y}} }}";
+        assert_eq!(placeholders(text), vec!["y".to_string()]);
+        let mut v = BTreeMap::new();
+        v.insert("y".to_string(), "1".to_string());
+        assert_eq!(render(text, &v).unwrap(), "{{ 1 }}");
     }
 }
