@@ -284,6 +284,34 @@ impl CapSets {
     }
 }
 
+impl CapSets {
+    /// Checks that every capability asked for is one this process can still grant (it is in our
+    /// own bounding set), so a container that cannot get its capabilities fails at `create`
+    /// with the field named, not later at `start`.
+    pub fn check_grantable(&self) -> Result<(), String> {
+        let wanted = [
+            ("permitted", self.permitted),
+            ("effective", self.effective),
+            ("inheritable", self.inheritable),
+            ("ambient", self.ambient),
+        ];
+        for (set, m) in wanted {
+            for cap in 0..=self.last_cap.min(63) {
+                if m & (1u64 << cap) == 0 {
+                    continue;
+                }
+                if !condo_sys::capability::bounding_has(cap).unwrap_or(true) {
+                    let name = NAMES.get(cap as usize).copied().unwrap_or("?");
+                    return Err(format!(
+                        "process.capabilities.{set}: {name} is not in the runtime's own bounding set, so it cannot be granted on this host"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,33 +416,5 @@ mod tests {
             },
         );
         assert!(status.success(), "child: {status}");
-    }
-}
-
-impl CapSets {
-    /// Checks that every capability asked for is one this process can still grant (it is in our
-    /// own bounding set), so a container that cannot get its capabilities fails at `create`
-    /// with the field named, not later at `start`.
-    pub fn check_grantable(&self) -> Result<(), String> {
-        let wanted = [
-            ("permitted", self.permitted),
-            ("effective", self.effective),
-            ("inheritable", self.inheritable),
-            ("ambient", self.ambient),
-        ];
-        for (set, m) in wanted {
-            for cap in 0..=self.last_cap.min(63) {
-                if m & (1u64 << cap) == 0 {
-                    continue;
-                }
-                if !condo_sys::capability::bounding_has(cap).unwrap_or(true) {
-                    let name = NAMES.get(cap as usize).copied().unwrap_or("?");
-                    return Err(format!(
-                        "process.capabilities.{set}: {name} is not in the runtime's own bounding set, so it cannot be granted on this host"
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 }
