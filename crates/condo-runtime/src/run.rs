@@ -61,7 +61,9 @@ pub fn run_reporting(
     code
 }
 
-fn start_foreground(c: &Created) -> Result<()> {
+/// Starts a container created with `foreground` (the sync channel kept): lets its init execute
+/// the program, then runs the poststart hooks.
+pub fn start_foreground(c: &Created) -> Result<()> {
     c.chan
         .send(Tag::Start, &[], &[])
         .ctx(|| "cannot start the container init".into())?;
