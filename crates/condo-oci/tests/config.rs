@@ -825,7 +825,6 @@ fn failing_create_runtime_hook_leaves_nothing() {
         b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {o}; exit 3")]}]});
     });
     let id = unique_id("hookfail");
-    let mounts = mount_count();
     let c = e.oci(&["create", "--bundle", b.path(), &id]);
     assert!(!c.status.success());
     let err = text(&c.stderr);
@@ -836,8 +835,9 @@ fn failing_create_runtime_hook_leaves_nothing() {
         !pid_exists(pid),
         "the init {pid} outlived the failed create"
     );
+    // No mount of the bundle is left (a total count would race with tests that mount on the
+    // host meanwhile).
     assert_nothing_left(&e, &id, &b.dir);
-    assert!(mount_count() <= mounts);
     assert!(!e.oci(&["state", &id]).status.success());
 }
 
