@@ -162,9 +162,17 @@ pub struct ContainerCreate {
     /// A name unique within the tenant (letters, digits, `_ . -`); one is made up when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// An image reference (not yet available: use `rootfs`).
+    /// An image reference (`name:tag` of an imported image): the container gets its own
+    /// copy-on-write instance of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// A built template (`name` or `name:version`): the container is an instance of it, and
+    /// runs the template's init with its services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Values of the template's parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
     /// A root filesystem directory on the host (admin only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<String>,

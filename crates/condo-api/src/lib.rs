@@ -6,6 +6,7 @@
 
 mod container;
 mod error;
+mod storage;
 mod system;
 
 #[cfg(feature = "openapi")]
@@ -13,6 +14,7 @@ mod openapi;
 
 pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
+pub use storage::*;
 pub use system::*;
 
 #[cfg(feature = "openapi")]

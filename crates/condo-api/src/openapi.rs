@@ -38,15 +38,22 @@ impl utoipa::Modify for TokenScheme {
         start_container, stop_container, restart_container, kill_container,
         pause_container, resume_container, rename_container, update_container,
         wait_container, container_logs, container_stats, exec_container, attach_container,
+        list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
+        list_images, import_image, delete_image, list_templates, build_template,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
+        Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, Snapshot, SnapshotCreate,
+        SnapshotClone,
     )),
     tags(
         (name = "system", description = "Daemon health, information and events"),
         (name = "containers", description = "Container lifecycle, logs, exec and stats"),
+        (name = "snapshots", description = "Snapshots of containers made from an image or a template"),
+        (name = "images", description = "Images: import, list, remove"),
+        (name = "templates", description = "Templates: build and list"),
     )
 )]
 struct ApiDoc;
@@ -202,3 +209,64 @@ fn exec_container() {}
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "No terminal, or not running", body = ErrorBody)))]
 fn attach_container() {}
+
+#[utoipa::path(get, path = "/v1/containers/{id}/snapshots", tag = "snapshots",
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, body = [Snapshot]), (status = 404, body = ErrorBody),
+        (status = 409, description = "The container runs on a host directory", body = ErrorBody)))]
+fn list_snapshots() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/snapshots", tag = "snapshots", request_body = SnapshotCreate,
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 201, body = Snapshot), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The container runs, or the name is taken", body = ErrorBody)))]
+fn create_snapshot() {}
+
+#[utoipa::path(delete, path = "/v1/containers/{id}/snapshots/{snapshot}", tag = "snapshots",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("snapshot" = String, Path, description = "Snapshot name")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+fn delete_snapshot() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/snapshots/{snapshot}/rollback", tag = "snapshots",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("snapshot" = String, Path, description = "Snapshot name")),
+    responses((status = 200, description = "The container's root filesystem is the snapshot's again", body = Container),
+        (status = 404, body = ErrorBody), (status = 409, description = "The container runs", body = ErrorBody)))]
+fn rollback_snapshot() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/snapshots/{snapshot}/clone", tag = "snapshots",
+    request_body = SnapshotClone,
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("snapshot" = String, Path, description = "Snapshot name")),
+    responses((status = 201, description = "A new container on a copy of the snapshot", body = Container),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn clone_snapshot() {}
+
+#[utoipa::path(get, path = "/v1/images", tag = "images",
+    responses((status = 200, body = [Image]), (status = 401, body = ErrorBody)))]
+fn list_images() {}
+
+#[utoipa::path(post, path = "/v1/images/import", tag = "images",
+    params(("name" = Option<String>, Query, description = "Name for images the archive does not name")),
+    request_body(content = String, content_type = "application/x-tar",
+        description = "An OCI image layout or a docker-archive (`docker save`) as a tar, optionally compressed"),
+    responses((status = 201, description = "The images the archive held", body = [Image]),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+fn import_image() {}
+
+#[utoipa::path(delete, path = "/v1/images/{name}", tag = "images",
+    params(("name" = String, Path, description = "Image name (percent-encoded)")),
+    responses((status = 204, description = "Removed; containers made from it keep their files"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn delete_image() {}
+
+#[utoipa::path(get, path = "/v1/templates", tag = "templates",
+    responses((status = 200, body = [Template]), (status = 401, body = ErrorBody)))]
+fn list_templates() {}
+
+#[utoipa::path(post, path = "/v1/templates/build", tag = "templates", request_body = TemplateBuild,
+    responses((status = 201, body = TemplateBuilt), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn build_template() {}

@@ -69,8 +69,35 @@ fn parse(args: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
+/// Called as `condo-build-step ROOT ID BUNDLE` (condod links this name to the monitor when the
+/// template library's helper is not installed): runs one build step's container to its end
+/// and exits with its status, from this single-threaded process.
+fn build_step(argv: &[String]) -> i32 {
+    let [root, id, bundle] = argv else {
+        eprintln!("usage: condo-build-step ROOT ID BUNDLE");
+        return 2;
+    };
+    let opts = condo_runtime::create::CreateOptions {
+        root: root.into(),
+        id: id.clone(),
+        bundle: bundle.into(),
+        ..Default::default()
+    };
+    match condo_runtime::run::run(&opts, false) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("condo-build-step: {e}");
+            125
+        }
+    }
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    let called = std::env::args().next().unwrap_or_default();
+    if called.rsplit('/').next() == Some("condo-build-step") {
+        std::process::exit(build_step(&argv));
+    }
     let (cmd, rest) = match argv.split_first() {
         Some((c, r)) => (c.as_str(), r),
         None => ("", &argv[..]),

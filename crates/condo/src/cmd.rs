@@ -10,7 +10,7 @@ use condo_api::{
 
 use crate::client::{enc, Client, Host};
 use crate::output::{ago, human, parse_size, table};
-use crate::{Cli, Command, CreateArgs, Format, SystemCommand};
+use crate::{Cli, Command, CreateArgs, Format, ImageCommand, SystemCommand, TemplateCommand};
 
 /// Runs the command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -188,6 +188,30 @@ pub fn run(cli: Cli) -> Result<i32> {
             })?;
             Ok(0)
         }
+        Command::Import { file, name }
+        | Command::Image {
+            command: ImageCommand::Import { file, name },
+        } => crate::storage::import(&c, &file, name.as_deref()),
+        Command::Images { output }
+        | Command::Image {
+            command: ImageCommand::Ls { output },
+        } => crate::storage::images(&c, output),
+        Command::Rmi { images }
+        | Command::Image {
+            command: ImageCommand::Rm { images },
+        } => each(&images, |i| {
+            c.empty("DELETE", &format!("/v1/images/{}", enc(i)))?;
+            println!("{i}");
+            Ok(())
+        }),
+        Command::Template {
+            command: TemplateCommand::Build { template, verbose },
+        } => crate::storage::build(&c, &template, verbose),
+        Command::Templates { output }
+        | Command::Template {
+            command: TemplateCommand::Ls { output },
+        } => crate::storage::templates(&c, output),
+        Command::Snapshot { command } => crate::storage::snapshot(&c, command),
         Command::System {
             command: SystemCommand::Info { output },
         } => {
@@ -258,13 +282,20 @@ fn post(c: &Client, r: &str, verb: &str, query: &str) -> Result<()> {
 
 fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
     let mut args = a.args.into_iter();
-    let image = if a.rootfs.is_some() {
+    let image = if a.rootfs.is_some() || a.template.is_some() {
         None
     } else {
         args.next()
     };
-    if image.is_none() && a.rootfs.is_none() {
-        bail!("give an IMAGE or --rootfs DIR");
+    if image.is_none() && a.rootfs.is_none() && a.template.is_none() {
+        bail!("give an IMAGE, --template NAME or --rootfs DIR");
+    }
+    let mut params = std::collections::BTreeMap::new();
+    for p in a.params {
+        let Some((k, v)) = p.split_once('=') else {
+            bail!("--param \"{p}\": use NAME=VALUE");
+        };
+        params.insert(k.to_string(), v.to_string());
     }
     let rootfs = a.rootfs.map(|r| {
         std::fs::canonicalize(&r)
@@ -279,6 +310,8 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
     Ok(ContainerCreate {
         name: a.name,
         image,
+        template: a.template,
+        params,
         rootfs,
         command: args.collect(),
         env: a.env,
@@ -435,6 +468,7 @@ fn ps(c: &Client, all: bool, quiet: bool, output: Format) -> Result<i32> {
                 .config
                 .image
                 .clone()
+                .or(x.config.template.as_ref().map(|t| format!("template:{t}")))
                 .or(x.config.rootfs.clone())
                 .unwrap_or_default();
             vec![

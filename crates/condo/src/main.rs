@@ -3,6 +3,7 @@
 mod client;
 mod cmd;
 mod output;
+mod storage;
 mod tty;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -44,8 +45,15 @@ pub struct CreateArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Use this host directory as the root filesystem (then every argument is the command).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "template")]
     pub rootfs: Option<String>,
+    /// Make the container an instance of this built template (then every argument is the
+    /// command, and none runs the template's init with its services).
+    #[arg(long)]
+    pub template: Option<String>,
+    /// A template parameter NAME=VALUE (repeatable).
+    #[arg(short = 'p', long = "param", requires = "template")]
+    pub params: Vec<String>,
     /// Environment variable KEY=value (repeatable).
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
@@ -100,7 +108,7 @@ pub struct CreateArgs {
     /// Failed healthchecks in a row that make the container unhealthy.
     #[arg(long, default_value_t = 3)]
     pub health_retries: u32,
-    /// IMAGE then COMMAND, or with --rootfs only the COMMAND.
+    /// IMAGE then COMMAND, or with --rootfs or --template only the COMMAND.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }
@@ -295,10 +303,139 @@ pub enum Command {
         #[arg(long)]
         no_follow: bool,
     },
+    /// Import images from a tar (OCI layout or `docker save`); same as `condo image import`.
+    Import {
+        /// The archive ("-" for stdin).
+        file: String,
+        /// Name for images the archive does not name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List images; same as `condo image ls`.
+    Images {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Remove images; same as `condo image rm`.
+    Rmi {
+        /// Image names.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Images: import, ls, rm.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Templates: build, ls.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
+    /// List built templates; same as `condo template ls`.
+    Templates {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Snapshots of a container made from an image or template (stop it first on overlay).
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
     /// Daemon-wide commands.
     System {
         #[command(subcommand)]
         command: SystemCommand,
+    },
+}
+
+/// `condo image …`.
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Import images from a tar (OCI layout or `docker save`).
+    Import {
+        /// The archive ("-" for stdin).
+        file: String,
+        /// Name for images the archive does not name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List images.
+    Ls {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Remove images (containers made from them keep their files).
+    Rm {
+        /// Image names.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+/// `condo template …`.
+#[derive(Subcommand, Debug)]
+pub enum TemplateCommand {
+    /// Build a template: a folder (with template.toml), or a name from the daemon's library.
+    Build {
+        /// DIR or NAME.
+        template: String,
+        /// Print each step's output.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+    },
+    /// List built templates.
+    Ls {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+/// `condo snapshot …`.
+#[derive(Subcommand, Debug)]
+pub enum SnapshotCommand {
+    /// Take a snapshot of a stopped container's root filesystem.
+    Create {
+        /// The container.
+        container: String,
+        /// The snapshot's name.
+        name: String,
+    },
+    /// List a container's snapshots.
+    Ls {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+        /// The container.
+        container: String,
+    },
+    /// Bring a stopped container's root filesystem back to a snapshot.
+    Rollback {
+        /// The container.
+        container: String,
+        /// The snapshot.
+        name: String,
+    },
+    /// Make a new container from a snapshot; prints its id.
+    Clone {
+        /// The container.
+        container: String,
+        /// The snapshot.
+        name: String,
+        /// The new container's name.
+        new_name: String,
+    },
+    /// Delete snapshots.
+    Rm {
+        /// The container.
+        container: String,
+        /// The snapshots.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
 }
 

@@ -9,6 +9,7 @@ mod health;
 mod logs;
 mod monitor;
 mod spec;
+mod storage;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -38,6 +39,9 @@ struct Cli {
     /// The condo-monitor binary (default: beside condod, else from PATH).
     #[arg(long)]
     monitor: Option<PathBuf>,
+    /// The template library, for `condo template build NAME` (default: /usr/share/condo/templates).
+    #[arg(long, env = "CONDOD_TEMPLATES")]
+    templates: Option<PathBuf>,
     /// Log filter (error, warn, info, debug, trace).
     #[arg(long, default_value = "info", env = "CONDOD_LOG")]
     log: String,
@@ -62,6 +66,8 @@ pub struct App {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     /// When the daemon started.
     pub started: Instant,
+    /// Images, templates and instances.
+    pub storage: storage::Storage,
 }
 
 impl App {
@@ -85,21 +91,40 @@ impl App {
     }
 }
 
+/// A helper binary beside condod, else from PATH.
+fn find_beside(name: &str) -> Option<PathBuf> {
+    let beside = std::env::current_exe().ok()?.with_file_name(name);
+    if beside.exists() {
+        return Some(beside);
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(name))
+        .find(|p| p.exists())
+}
+
+/// Without an installed condo-build-step, the monitor plays its part when called by that name
+/// (both create one container from a single-threaded process): a link under the root.
+fn build_step_link(root: &std::path::Path, monitor: &std::path::Path) -> Result<PathBuf> {
+    let link = root.join("storage").join("condo-build-step");
+    std::fs::create_dir_all(root.join("storage"))?;
+    let monitor = std::fs::canonicalize(monitor)
+        .with_context(|| format!("cannot find {}", monitor.display()))?;
+    if std::fs::read_link(&link).ok().as_deref() != Some(monitor.as_path()) {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&monitor, &link)
+            .with_context(|| format!("cannot create {}", link.display()))?;
+    }
+    Ok(link)
+}
+
 fn find_monitor(given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p);
     }
-    let beside = std::env::current_exe()?.with_file_name("condo-monitor");
-    if beside.exists() {
-        return Ok(beside);
+    match find_beside("condo-monitor") {
+        Some(p) => Ok(p),
+        None => bail!("condo-monitor not found beside condod or in PATH (use --monitor)"),
     }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        let p = dir.join("condo-monitor");
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    bail!("condo-monitor not found beside condod or in PATH (use --monitor)")
 }
 
 fn tcp_addr(listen: &str) -> Result<String> {
@@ -131,12 +156,22 @@ async fn main() -> Result<()> {
         runtime: root.join("runtime"),
         monitor_bin: find_monitor(cli.monitor)?,
     };
+    let library = cli
+        .templates
+        .clone()
+        .or_else(|| Some(PathBuf::from("/usr/share/condo/templates")).filter(|p| p.is_dir()));
+    let helper = match find_beside("condo-build-step") {
+        Some(h) => h,
+        None => build_step_link(&root, &paths.monitor_bin)?,
+    };
+    let storage = storage::Storage::open(&root, helper, library)?;
     let app = Arc::new(App {
         db,
         paths,
         events: broadcast::channel(1024).0,
         slots: Mutex::new(HashMap::new()),
         started: Instant::now(),
+        storage,
     });
     supervisor::reconcile(&app)
         .await

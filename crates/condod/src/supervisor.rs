@@ -23,7 +23,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Writes the bundle of `row` (config.json regenerated from its current configuration).
 fn write_bundle(app: &App, row: &ContainerRow) -> ApiResult<()> {
-    let rootfs = row.c.config.rootfs.clone().unwrap_or_default();
+    let rootfs = match &row.c.config.rootfs {
+        Some(r) => r.clone(),
+        None => {
+            // An image or template instance: mounted at creation; again after a host reboot.
+            let target = app.paths.dir(&row.c.id).join("rootfs");
+            crate::storage::mount_instance(&app.storage.instances, &row.c.id, &target)
+                .map_err(ApiError::internal)?;
+            target.display().to_string()
+        }
+    };
     let v = crate::spec::config(&row.c.config, &row.c.name, &rootfs);
     let dir = app.paths.bundle(&row.c.id);
     std::fs::create_dir_all(&dir)

@@ -28,12 +28,12 @@ pub fn find(app: &App, caller: &Caller, reference: &str) -> ApiResult<ContainerR
         .ok_or_else(|| ApiError::not_found("container", reference))
 }
 
-fn reload(app: &App, id: &str) -> ApiResult<Json<Container>> {
+pub fn reload(app: &App, id: &str) -> ApiResult<Json<Container>> {
     let row = db::get(&app.db.lock(), id)?.ok_or_else(|| ApiError::not_found("container", id))?;
     Ok(Json(row.c))
 }
 
-fn valid_name(n: &str) -> bool {
+pub fn valid_name(n: &str) -> bool {
     let mut b = n.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_alphanumeric())
         && n.len() <= 128
@@ -66,26 +66,40 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             return Err(ApiError::invalid("name", format!("name \"{n}\": use letters, digits and _ . - (a letter or digit first, at most 128)")));
         }
     }
-    match (&c.image, &c.rootfs) {
-        (Some(_), Some(_)) => {
+    let sources = [c.image.is_some(), c.template.is_some(), c.rootfs.is_some()];
+    if sources.iter().filter(|x| **x).count() > 1 {
+        return Err(ApiError::invalid(
+            "image",
+            "give one of image, template or rootfs",
+        ));
+    }
+    if !c.params.is_empty() && c.template.is_none() {
+        return Err(ApiError::invalid(
+            "params",
+            "params: only a container made from a template takes parameters",
+        ));
+    }
+    if let Some(i) = c.image.as_ref().or(c.template.as_ref()) {
+        if i.is_empty() || i.len() > 255 || i.contains(|ch: char| ch.is_control()) {
             return Err(ApiError::invalid(
-                "image",
-                "give either image or rootfs, not both",
-            ))
+                if c.image.is_some() {
+                    "image"
+                } else {
+                    "template"
+                },
+                format!("\"{i}\" is not an image or template reference"),
+            ));
         }
-        (Some(i), None) => {
-            return Err(ApiError::invalid(
-                "image",
-                format!("image \"{i}\": images are not available yet; use rootfs"),
-            ))
-        }
-        (None, None) => {
+    }
+    match &c.rootfs {
+        None if c.image.is_none() && c.template.is_none() => {
             return Err(ApiError::invalid(
                 "rootfs",
-                "rootfs (a directory) or image is required",
+                "an image, a template or a rootfs (a directory) is required",
             ))
         }
-        (None, Some(r)) => {
+        None => {}
+        Some(r) => {
             if !caller.may_use_host_paths() {
                 return Err(ApiError::forbidden(
                     "only an admin may use a host directory as rootfs",
@@ -183,6 +197,63 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
     check_limits(&c.limits)
 }
 
+/// Creates and mounts the instance of container `id` from its image or template, and fills in
+/// the process the image or template gives where the creator did not say.
+async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> ApiResult<()> {
+    let (a, idc, cc) = (app.clone(), id.to_string(), c.clone());
+    let made = tokio::task::spawn_blocking(move || {
+        let st = &a.storage;
+        let p = match (&cc.image, &cc.template) {
+            (Some(i), _) => crate::storage::instance_from_image(st, i, &idc)
+                .map_err(|e| ApiError::invalid("image", format!("image \"{i}\": {e}"))),
+            (None, Some(t)) => crate::storage::instance_from_template(st, t, &idc, &cc.params)
+                .map_err(|e| ApiError::invalid("template", e)),
+            (None, None) => Err(ApiError::internal("no image or template")),
+        }?;
+        let target = a.paths.dir(&idc).join("rootfs");
+        if let Err(e) = crate::storage::mount_instance(&st.instances, &idc, &target) {
+            let _ = st.instances.delete(&idc);
+            return Err(ApiError::internal(e));
+        }
+        Ok(p)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    if c.command.is_empty() {
+        c.command = made.args;
+    }
+    let mut env = made.env;
+    env.append(&mut c.env);
+    c.env = env;
+    if c.workdir.is_none() {
+        c.workdir = made.cwd;
+    }
+    if c.user.is_none() {
+        c.user = made.user;
+    }
+    Ok(())
+}
+
+/// Unmounts and deletes the instance of container `id` (if it has one) and its directory.
+pub async fn drop_instance(app: &Arc<App>, id: &str) {
+    let (a, id) = (app.clone(), id.to_string());
+    let _ = tokio::task::spawn_blocking(move || {
+        let dir = a.paths.dir(&id);
+        let target = dir.join("rootfs");
+        if let Err(e) = crate::storage::unmount_instance(&target) {
+            tracing::warn!(container = %id, "{e}");
+            return;
+        }
+        if a.storage.instances.get(&id).is_ok() {
+            if let Err(e) = a.storage.instances.delete(&id) {
+                tracing::warn!(container = %id, "cannot delete its instance: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
+
 /// `GET /v1/containers`.
 pub async fn list(
     State(app): State<Arc<App>>,
@@ -199,6 +270,42 @@ pub async fn list(
     ))
 }
 
+/// Stores a new container row and its `create` event.
+pub fn insert(
+    app: &App,
+    tenant: &str,
+    id: &str,
+    name: &str,
+    config: &str,
+    c: &ContainerCreate,
+) -> ApiResult<condo_api::Event> {
+    let mut conn = app.db.lock();
+    let tx = conn.transaction()?;
+    let r = tx.execute(
+        "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
+         VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6)",
+        params![
+            id,
+            tenant,
+            name,
+            config,
+            c.restart.to_string(),
+            condo_runtime::state::now_rfc3339()
+        ],
+    );
+    if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            return Err(ApiError::conflict(format!(
+                "the name \"{name}\" is already in use"
+            )));
+        }
+    }
+    r?;
+    let ev = db::event(&tx, tenant, "create", id, &[("name", name.to_string())])?;
+    tx.commit()?;
+    Ok(ev)
+}
+
 /// `POST /v1/containers`.
 pub async fn create(
     State(app): State<Arc<App>>,
@@ -213,35 +320,27 @@ pub async fn create(
         .unwrap_or_else(|| format!("ctr-{}", &id[..8]));
     let mut stored = c.clone();
     stored.name = Some(name.clone());
-    let config = serde_json::to_string(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
     std::fs::create_dir_all(app.paths.dir(&id))
         .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
-    let ev = {
-        let mut conn = app.db.lock();
-        let tx = conn.transaction()?;
-        let r = tx.execute(
-            "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
-             VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6)",
-            params![id, caller.tenant(), name, config, c.restart.to_string(), condo_runtime::state::now_rfc3339()],
-        );
-        if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                let _ = std::fs::remove_dir_all(app.paths.dir(&id));
-                return Err(ApiError::conflict(format!(
-                    "the name \"{name}\" is already in use"
-                )));
-            }
+    if c.rootfs.is_none() {
+        if let Err(e) = make_instance(&app, &id, &mut stored).await {
+            let _ = std::fs::remove_dir_all(app.paths.dir(&id));
+            return Err(e);
         }
-        r?;
-        let ev = db::event(
-            &tx,
-            caller.tenant(),
-            "create",
-            &id,
-            &[("name", name.clone())],
-        )?;
-        tx.commit()?;
-        ev
+    }
+    let config = match serde_json::to_string(&stored) {
+        Ok(c) => c,
+        Err(e) => {
+            drop_instance(&app, &id).await;
+            return Err(ApiError::internal(e.to_string()));
+        }
+    };
+    let ev = match insert(&app, caller.tenant(), &id, &name, &config, &c) {
+        Ok(ev) => ev,
+        Err(e) => {
+            drop_instance(&app, &id).await;
+            return Err(e);
+        }
     };
     app.emit(ev);
     Ok((StatusCode::CREATED, reload(&app, &id)?))
@@ -559,6 +658,7 @@ pub async fn delete(
         tx.commit()?;
         ev
     };
+    drop_instance(&app, &row.c.id).await;
     let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
     app.emit(ev);
     app.forget(&row.c.id);

@@ -2,12 +2,15 @@
 
 mod containers;
 mod exec;
+mod images;
+mod snapshots;
 mod streams;
 mod system;
+mod templates;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::App;
@@ -38,6 +41,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/containers/{id}/stats"),
     ("post", "/v1/containers/{id}/exec"),
     ("post", "/v1/containers/{id}/attach"),
+    ("get", "/v1/containers/{id}/snapshots"),
+    ("post", "/v1/containers/{id}/snapshots"),
+    ("delete", "/v1/containers/{id}/snapshots/{snapshot}"),
+    ("post", "/v1/containers/{id}/snapshots/{snapshot}/rollback"),
+    ("post", "/v1/containers/{id}/snapshots/{snapshot}/clone"),
+    ("get", "/v1/images"),
+    ("post", "/v1/images/import"),
+    ("delete", "/v1/images/{name}"),
+    ("get", "/v1/templates"),
+    ("post", "/v1/templates/build"),
 ];
 
 /// The router.
@@ -69,6 +82,27 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/containers/{id}/stats", get(streams::stats))
         .route("/v1/containers/{id}/exec", post(exec::exec))
         .route("/v1/containers/{id}/attach", post(exec::attach))
+        .route(
+            "/v1/containers/{id}/snapshots",
+            get(snapshots::list).post(snapshots::create),
+        )
+        .route(
+            "/v1/containers/{id}/snapshots/{snapshot}",
+            delete(snapshots::delete),
+        )
+        .route(
+            "/v1/containers/{id}/snapshots/{snapshot}/rollback",
+            post(snapshots::rollback),
+        )
+        .route(
+            "/v1/containers/{id}/snapshots/{snapshot}/clone",
+            post(snapshots::clone),
+        )
+        .route("/v1/images", get(images::list))
+        .route("/v1/images/import", post(images::import))
+        .route("/v1/images/{name}", delete(images::delete))
+        .route("/v1/templates", get(templates::list))
+        .route("/v1/templates/build", post(templates::build))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,118 @@
+//! Images, templates and snapshots: what the daemon reports and what a client asks for.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// An image in the daemon's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Image {
+    /// Its name (`name:tag`).
+    pub name: String,
+    /// The digest of its manifest.
+    pub digest: String,
+    /// The size of its layers, bytes.
+    pub size: u64,
+    /// Number of layers.
+    pub layers: u64,
+    /// When it was recorded, seconds since the epoch.
+    pub created: u64,
+}
+
+/// The body of `POST /v1/templates/build`: a template folder on the daemon's host, or a name
+/// from the daemon's template library.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBuild {
+    /// An absolute path to a template folder (admin only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A template of the daemon's library (`busybox`, `debian`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One parameter of a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateParam {
+    /// Its type (`string`, `int`, `bool`…).
+    pub kind: String,
+    /// Its default value (absent for secrets and required ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Whether an instance must give it.
+    pub required: bool,
+    /// Whether its value is secret.
+    pub secret: bool,
+}
+
+/// A built template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Template {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// What it gives.
+    pub description: String,
+    /// The image its build made (`name:version`).
+    pub image: String,
+    /// Its parameters.
+    pub parameters: BTreeMap<String, TemplateParam>,
+    /// Its services.
+    pub services: Vec<String>,
+    /// Ports it exposes.
+    pub expose: Vec<u16>,
+    /// When it was built, seconds since the epoch.
+    pub built: u64,
+}
+
+/// The answer of a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateBuilt {
+    /// The template.
+    pub template: Template,
+    /// Steps in the build.
+    pub steps: u64,
+    /// Steps that came from the cache.
+    pub cached: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The build's output, one line each.
+    pub log: Vec<String>,
+}
+
+/// A snapshot of a container's root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Snapshot {
+    /// Its name, unique within the container.
+    pub name: String,
+    /// When it was taken, seconds since the epoch.
+    pub created: u64,
+    /// The space it holds, bytes.
+    pub size: u64,
+}
+
+/// The body of `POST /v1/containers/{id}/snapshots`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotCreate {
+    /// The snapshot's name (letters, digits, `_ . -`).
+    pub name: String,
+}
+
+/// The body of `POST /v1/containers/{id}/snapshots/{snapshot}/clone`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotClone {
+    /// The new container's name.
+    pub name: String,
+}

@@ -1,0 +1,255 @@
+//! Images, templates and container instances: the daemon's use of condo-storage and
+//! condo-template. A container made from an image or a template gets an instance named by its
+//! id, mounted at `containers/ID/rootfs` from its creation until its deletion.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use condo_storage::content::ContentStore;
+use condo_storage::image::ImageStore;
+use condo_storage::instance::InstanceStore;
+use condo_storage::snapshot::{self, OverlaySnapshotter, Snapshotter};
+use condo_template::runner::StepRunner;
+use condo_template::{BuildOptions, Builder, MetaStore};
+
+/// The stores under the daemon's root.
+pub struct Storage {
+    /// Named images.
+    pub images: ImageStore,
+    /// Container root filesystems and their snapshots.
+    pub instances: InstanceStore,
+    /// The template builder (one build at a time).
+    pub builder: Mutex<Builder>,
+    /// Built templates, read without waiting for a build.
+    pub meta: MetaStore,
+    /// The template library, for builds by name.
+    pub library: Option<PathBuf>,
+    /// Scratch space (imports, tailoring mounts).
+    pub scratch: PathBuf,
+}
+
+impl Storage {
+    /// Opens (creating) the stores under `root/storage`.
+    pub fn open(root: &Path, helper: PathBuf, library: Option<PathBuf>) -> Result<Storage> {
+        let base = root.join("storage");
+        let scratch = base.join("tmp");
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))?;
+        let content = ContentStore::open(base.join("content")).context("content store")?;
+        let images = ImageStore::open(base.join("images"), content).context("image store")?;
+        let snap: Arc<dyn Snapshotter> =
+            Arc::new(OverlaySnapshotter::open(base.join("snapshots")).context("snapshotter")?);
+        let instances =
+            InstanceStore::open(base.join("instances"), snap.clone()).context("instance store")?;
+        let builder = Builder::open(
+            images.clone(),
+            snap,
+            BuildOptions {
+                state: base.join("templates"),
+                runner: StepRunner {
+                    helper,
+                    runtime_root: base.join("build-runtime"),
+                },
+                library: library.clone(),
+                mirror: None,
+                host_busybox: "/bin/busybox".into(),
+                no_cache: false,
+            },
+        )
+        .context("template builder")?;
+        let meta = MetaStore::open(base.join("templates").join("meta")).context("templates")?;
+        Ok(Storage {
+            meta,
+            images,
+            instances,
+            builder: Mutex::new(builder),
+            library,
+            scratch,
+        })
+    }
+
+    /// The builder, for one build or lookup.
+    pub fn builder(&self) -> std::sync::MutexGuard<'_, Builder> {
+        self.builder.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether `dir` is a mount point (its device differs from its parent's).
+pub fn is_mounted(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(dir), dir.parent().map(std::fs::metadata)) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Mounts instance `name` at `target` unless it is mounted already.
+pub fn mount_instance(instances: &InstanceStore, name: &str, target: &Path) -> Result<(), String> {
+    if is_mounted(target) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(target)
+        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let mounts = instances
+        .mounts(name)
+        .map_err(|e| format!("instance {name}: {e}"))?;
+    snapshot::mount_all(&mounts, target).map_err(|e| {
+        format!(
+            "cannot mount the root filesystem at {}: {e}",
+            target.display()
+        )
+    })
+}
+
+/// Unmounts `target` while it is a mount point.
+pub fn unmount_instance(target: &Path) -> Result<(), String> {
+    for _ in 0..8 {
+        if !is_mounted(target) {
+            return Ok(());
+        }
+        snapshot::unmount(target)
+            .map_err(|e| format!("cannot unmount {}: {e}", target.display()))?;
+    }
+    Ok(())
+}
+
+/// What a new container's instance runs, when its creator did not say.
+#[derive(Debug, Default)]
+pub struct Process {
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// `uid[:gid]`.
+    pub user: Option<String>,
+}
+
+/// The record of `name` as given, or as short names mean it (`bb` is `bb:latest`, and
+/// `docker.io/library/bb:latest` as `docker load` and OCI archives name it).
+pub fn resolve_image(
+    images: &ImageStore,
+    name: &str,
+) -> Result<condo_storage::image::ImageRecord, condo_storage::image::ImageError> {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let tagged = if last.contains(':') || name.contains('@') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    };
+    let first = name.split('/').next().unwrap_or_default();
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut candidates = vec![name.to_string(), tagged.clone()];
+    if !has_registry {
+        let path = if tagged.contains('/') {
+            tagged.clone()
+        } else {
+            format!("library/{tagged}")
+        };
+        candidates.push(format!("docker.io/{path}"));
+    }
+    for c in &candidates {
+        if let Ok(r) = images.get(c) {
+            return Ok(r);
+        }
+    }
+    images.get(name)
+}
+
+/// Creates instance `name` from image `image`; returns the image's process.
+pub fn instance_from_image(st: &Storage, image: &str, name: &str) -> Result<Process, String> {
+    let rec = resolve_image(&st.images, image).map_err(|e| e.to_string())?;
+    let (_, m) = st.images.manifest(&rec.target).map_err(|e| e.to_string())?;
+    let cfg = st.images.config(&m).map_err(|e| e.to_string())?;
+    let snap = st.instances.snapshotter().clone();
+    let top = condo_storage::image::rootfs::unpack_image(&st.images, snap.as_ref(), &m)
+        .map_err(|e| e.to_string())?;
+    st.instances
+        .create(name, top.as_deref(), None)
+        .map_err(|e| e.to_string())?;
+    let c = &cfg["config"];
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut args = strings(&c["Entrypoint"]);
+    args.extend(strings(&c["Cmd"]));
+    let nonempty = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+    Ok(Process {
+        args,
+        env: strings(&c["Env"]),
+        cwd: nonempty(&c["WorkingDir"]),
+        user: nonempty(&c["User"]).filter(|u| crate::spec::parse_user(u).is_some()),
+    })
+}
+
+/// Creates instance `name` of template `template` with `params`; returns its process.
+pub fn instance_from_template(
+    st: &Storage,
+    template: &str,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<Process, String> {
+    let meta = st
+        .meta
+        .get(template)
+        .map_err(|e| format!("template \"{template}\": {e} (build it first)"))?;
+    let inst = condo_template::instantiate(
+        &st.images,
+        &st.instances,
+        &meta,
+        name,
+        params,
+        None,
+        &st.scratch,
+    )
+    .map_err(|e| e.to_string())?;
+    // condo-init runs as root and starts each service as the template's user.
+    Ok(Process {
+        args: inst.args,
+        env: inst.env,
+        cwd: Some(inst.cwd).filter(|c| c.starts_with('/')),
+        user: None,
+    })
+}
+
+/// The wire view of a template's metadata.
+pub fn template_view(m: &condo_template::TemplateMeta) -> condo_api::Template {
+    condo_api::Template {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        description: m.description.clone(),
+        image: m.image.clone(),
+        parameters: m
+            .parameters
+            .iter()
+            .map(|(k, p)| {
+                let kind = serde_json::to_value(p.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| format!("{:?}", p.kind).to_lowercase());
+                (
+                    k.clone(),
+                    condo_api::TemplateParam {
+                        kind,
+                        default: if p.secret { None } else { p.default.clone() },
+                        required: p.required,
+                        secret: p.secret,
+                    },
+                )
+            })
+            .collect(),
+        services: m.services.keys().cloned().collect(),
+        expose: m.expose.clone(),
+        built: m.built,
+    }
+}
