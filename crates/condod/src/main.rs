@@ -176,6 +176,8 @@ async fn main() -> Result<()> {
     supervisor::reconcile(&app)
         .await
         .context("reconciliation")?;
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
 
     let sock = root.join("condod.sock");
     let _ = std::fs::remove_file(&sock);

@@ -126,6 +126,12 @@ pub struct Process {
     pub cwd: Option<String>,
     /// `uid[:gid]`.
     pub user: Option<String>,
+    /// The template's healthcheck.
+    pub healthcheck: Option<condo_api::Healthcheck>,
+    /// The template's default limits.
+    pub limits: condo_api::Limits,
+    /// Parameters whose values are secret (kept out of the stored configuration).
+    pub secrets: Vec<String>,
 }
 
 /// The record of `name` as given, or as short names mean it (`bb` is `bb:latest`, and
@@ -189,6 +195,7 @@ pub fn instance_from_image(st: &Storage, image: &str, name: &str) -> Result<Proc
         env: strings(&c["Env"]),
         cwd: nonempty(&c["WorkingDir"]),
         user: nonempty(&c["User"]).filter(|u| crate::spec::parse_user(u).is_some()),
+        ..Default::default()
     })
 }
 
@@ -213,12 +220,40 @@ pub fn instance_from_template(
         &st.scratch,
     )
     .map_err(|e| e.to_string())?;
+    // The check runs beside condo-init, with the instance's parameters as it has them.
+    let healthcheck = meta.healthcheck.as_ref().map(|h| condo_api::Healthcheck {
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                ". {} 2>/dev/null; {}",
+                condo_template::instance::PARAMS_FILE,
+                h.command
+            ),
+        ],
+        interval: h.interval.max(1),
+        timeout: h.timeout.max(1),
+        retries: h.retries.max(1),
+    });
+    let r = &meta.resources;
     // condo-init runs as root and starts each service as the template's user.
     Ok(Process {
         args: inst.args,
         env: inst.env,
         cwd: Some(inst.cwd).filter(|c| c.starts_with('/')),
         user: None,
+        healthcheck,
+        limits: condo_api::Limits {
+            memory: r.memory,
+            cpus: r.cpus,
+            pids: r.pids.map(|p| p.min(i64::MAX as u64) as i64),
+        },
+        secrets: meta
+            .parameters
+            .iter()
+            .filter(|(_, p)| p.secret)
+            .map(|(k, _)| k.clone())
+            .collect(),
     })
 }
 
@@ -251,5 +286,31 @@ pub fn template_view(m: &condo_template::TemplateMeta) -> condo_api::Template {
         services: m.services.keys().cloned().collect(),
         expose: m.expose.clone(),
         built: m.built,
+    }
+}
+
+/// At start, before any request: removes instances no container row points at (a crash part
+/// way through a create or a delete), with their mounts and directories.
+pub fn remove_orphans(app: &crate::App) {
+    let Ok(list) = app.storage.instances.list() else {
+        return;
+    };
+    for inst in list {
+        let known = crate::db::get(&app.db.lock(), &inst.name)
+            .map(|r| r.is_some())
+            .unwrap_or(true);
+        if known {
+            continue;
+        }
+        let dir = app.paths.dir(&inst.name);
+        if let Err(e) = unmount_instance(&dir.join("rootfs")) {
+            tracing::warn!(instance = %inst.name, "orphan instance: {e}");
+            continue;
+        }
+        match app.storage.instances.delete(&inst.name) {
+            Ok(()) => tracing::info!(instance = %inst.name, "removed an orphan instance"),
+            Err(e) => tracing::warn!(instance = %inst.name, "orphan instance: {e}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -184,6 +184,20 @@ fn run_from_the_busybox_template_with_a_parameter() {
     }
     assert!(page.contains("<h1>Hi from the test</h1>"), "{page}");
 
+    // The template's limits and healthcheck (with the instance's parameters) apply.
+    let v = d.inspect("x");
+    assert_eq!(v["config"]["limits"]["memory"], 32 << 20, "{v}");
+    assert_eq!(v["config"]["params"]["greeting"], "Hi from the test");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while d.inspect("x")["health"]["status"] != "healthy" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never healthy: {}",
+            d.inspect("x")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     // condo-init stops cleanly on the stop signal.
     let (code, _, err) = d.condo(&["stop", "x"]);
     assert_eq!(code, 0, "stop: {err}");

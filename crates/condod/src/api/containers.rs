@@ -231,6 +231,19 @@ async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> Api
     if c.user.is_none() {
         c.user = made.user;
     }
+    if c.healthcheck.is_none() {
+        c.healthcheck = made.healthcheck;
+    }
+    let l = &mut c.limits;
+    l.memory = l.memory.or(made.limits.memory);
+    l.cpus = l.cpus.or(made.limits.cpus);
+    l.pids = l.pids.or(made.limits.pids);
+    // The instance has the values; the stored configuration (and inspect) need not.
+    for k in &made.secrets {
+        if let Some(v) = c.params.get_mut(k) {
+            *v = "********".into();
+        }
+    }
     Ok(())
 }
 
