@@ -39,7 +39,7 @@ impl utoipa::Modify for TokenScheme {
         pause_container, resume_container, rename_container, update_container,
         wait_container, container_logs, container_stats, exec_container, attach_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
-        list_images, import_image, delete_image, list_templates, build_template,
+        list_images, import_image, delete_image, export_image, list_templates, build_template,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
@@ -261,6 +261,12 @@ fn import_image() {}
     responses((status = 204, description = "Removed; containers made from it keep their files"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn delete_image() {}
+
+#[utoipa::path(get, path = "/v1/images/{name}/export", tag = "images",
+    params(("name" = String, Path, description = "Image name (percent-encoded)")),
+    responses((status = 200, description = "The image as an OCI image layout tar (application/x-tar)"),
+        (status = 404, body = ErrorBody)))]
+fn export_image() {}
 
 #[utoipa::path(get, path = "/v1/templates", tag = "templates",
     responses((status = 200, body = [Template]), (status = 401, body = ErrorBody)))]

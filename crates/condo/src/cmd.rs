@@ -196,6 +196,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         | Command::Image {
             command: ImageCommand::Ls { output },
         } => crate::storage::images(&c, output),
+        Command::Save { image, output }
+        | Command::Image {
+            command: ImageCommand::Export { image, output },
+        } => crate::storage::export(&c, &image, output.as_deref()),
         Command::Rmi { images }
         | Command::Image {
             command: ImageCommand::Rm { images },

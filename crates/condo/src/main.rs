@@ -317,6 +317,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: Format,
     },
+    /// Write an image as an OCI image layout tar; same as `condo image export`.
+    Save {
+        /// The image.
+        image: String,
+        /// The file to write ("-" or absent: stdout).
+        #[arg(short = 'o', long)]
+        output: Option<String>,
+    },
     /// Remove images; same as `condo image rm`.
     Rmi {
         /// Image names.
@@ -367,6 +375,14 @@ pub enum ImageCommand {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         output: Format,
+    },
+    /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
+    Export {
+        /// The image.
+        image: String,
+        /// The file to write ("-" or absent: stdout).
+        #[arg(short = 'o', long)]
+        output: Option<String>,
     },
     /// Remove images (containers made from them keep their files).
     Rm {

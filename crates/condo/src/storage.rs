@@ -33,6 +33,28 @@ pub fn import(c: &Client, file: &str, name: Option<&str>) -> Result<i32> {
     Ok(0)
 }
 
+/// `condo save IMAGE [-o FILE]`.
+pub fn export(c: &Client, image: &str, output: Option<&str>) -> Result<i32> {
+    let mut resp = c.call("GET", &format!("/v1/images/{}/export", enc(image)), None)?;
+    match output {
+        None | Some("-") => {
+            std::io::copy(&mut resp.body, &mut std::io::stdout().lock())?;
+        }
+        Some(path) => {
+            // Written beside, then renamed: a failed export leaves no half archive.
+            let tmp = format!("{path}.part");
+            let res = std::fs::File::create(&tmp)
+                .and_then(|mut f| std::io::copy(&mut resp.body, &mut f).and_then(|_| f.sync_all()))
+                .and_then(|_| std::fs::rename(&tmp, path));
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e).with_context(|| format!("cannot write {path}"));
+            }
+        }
+    }
+    Ok(0)
+}
+
 /// `condo images`.
 pub fn images(c: &Client, output: Format) -> Result<i32> {
     let list: Vec<Image> = c.json("GET", "/v1/images", None::<&()>)?;

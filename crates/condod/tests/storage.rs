@@ -124,6 +124,14 @@ fn import_run_snapshot_and_remove_an_image() {
         .collect();
     assert!(left.is_empty(), "container directories left: {left:?}");
 
+    // Export, then import what it wrote under another name.
+    let out_tar = d.tmp.path().join("out.tar");
+    let (code, _, err) = d.condo(&["save", "bb:1", "-o", out_tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "save: {err}");
+    let (code, out, err) = d.condo(&["image", "import", out_tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "import of the export: {err}");
+    assert!(out.contains("bb:1"), "{out}");
+
     let (code, _, err) = d.condo(&["rmi", "bb:1"]);
     assert_eq!(code, 0, "rmi: {err}");
     let (code, _, _) = d.condo(&["rmi", "bb:1"]);

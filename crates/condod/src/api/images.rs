@@ -148,3 +148,48 @@ pub async fn delete(
     .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Hands what export writes to the response, chunk by chunk.
+struct ChunkWriter(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
+
+impl Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::other("the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /v1/images/{name}/export`: the image as an OCI image layout tar, streamed.
+pub async fn export(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let real = crate::storage::resolve_image(&app.storage.images, &name)
+        .map(|r| r.name)
+        .map_err(|_| ApiError::not_found("image", &name))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let w = std::io::BufWriter::with_capacity(256 << 10, ChunkWriter(tx.clone()));
+        if let Err(e) =
+            condo_storage::image::archive::export_archive(&a.storage.images, &[&real], w)
+        {
+            // The answer has begun: an error in the stream cuts the connection short, so the
+            // client sees a failed transfer rather than a complete-looking archive.
+            tracing::warn!(image = %real, "export: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    axum::response::Response::builder()
+        .header("content-type", "application/x-tar")
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| ApiError::internal(e.to_string()))
+}

@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/images"),
     ("post", "/v1/images/import"),
     ("delete", "/v1/images/{name}"),
+    ("get", "/v1/images/{name}/export"),
     ("get", "/v1/templates"),
     ("post", "/v1/templates/build"),
 ];
@@ -101,6 +102,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/images", get(images::list))
         .route("/v1/images/import", post(images::import))
         .route("/v1/images/{name}", delete(images::delete))
+        .route("/v1/images/{name}/export", get(images::export))
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/build", post(templates::build))
         .fallback(system::not_found)
