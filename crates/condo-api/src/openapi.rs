@@ -39,7 +39,7 @@ impl utoipa::Modify for TokenScheme {
         pause_container, resume_container, rename_container, update_container,
         wait_container, container_logs, container_stats, exec_container, attach_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
-        list_images, import_image, delete_image, export_image, list_templates, build_template,
+        list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
@@ -276,3 +276,14 @@ fn list_templates() {}
     responses((status = 201, body = TemplateBuilt), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn build_template() {}
+
+#[utoipa::path(get, path = "/v1/templates/{name}", tag = "templates",
+    params(("name" = String, Path, description = "`name` (the newest build) or `name:version`")),
+    responses((status = 200, body = Template), (status = 404, body = ErrorBody)))]
+fn show_template() {}
+
+#[utoipa::path(delete, path = "/v1/templates/{name}", tag = "templates",
+    params(("name" = String, Path, description = "`name` (the newest build) or `name:version`")),
+    responses((status = 204, description = "Removed with its image; instances keep their files"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn delete_template() {}

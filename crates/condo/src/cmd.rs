@@ -215,6 +215,24 @@ pub fn run(cli: Cli) -> Result<i32> {
         | Command::Template {
             command: TemplateCommand::Ls { output },
         } => crate::storage::templates(&c, output),
+        Command::Template {
+            command: TemplateCommand::Show { template },
+        } => {
+            let t: serde_json::Value = c.json(
+                "GET",
+                &format!("/v1/templates/{}", enc(&template)),
+                None::<&()>,
+            )?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            Ok(0)
+        }
+        Command::Template {
+            command: TemplateCommand::Rm { templates },
+        } => each(&templates, |t| {
+            c.empty("DELETE", &format!("/v1/templates/{}", enc(t)))?;
+            println!("{t}");
+            Ok(())
+        }),
         Command::Snapshot { command } => crate::storage::snapshot(&c, command),
         Command::System {
             command: SystemCommand::Info { output },

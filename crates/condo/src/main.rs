@@ -409,6 +409,17 @@ pub enum TemplateCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Format,
     },
+    /// A built template's parameters, services and ports, as JSON.
+    Show {
+        /// `name` or `name:version`.
+        template: String,
+    },
+    /// Remove built templates and their images (instances keep their files).
+    Rm {
+        /// `name` or `name:version`.
+        #[arg(required = true)]
+        templates: Vec<String>,
+    },
 }
 
 /// `condo snapshot …`.

@@ -213,4 +213,14 @@ fn run_from_the_busybox_template_with_a_parameter() {
     let (code, _, err) = d.condo(&["rm", "x"]);
     assert_eq!(code, 0, "rm: {err}");
     assert_eq!(mounts_under(&d.root), Vec::<String>::new());
+
+    let (code, out, err) = d.condo(&["template", "show", "busybox:1"]);
+    assert_eq!(code, 0, "show: {err}");
+    assert!(out.contains("\"greeting\""), "{out}");
+    let (code, _, err) = d.condo(&["template", "rm", "busybox"]);
+    assert_eq!(code, 0, "template rm: {err}");
+    let (code, _, _) = d.condo(&["template", "show", "busybox"]);
+    assert_eq!(code, 3);
+    let (_, out, _) = d.condo(&["images", "--output", "json"]);
+    assert_eq!(out.trim(), "[]");
 }

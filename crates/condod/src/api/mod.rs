@@ -52,6 +52,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/images/{name}/export"),
     ("get", "/v1/templates"),
     ("post", "/v1/templates/build"),
+    ("get", "/v1/templates/{name}"),
+    ("delete", "/v1/templates/{name}"),
 ];
 
 /// The router.
@@ -105,6 +107,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/images/{name}/export", get(images::export))
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/build", post(templates::build))
+        .route(
+            "/v1/templates/{name}",
+            get(templates::show).delete(templates::delete),
+        )
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use condo_api::{Template, TemplateBuild, TemplateBuilt};
@@ -95,4 +95,44 @@ pub async fn build(
             log,
         }),
     ))
+}
+
+/// `GET /v1/templates/{name}`: `name` or `name:version` (the newest build without a version).
+pub async fn show(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Template>> {
+    let m = app
+        .storage
+        .meta
+        .get(&name)
+        .map_err(|_| ApiError::not_found("template", &name))?;
+    Ok(Json(crate::storage::template_view(&m)))
+}
+
+/// `DELETE /v1/templates/{name}`: forgets the build and its image; instances keep their files.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !caller.may_use_host_paths() {
+        return Err(ApiError::forbidden("only an admin may remove templates"));
+    }
+    let m = app
+        .storage
+        .meta
+        .get(&name)
+        .map_err(|_| ApiError::not_found("template", &name))?;
+    app.storage
+        .meta
+        .delete(&m.image)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let a = app.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = a.storage.images.delete(&m.image);
+        let _ = a.storage.images.gc();
+    })
+    .await;
+    Ok(StatusCode::NO_CONTENT)
 }
