@@ -45,7 +45,7 @@ impl utoipa::Modify for TokenScheme {
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
-        Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, Snapshot, SnapshotCreate,
+        Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
         SnapshotClone,
     )),
     tags(
@@ -273,6 +273,8 @@ fn export_image() {}
 fn list_templates() {}
 
 #[utoipa::path(post, path = "/v1/templates/build", tag = "templates", request_body = TemplateBuild,
+    params(("stream" = Option<bool>, Query, description = "Answer at once with one TemplateBuildEvent \
+        per line (application/x-ndjson) as the build goes; the result or the error comes last")),
     responses((status = 201, body = TemplateBuilt), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn build_template() {}

@@ -87,6 +87,22 @@ pub struct TemplateBuilt {
     pub log: Vec<String>,
 }
 
+/// One line of a streamed build (`?stream=true`): a line of progress, then the result or the
+/// error last.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateBuildEvent {
+    /// A step starting (`[2/4] run[0] …`) or a line of its output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// The build succeeded (the last line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built: Option<TemplateBuilt>,
+    /// The build failed (the last line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorBody>,
+}
+
 /// A snapshot of a container's root filesystem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

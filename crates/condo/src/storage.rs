@@ -3,7 +3,9 @@
 use std::io::Read;
 
 use anyhow::{Context, Result};
-use condo_api::{Container, Image, Snapshot, Template, TemplateBuild, TemplateBuilt};
+use condo_api::{
+    Container, Image, Snapshot, Template, TemplateBuild, TemplateBuildEvent, TemplateBuilt,
+};
 
 use crate::client::{enc, Client};
 use crate::output::{human, table};
@@ -92,12 +94,32 @@ pub fn build(c: &Client, template: &str, verbose: bool) -> Result<i32> {
             name: Some(template.to_string()),
         }
     };
-    let b: TemplateBuilt = c.json("POST", "/v1/templates/build", Some(&body))?;
-    for l in &b.log {
-        if verbose || l.starts_with('[') {
-            eprintln!("{l}");
+    // Progress as the build goes: steps always, their output with -v.
+    let data = serde_json::to_vec(&body)?;
+    let resp = c.call("POST", "/v1/templates/build?stream=true", Some(&data))?;
+    let mut built: Option<TemplateBuilt> = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(resp.body)) {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ev: TemplateBuildEvent = serde_json::from_str(&line)
+            .with_context(|| format!("unexpected line from condod: {line}"))?;
+        if let Some(l) = ev.log {
+            if verbose || l.starts_with('[') {
+                eprintln!("{l}");
+            }
+        }
+        if let Some(e) = ev.error {
+            return Err(anyhow::Error::new(e));
+        }
+        if ev.built.is_some() {
+            built = ev.built;
         }
     }
+    let Some(b) = built else {
+        anyhow::bail!("condod ended the build without a result (see its log)");
+    };
     eprintln!(
         "built {} in {:.2}s ({} steps, {} cached)",
         b.template.image, b.seconds, b.steps, b.cached

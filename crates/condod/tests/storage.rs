@@ -147,9 +147,30 @@ fn run_from_the_busybox_template_with_a_parameter() {
     let (code, out, err) = d.condo(&["template", "build", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "build: {err}");
     assert_eq!(out.trim(), "busybox:1");
+    // Built again through the API without streaming: every step from the cache.
+    let a = d.post(
+        "/v1/templates/build",
+        &json!({"path": dir.canonicalize().unwrap()}).to_string(),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()["cached"], a.json()["steps"], "{}", a.body);
+
+    // A failing step is reported with its name, and nothing is recorded.
+    let broken = d.tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("template.toml"),
+        "name = \"broken\"\nversion = \"1\"\nfrom = \"host-busybox\"\nrun = [\"echo about to fail; false\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = d.condo(&["template", "build", broken.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("false") && err.contains("broken"), "{err}");
+
     let (code, out, _) = d.condo(&["templates", "--output", "json"]);
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{out}");
     assert_eq!(list[0]["name"], "busybox", "{out}");
     assert!(list[0]["parameters"]["greeting"].is_object(), "{out}");
 

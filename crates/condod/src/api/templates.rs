@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use condo_api::{Template, TemplateBuild, TemplateBuilt};
+use condo_api::{Template, TemplateBuild, TemplateBuildEvent, TemplateBuilt};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Body};
@@ -27,8 +28,9 @@ pub async fn list(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<Template>>>
 pub async fn build(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
     Body(b): Body<TemplateBuild>,
-) -> ApiResult<(StatusCode, Json<TemplateBuilt>)> {
+) -> ApiResult<Response> {
     if !caller.may_use_host_paths() {
         return Err(ApiError::forbidden("only an admin may build templates"));
     }
@@ -61,40 +63,89 @@ pub async fn build(
             ))
         }
     };
+    if super::flag(q.get("stream")) {
+        return Ok(stream_build(app, dir));
+    }
     let a = app.clone();
     let r = tokio::task::spawn_blocking(move || {
         let mut log = Vec::new();
-        let builder = a.storage.builder();
-        let res = builder
-            .build(&dir, &mut |ev| match ev {
-                condo_template::Event::Step {
-                    index,
-                    total,
-                    label,
-                    cached,
-                } => log.push(format!(
-                    "[{index}/{total}] {label}{}",
-                    if cached { " (cached)" } else { "" }
-                )),
-                condo_template::Event::Log(l) => log.push(l),
-                _ => {}
-            })
-            .map_err(|e| e.to_string());
-        res.map(|b| (b, log))
+        run_build(&a, &dir, &mut |l| log.push(l)).map(|b| (b, log))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
     let (built, log) = r.map_err(|e| ApiError::invalid("template", e))?;
-    Ok((
+    Ok((StatusCode::CREATED, Json(built_view(&built, log))).into_response())
+}
+
+fn built_view(b: &condo_template::Built, log: Vec<String>) -> TemplateBuilt {
+    TemplateBuilt {
+        template: crate::storage::template_view(&b.meta),
+        steps: b.steps as u64,
+        cached: b.cached as u64,
+        seconds: b.seconds,
+        log,
+    }
+}
+
+/// Builds the template in `dir` (one build at a time), handing each progress line to `line`.
+fn run_build(
+    app: &App,
+    dir: &std::path::Path,
+    line: &mut dyn FnMut(String),
+) -> Result<condo_template::Built, String> {
+    let builder = app.storage.builder();
+    builder
+        .build(dir, &mut |ev| match ev {
+            condo_template::Event::Step {
+                index,
+                total,
+                label,
+                cached,
+            } => line(format!(
+                "[{index}/{total}] {label}{}",
+                if cached { " (cached)" } else { "" }
+            )),
+            condo_template::Event::Log(l) => line(l),
+            _ => {}
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// The build as it happens: one `TemplateBuildEvent` per line, the result last.
+fn stream_build(app: Arc<App>, dir: std::path::PathBuf) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<TemplateBuildEvent>(256);
+    tokio::task::spawn_blocking(move || {
+        let t = tx.clone();
+        let r = run_build(&app, &dir, &mut |l| {
+            let _ = t.blocking_send(TemplateBuildEvent {
+                log: Some(l),
+                ..Default::default()
+            });
+        });
+        let last = match r {
+            Ok(b) => TemplateBuildEvent {
+                built: Some(built_view(&b, Vec::new())),
+                ..Default::default()
+            },
+            Err(e) => TemplateBuildEvent {
+                error: Some(ApiError::invalid("template", e).0),
+                ..Default::default()
+            },
+        };
+        let _ = tx.blocking_send(last);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let mut line = serde_json::to_vec(&ev).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(line)), rx))
+    });
+    (
         StatusCode::CREATED,
-        Json(TemplateBuilt {
-            template: crate::storage::template_view(&built.meta),
-            steps: built.steps as u64,
-            cached: built.cached as u64,
-            seconds: built.seconds,
-            log,
-        }),
-    ))
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// `GET /v1/templates/{name}`: `name` or `name:version` (the newest build without a version).
