@@ -222,40 +222,9 @@ fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
     if p.terminal {
         let root =
             crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
-        let master = crate::fsutil::open_in_root(
-            root.as_fd(),
-            "/dev/pts/ptmx",
-            OFlags::RDWR | OFlags::NOCTTY,
-        )
-        .or_else(|_| {
-            crate::fsutil::open_in_root(root.as_fd(), "/dev/ptmx", OFlags::RDWR | OFlags::NOCTTY)
-        })
-        .map_err(|e| fail("cannot open /dev/pts/ptmx", e))?;
-        condo_sys::process::unlock_pty(master.as_fd())
-            .map_err(|e| fail("cannot unlock the terminal", e))?;
-        let peer = condo_sys::process::open_pty_peer(master.as_fd())
-            .map_err(|e| fail("cannot open the terminal", e))?;
-        if let Some(cs) = &p.console_size {
-            let _ =
-                condo_sys::process::set_winsize(peer.as_fd(), cs.height as u16, cs.width as u16);
-        }
-        match x.console {
-            Some(s) => {
-                condo_sys::fdpass::send_with_fds(s.as_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
-                    .map_err(|e| fail("cannot send the terminal to --console-socket", e))?
-            }
-            None => x
-                .chan
-                .send(Tag::Console, &[], &[master.as_raw_fd()])
-                .map_err(|e| fail("cannot send the terminal", e))?,
-        }
-        condo_sys::process::setsid().map_err(|e| fail("setsid", e))?;
-        condo_sys::process::set_controlling_terminal(peer.as_fd())
-            .map_err(|e| fail("cannot set the controlling terminal", e))?;
-        for n in 0..3 {
-            condo_sys::process::dup_onto(peer.as_raw_fd(), n)
-                .map_err(|e| fail("cannot attach the terminal", e))?;
-        }
+        let pty = crate::console::open(root.as_fd(), p.console_size.as_ref())?;
+        crate::console::hand_over(&pty.master, x.console, x.chan)?;
+        crate::console::attach(&pty.peer)?;
     }
     let root = crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
     let cwd = crate::fsutil::open_in_root(root.as_fd(), &p.cwd, OFlags::PATH | OFlags::DIRECTORY)

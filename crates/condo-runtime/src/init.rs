@@ -183,7 +183,7 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
 
     let userns = ctx.plan.has(Kind::User);
     let mount_ns = ctx.plan.has(Kind::Mount);
-    let mut pty_peer: Option<(OwnedFd, u32)> = None;
+    let mut pty_peer: Option<OwnedFd> = None;
     if mount_ns {
         crate::rootfs::prepare(ctx.rootfs, linux.rootfs_propagation.as_deref())?;
         let mctx = crate::rootfs::MountCtx {
@@ -245,14 +245,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
             Err(e) => return Err(fail("cannot join a new session keyring", e)),
         }
     }
-    if let Some((peer, _)) = &pty_peer {
-        condo_sys::process::setsid().map_err(|e| fail("setsid", e))?;
-        condo_sys::process::set_controlling_terminal(peer.as_fd())
-            .map_err(|e| fail("cannot set the controlling terminal", e))?;
-        for n in 0..3 {
-            condo_sys::process::dup_onto(peer.as_raw_fd(), n)
-                .map_err(|e| fail("cannot attach the terminal", e))?;
-        }
+    if let Some(peer) = &pty_peer {
+        crate::console::attach(peer)?;
     }
     let root = crate::fsutil::open_root(Path::new("/")).map_err(|e| fail("cannot open /", e))?;
     let cwd = match open_in_root(root.as_fd(), &process.cwd, OFlags::PATH | OFlags::DIRECTORY) {
@@ -532,26 +526,16 @@ fn short_id(state_json: &[u8]) -> String {
 }
 
 /// Opens a pseudo-terminal in the container's devpts and hands its master to the caller.
-fn open_console(ctx: &InitCtx<'_>, process: &Process) -> Result<(OwnedFd, u32)> {
+fn open_console(ctx: &InitCtx<'_>, process: &Process) -> Result<OwnedFd> {
     let fail = |what: &str, e: std::io::Error| Error::Init(format!("{what}: {e}"));
     let root = crate::fsutil::open_root(ctx.rootfs).map_err(|e| fail("cannot open rootfs", e))?;
-    let master = open_in_root(root.as_fd(), "/dev/pts/ptmx", OFlags::RDWR | OFlags::NOCTTY)
-        .or_else(|_| open_in_root(root.as_fd(), "/dev/ptmx", OFlags::RDWR | OFlags::NOCTTY))
-        .map_err(|e| fail("cannot open /dev/pts/ptmx (mount devpts at /dev/pts)", e))?;
-    let n = condo_sys::process::unlock_pty(master.as_fd())
-        .map_err(|e| fail("cannot unlock the terminal", e))?;
-    let peer = condo_sys::process::open_pty_peer(master.as_fd())
-        .map_err(|e| fail("cannot open the terminal", e))?;
-    if let Some(cs) = &process.console_size {
-        condo_sys::process::set_winsize(peer.as_fd(), cs.height as u16, cs.width as u16)
-            .map_err(|e| fail("process.consoleSize", e))?;
-    }
+    let pty = crate::console::open(root.as_fd(), process.console_size.as_ref())?;
     if ctx.plan.has(Kind::Mount) {
         let console = make_in_root(root.as_fd(), "/dev/console", Leaf::File)
             .map_err(|e| fail("cannot create /dev/console", e))?;
         // Bind the terminal through its descriptor: a host path under the rootfs would follow
         // a /dev symlink in the image onto a host file.
-        let src = crate::fsutil::fd_path(peer.as_fd());
+        let src = crate::fsutil::fd_path(pty.peer.as_fd());
         condo_sys::mount::mount(
             Some(&src),
             &crate::fsutil::fd_path(console.as_fd()),
@@ -561,15 +545,6 @@ fn open_console(ctx: &InitCtx<'_>, process: &Process) -> Result<(OwnedFd, u32)> 
         )
         .map_err(|e| fail("cannot bind /dev/console", e))?;
     }
-    match ctx.console {
-        Some(sock) => {
-            condo_sys::fdpass::send_with_fds(sock.as_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
-                .map_err(|e| fail("cannot send the terminal to --console-socket", e))?
-        }
-        None => ctx
-            .chan
-            .send(Tag::Console, &[], &[master.as_raw_fd()])
-            .map_err(|e| fail("cannot send the terminal", e))?,
-    }
-    Ok((peer, n))
+    crate::console::hand_over(&pty.master, ctx.console, ctx.chan)?;
+    Ok(pty.peer)
 }

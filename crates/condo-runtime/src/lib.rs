@@ -5,6 +5,7 @@
 //! [`init`]'s setup and then executes the user program, with no re-exec of any binary.
 
 pub mod caps;
+pub mod console;
 pub mod container;
 pub mod create;
 pub mod delete;
