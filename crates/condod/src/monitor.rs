@@ -133,7 +133,7 @@ pub async fn wait_exit(pid: i32, start: u64) {
         return;
     }
     // An OwnedFd keeps its number for its whole life, which is what the safe (deprecated)
-    // constructor needs; the replacement is `unsafe`, which this crate does not use.
+    // constructor needs; its replacement needs raw-pointer code, kept out of this crate.
     #[allow(deprecated)]
     let registered = AsyncFd::with_interest(fd, tokio::io::Interest::READABLE);
     match registered {
