@@ -50,10 +50,11 @@ pub fn warn(msg: &str) {
     eprintln!("condo-oci: warning: {msg}");
 }
 
-/// Writes a debug message when `--debug` is on.
-#[allow(dead_code)]
+/// Writes a debug message (to the log, or stderr without one) when `--debug` is on.
 pub fn debug(msg: &str) {
-    if SINK.get().is_some_and(|s| s.debug) {
-        write("debug", msg);
+    match SINK.get() {
+        Some(s) if s.debug && s.file.is_some() => write("debug", msg),
+        Some(s) if s.debug => eprintln!("condo-oci: debug: {msg}"),
+        _ => {}
     }
 }

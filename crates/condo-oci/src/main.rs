@@ -103,6 +103,13 @@ fn main() {
         systemd_cgroup: globals.has("systemd-cgroup"),
         debug: globals.has("debug"),
     };
+    let started = std::time::Instant::now();
+    log::debug(&format!(
+        "{} {:?} (root {})",
+        rest[0],
+        &rest[1..],
+        g.root.display()
+    ));
     let code = match dispatch(&g, &rest[0], &rest[1..]) {
         Ok(code) => code,
         Err(e) => {
@@ -110,6 +117,11 @@ fn main() {
             1
         }
     };
+    log::debug(&format!(
+        "{} exited {code} after {:?}",
+        rest[0],
+        started.elapsed()
+    ));
     std::process::exit(code);
 }
 
