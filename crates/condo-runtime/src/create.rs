@@ -300,8 +300,23 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         cgroup: cgroup.to_saved(),
         own_pid_ns: plan.has(Kind::Pid),
     };
-    chan.send(Tag::Go, &[], &[])
-        .ctx(|| "cannot reach the container init".into())?;
+    if chan.send(Tag::Go, &[], &[]).is_err() {
+        // The init died already, e.g. OOM-killed as soon as it entered its memory cgroup; a
+        // reason it sent first wins.
+        while let Ok(m) = chan.recv() {
+            if m.tag == Tag::Error {
+                if let Some((p, _)) = undo.child.take() {
+                    let _ = condo_sys::process::waitpid(p);
+                }
+                return Err(Error::Init(String::from_utf8_lossy(&m.data).into_owned()));
+            }
+        }
+        let status = undo
+            .child
+            .take()
+            .and_then(|(p, _)| condo_sys::process::waitpid(p).ok());
+        return Err(init_died(status, &cgroup, &linux));
+    }
     // A failed send means the init already ended: the loop below reads why.
     let _ = chan.send(Tag::Placed, &[], &[]);
     let mut console = None;

@@ -1,7 +1,6 @@
 //! `exec`: run another process inside a running container.
 
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -234,26 +233,9 @@ fn child_main(x: &ExecChild<'_>) -> Result<Infallible> {
         .map_err(|e| fail("chdir", e))?;
     drop(cwd);
     drop(root);
-    crate::rlimits::apply(x.rlimits).map_err(|e| Error::Init(e.to_string()))?;
-    if let Some(s) = &p.scheduler {
-        crate::sched::apply_scheduler(s).map_err(|e| Error::Init(e.to_string()))?;
-    }
-    if let Some(io) = &p.io_priority {
-        crate::sched::apply_io_priority(io).map_err(|e| Error::Init(e.to_string()))?;
-    }
-    if let Some(m) = p.user.umask {
-        condo_sys::process::umask(m);
-    }
+    crate::init::apply_process_attrs(p, None, x.rlimits)?;
     let env = crate::init::environment(p);
     let program = crate::init::find_program(&p.args[0], &env)?;
     crate::init::become_user(p, x.caps, x.seccomp, x.preserve_fds)?;
-    let args: Vec<CString> = p
-        .args
-        .iter()
-        .map(|a| CString::new(a.as_str()).unwrap_or_default())
-        .collect();
-    let argv: Vec<&std::ffi::CStr> = args.iter().map(|a| a.as_c_str()).collect();
-    let envp: Vec<&std::ffi::CStr> = env.iter().map(|a| a.as_c_str()).collect();
-    let e = condo_sys::execve(&program, &argv, &envp);
-    Err(Error::Init(format!("cannot execute {:?}: {e}", p.args[0])))
+    Err(crate::init::execute(p, &program, &env))
 }

@@ -263,7 +263,8 @@ fn setup(ctx: InitCtx<'_>) -> Result<Infallible> {
     drop(cwd);
     drop(root);
 
-    apply_process_attrs(process, spec, ctx.rlimits)?;
+    let personality = spec.linux.as_ref().and_then(|l| l.personality.as_ref());
+    apply_process_attrs(process, personality, ctx.rlimits)?;
     let env = environment(process);
     let program = find_program(&process.args[0], &env)?;
 
@@ -411,6 +412,11 @@ fn finish(
         crate::hooks::run_all("startContainer", &h.start_container, state_json)?;
     }
     become_user(process, ctx.caps, ctx.seccomp, ctx.preserve_fds)?;
+    Err(execute(process, program, env))
+}
+
+/// Replaces this process with the program; returns only the error when that fails.
+pub fn execute(process: &Process, program: &CString, env: &[CString]) -> Error {
     let args: Vec<CString> = process
         .args
         .iter()
@@ -419,19 +425,18 @@ fn finish(
     let argv: Vec<&std::ffi::CStr> = args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = env.iter().map(|a| a.as_c_str()).collect();
     let e = condo_sys::execve(program, &argv, &envp);
-    Err(Error::Init(format!(
-        "cannot execute {:?}: {e}",
-        process.args[0]
-    )))
+    Error::Init(format!("cannot execute {:?}: {e}", process.args[0]))
 }
 
-fn apply_process_attrs(
+/// Applies the attributes a process takes before its identity changes: resource limits,
+/// execution domain, scheduling, I/O priority and umask.
+pub fn apply_process_attrs(
     process: &Process,
-    spec: &Spec,
+    personality: Option<&crate::sched::Personality>,
     rlimits: &[crate::rlimits::ParsedRlimit],
 ) -> Result<()> {
     crate::rlimits::apply(rlimits).map_err(|e| Error::Init(e.to_string()))?;
-    if let Some(p) = spec.linux.as_ref().and_then(|l| l.personality.as_ref()) {
+    if let Some(p) = personality {
         crate::sched::apply_personality(p).map_err(|e| Error::Init(e.to_string()))?;
     }
     if let Some(s) = &process.scheduler {
