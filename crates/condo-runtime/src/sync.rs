@@ -84,7 +84,14 @@ impl Channel {
     /// Receives one message; an end of stream is an `UnexpectedEof` error.
     pub fn recv(&self) -> io::Result<Message> {
         let mut buf = vec![0u8; 64 * 1024];
-        let (n, fds) = condo_sys::fdpass::recv_with_fds(self.fd.as_fd(), &mut buf, 4)?;
+        // A peer that closes with our messages unread makes the next receive report
+        // ECONNRESET once; what it sent before closing is still queued behind that.
+        let (n, fds) = match condo_sys::fdpass::recv_with_fds(self.fd.as_fd(), &mut buf, 4) {
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                condo_sys::fdpass::recv_with_fds(self.fd.as_fd(), &mut buf, 4)?
+            }
+            r => r?,
+        };
         if n == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }

@@ -234,6 +234,11 @@ fn mappings(m: &[IdMapping], field: &str) -> Result<()> {
 
 /// Which namespace a sysctl belongs to; refused when the container shares the host's.
 fn sysctl_namespace(key: &str, plan: &Plan) -> Result<()> {
+    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+        return Err(invalid(format!(
+            "linux.sysctl \"{key}\" is not a sysctl name"
+        )));
+    }
     let k = key.replace('/', ".");
     let needed = if k.starts_with("net.") {
         Some(Kind::Network)
