@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod db;
 mod error;
+mod fault;
 mod health;
 mod logs;
 mod monitor;
@@ -42,6 +43,9 @@ struct Cli {
     /// The template library, for `condo template build NAME` (default: /usr/share/condo/templates).
     #[arg(long, env = "CONDOD_TEMPLATES")]
     templates: Option<PathBuf>,
+    /// Crash injection for tests: abort when an operation reaches this step.
+    #[arg(long, env = "CONDOD_FAULT", hide = true)]
+    fault: Option<String>,
     /// Log filter (error, warn, info, debug, trace).
     #[arg(long, default_value = "info", env = "CONDOD_LOG")]
     log: String,
@@ -143,6 +147,7 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .init();
+    fault::arm(cli.fault.clone())?;
     let root = &cli.root;
     std::fs::create_dir_all(root.join("containers"))
         .with_context(|| format!("cannot create {}", root.display()))?;

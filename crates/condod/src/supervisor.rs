@@ -64,7 +64,10 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
     let _ = std::fs::remove_file(dir.join(monitor::EXIT_FILE));
     write_bundle(app, &row)?;
     let started = match monitor::spawn(&app.paths, id).await {
-        Ok(s) => s,
+        Ok(s) => {
+            crate::fault::point("start.monitor");
+            s
+        }
         Err(msg) => {
             let conn = app.db.lock();
             if row.c.state == ContainerState::Restarting {
@@ -294,6 +297,13 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
     for row in &rows {
         let id = &row.c.id;
         let dir = app.paths.dir(id);
+        if row.c.config.rootfs.is_none() {
+            // Mounted from creation to deletion; a snapshot cut short, or a reboot, left it not.
+            let target = dir.join("rootfs");
+            if let Err(e) = crate::storage::mount_instance(&app.storage.instances, id, &target) {
+                tracing::warn!(container = %id, "its root filesystem: {e}");
+            }
+        }
         // A monitor may have been started just before a crash, before its row said so.
         let (mpid, mstart) = match (row.monitor_pid, row.monitor_start) {
             (Some(p), Some(s)) if s != 0 => (Some(p), Some(s)),
@@ -344,7 +354,15 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
                     }
                 }
                 clear_runtime(app, &name).await;
-                let _ = std::fs::remove_dir_all(e.path());
+                // A create or delete cut short may have left its rootfs mounted here: never
+                // recurse into a mounted instance (the orphan instance goes next, with its
+                // storage, in `storage::remove_orphans`).
+                match crate::storage::unmount_instance(&e.path().join("rootfs")) {
+                    Ok(()) => {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                    Err(err) => tracing::warn!(container = %name, "leftover directory: {err}"),
+                }
             }
         }
     }

@@ -47,6 +47,25 @@ pub fn make_rootfs(dir: &Path) {
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
 }
 
+/// Writes a busybox image named `name` (tests/engines/mkimage.sh) and imports it into `d`.
+pub fn import_busybox_image(d: &Daemon, name: &str) {
+    let tar = d
+        .tmp
+        .path()
+        .join(format!("{}.tar", name.replace([':', '/'], "_")));
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let st = Command::new("bash")
+        .arg(repo.join("tests/engines/mkimage.sh"))
+        .arg(&tar)
+        .arg(name)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkimage.sh failed");
+    let (code, out, err) = d.condo(&["import", tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "import: {err}");
+    assert!(out.contains(name), "{out}");
+}
+
 /// An HTTP answer.
 #[derive(Debug)]
 pub struct Answer {
