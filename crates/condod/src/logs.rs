@@ -113,8 +113,10 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
     let path = dir.join(LOG_FILE);
     let mut reader = current.map(|(f, _)| BufReader::new(f));
     let mut partial = String::new();
-    // Poll fast at first (short-lived containers end within milliseconds), slower when idle.
+    // Poll fast at first (short-lived containers end within milliseconds: `condo run` waits
+    // here for their end), slower once the container has been quiet for a while.
     let mut nap = Duration::from_millis(2);
+    let fast_until = std::time::Instant::now() + Duration::from_secs(1);
     loop {
         let stopped = done();
         let mut got = false;
@@ -160,6 +162,8 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
             return;
         }
         nap = if got {
+            Duration::from_millis(2)
+        } else if std::time::Instant::now() < fast_until {
             Duration::from_millis(2)
         } else {
             (nap * 2).min(Duration::from_millis(100))

@@ -131,6 +131,21 @@ fn find_monitor(given: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
+/// Lifts the soft limit on open files to the hard one: each watched container holds a pidfd.
+fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let l = getrlimit(Resource::Nofile);
+    if l.maximum.is_some() && l.current != l.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: l.maximum,
+                maximum: l.maximum,
+            },
+        );
+    }
+}
+
 fn tcp_addr(listen: &str) -> Result<String> {
     match listen.strip_prefix("tcp://") {
         Some(a) => Ok(a.to_string()),
@@ -148,6 +163,7 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     fault::arm(cli.fault.clone())?;
+    raise_nofile();
     let root = &cli.root;
     std::fs::create_dir_all(root.join("containers"))
         .with_context(|| format!("cannot create {}", root.display()))?;
