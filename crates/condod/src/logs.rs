@@ -161,9 +161,7 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
         if tx.is_closed() {
             return;
         }
-        nap = if got {
-            Duration::from_millis(2)
-        } else if std::time::Instant::now() < fast_until {
+        nap = if got || std::time::Instant::now() < fast_until {
             Duration::from_millis(2)
         } else {
             (nap * 2).min(Duration::from_millis(100))
