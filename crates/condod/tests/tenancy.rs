@@ -1,0 +1,1205 @@
+//! Tenancy end to end: tenants, users, roles and tokens; every route of the daemon walked by a
+//! tenant that does not own the resources it names; quotas under concurrent creates; the
+//! audit log. A real condod on a temporary root (needs root).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::Daemon;
+use serde_json::{json, Value};
+
+/// The daemon's route table, read from its source so that a new route is walked as soon as it
+/// is declared: (method, path, access).
+fn routes() -> Vec<(String, String, String)> {
+    let src = include_str!("../src/api/mod.rs");
+    let start = src.find("pub const ROUTES").expect("ROUTES in api/mod.rs");
+    let end = start + src[start..].find("];").unwrap();
+    src[start..end]
+        .lines()
+        .filter(|l| l.trim_start().starts_with("(\""))
+        .map(|l| {
+            let parts: Vec<&str> = l.split('"').collect();
+            let access = parts[4].trim_matches(|c: char| !c.is_alphanumeric());
+            (parts[1].into(), parts[3].into(), access.into())
+        })
+        .collect()
+}
+
+/// One answer: status, and the body (JSON or text).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A request over the daemon's socket with a bearer token (none: the root peer, an admin) and
+/// extra headers; the answer is read by its length, so an upgrade request cannot hang.
+fn call(
+    d: &Daemon,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    upgrade: bool,
+) -> Answer {
+    let mut s = UnixStream::connect(d.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if upgrade {
+        head.push_str("Connection: Upgrade\r\nUpgrade: condo-exec\r\n");
+    } else {
+        head.push_str("Connection: close\r\n");
+    }
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        let l = line.to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-length:") {
+            length = v.trim().parse::<usize>().ok();
+        }
+        if l.starts_with("transfer-encoding: chunked") {
+            chunked = true;
+        }
+    }
+    let mut out = Vec::new();
+    if status == 101 {
+        // Never expected here: the caller asserts on it.
+    } else if let Some(n) = length {
+        out.resize(n, 0);
+        r.read_exact(&mut out).unwrap();
+    } else if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0u8; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            out.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        let _ = r.read_to_end(&mut out);
+    }
+    Answer {
+        status,
+        body: String::from_utf8_lossy(&out).into_owned(),
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Imports the busybox image `bb:1` as the admin: published to every tenant.
+fn import_image(d: &Daemon) {
+    let tar = d.tmp.path().join("bb.tar");
+    let st = Command::new("bash")
+        .arg(repo().join("tests/engines/mkimage.sh"))
+        .arg(&tar)
+        .arg("bb:1")
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkimage.sh failed");
+    let (code, _, err) = d.condo(&["image", "import", tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "import: {err}");
+}
+
+/// Makes a tenant (with a quota) as the admin.
+fn tenant(d: &Daemon, name: &str, quota: Value) {
+    let a = call(
+        d,
+        None,
+        "POST",
+        "/v1/tenants",
+        Some(&json!({"name": name, "quota": quota}).to_string()),
+        false,
+    );
+    assert_eq!(a.status, 201, "tenant {name}: {}", a.body);
+}
+
+/// Makes a user and a token for it as `by`; returns (token id, secret).
+fn user(d: &Daemon, by: Option<&str>, tenant: &str, name: &str, role: &str) -> (String, String) {
+    let a = call(
+        d,
+        by,
+        "POST",
+        "/v1/users",
+        Some(&json!({"name": name, "tenant": tenant, "role": role}).to_string()),
+        false,
+    );
+    assert_eq!(a.status, 201, "user {name}: {}", a.body);
+    assert_eq!(a.json()["tenant"], tenant);
+    let a = call(
+        d,
+        by,
+        "POST",
+        "/v1/tokens",
+        Some(&json!({"user": name, "tenant": tenant}).to_string()),
+        false,
+    );
+    assert_eq!(a.status, 201, "token for {name}: {}", a.body);
+    let v = a.json();
+    (
+        v["token"]["id"].as_str().unwrap().to_string(),
+        v["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn tenants_users_roles_and_tokens() {
+    let d = Daemon::start();
+    tenant(&d, "alpha", json!({}));
+    tenant(&d, "beta", json!({}));
+    // Bad input names its field and changes nothing.
+    for (body, field) in [
+        (json!({"name": "../x"}), "name"),
+        (
+            json!({"name": "ok", "quota": {"memory": -1}}),
+            "quota.memory",
+        ),
+        (
+            json!({"name": "ok", "quota": {"cpus": "two"}}),
+            "quota.cpus",
+        ),
+        (json!({"name": "ok", "quota": {"dsik": 1}}), "quota.dsik"),
+        (
+            json!({"name": "ok", "quota": {"memory": u64::MAX}}),
+            "quota.memory",
+        ),
+    ] {
+        let a = call(
+            &d,
+            None,
+            "POST",
+            "/v1/tenants",
+            Some(&body.to_string()),
+            false,
+        );
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_eq!(a.json()["field"], field, "{body}: {}", a.body);
+    }
+    let a = call(
+        &d,
+        None,
+        "POST",
+        "/v1/tenants",
+        Some(r#"{"name":"alpha"}"#),
+        false,
+    );
+    assert_eq!(a.status, 409, "{}", a.body);
+    let list = call(&d, None, "GET", "/v1/tenants", None, false).json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "alpha", "beta"]);
+
+    let (_, alice) = user(&d, None, "alpha", "alice", "tenant-owner");
+    // The owner makes its own tenant's users, never an admin, never in another tenant.
+    let (_, otto) = user(&d, Some(&alice), "alpha", "otto", "operator");
+    let (_, rosa) = user(&d, Some(&alice), "alpha", "rosa", "read-only");
+    let mk = |by: &str, body: Value| {
+        call(
+            &d,
+            Some(by),
+            "POST",
+            "/v1/users",
+            Some(&body.to_string()),
+            false,
+        )
+    };
+    let a = mk(&alice, json!({"name": "boss", "role": "admin"}));
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = mk(
+        &alice,
+        json!({"name": "spy", "tenant": "beta", "role": "read-only"}),
+    );
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a = mk(&alice, json!({"name": "root", "role": "read-only"}));
+    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("name")));
+    let a = mk(&alice, json!({"name": "x", "role": "owner"}));
+    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("role")));
+    // An operator runs workloads but does not manage people; read-only changes nothing.
+    let a = mk(&otto, json!({"name": "y", "role": "read-only"}));
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = call(
+        &d,
+        Some(&otto),
+        "POST",
+        "/v1/tokens",
+        Some(r#"{"user":"otto"}"#),
+        false,
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = call(
+        &d,
+        Some(&rosa),
+        "POST",
+        "/v1/containers",
+        Some(r#"{"image":"x"}"#),
+        false,
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+
+    let who = call(&d, Some(&otto), "GET", "/v1/whoami", None, false).json();
+    assert_eq!(
+        (
+            who["id"].clone(),
+            who["tenant"].clone(),
+            who["role"].clone()
+        ),
+        (json!("otto"), json!("alpha"), json!("operator"))
+    );
+    // Names are per tenant: beta may have its own "alice", and no one learns of alpha's.
+    let (_, beta_alice) = user(&d, None, "beta", "alice", "read-only");
+    let who = call(&d, Some(&beta_alice), "GET", "/v1/whoami", None, false).json();
+    assert_eq!(
+        (who["tenant"].clone(), who["role"].clone()),
+        (json!("beta"), json!("read-only"))
+    );
+    let users = call(&d, Some(&alice), "GET", "/v1/users", None, false).json();
+    assert_eq!(users.as_array().unwrap().len(), 3, "{users}");
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["tenant"] == "alpha"));
+
+    // The secret is shown once: never listed, never stored as it is.
+    let tokens = call(&d, Some(&alice), "GET", "/v1/tokens", None, false);
+    assert_eq!(tokens.status, 200);
+    assert!(!tokens.body.contains(&alice) && !tokens.body.contains("secret"));
+    assert_eq!(
+        tokens.json().as_array().unwrap().len(),
+        3,
+        "{}",
+        tokens.body
+    );
+    let mine = call(&d, Some(&otto), "GET", "/v1/tokens", None, false).json();
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    for f in ["condod.db", "condod.db-wal"] {
+        let bytes = std::fs::read(d.root.join(f)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&alice), "{f} holds a token's secret");
+    }
+
+    // Expiry, revocation and removal of the user each end a token.
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        "/v1/tokens",
+        Some(r#"{"user":"otto","name":"ci","expires_in":1}"#),
+        false,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let short = a.json()["secret"].as_str().unwrap().to_string();
+    assert!(a.json()["token"]["expires_at"].is_string());
+    assert_eq!(
+        call(&d, Some(&short), "GET", "/v1/whoami", None, false).status,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(
+        call(&d, Some(&short), "GET", "/v1/whoami", None, false).status,
+        401
+    );
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        "/v1/tokens",
+        Some(r#"{"user":"otto","expires_in":0}"#),
+        false,
+    );
+    assert_eq!(
+        (a.status, a.json()["field"].clone()),
+        (400, json!("expires_in"))
+    );
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        "/v1/tokens",
+        Some(r#"{"user":"rosa"}"#),
+        false,
+    );
+    let (rosa2_id, rosa2) = (
+        a.json()["token"]["id"].as_str().unwrap().to_string(),
+        a.json()["secret"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        call(&d, Some(&rosa2), "GET", "/v1/whoami", None, false).status,
+        200
+    );
+    let a = call(
+        &d,
+        Some(&alice),
+        "DELETE",
+        &format!("/v1/tokens/{rosa2_id}"),
+        None,
+        false,
+    );
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(
+        call(&d, Some(&rosa2), "GET", "/v1/whoami", None, false).status,
+        401
+    );
+    assert_eq!(
+        call(&d, Some(&rosa), "GET", "/v1/whoami", None, false).status,
+        200
+    );
+    let a = call(&d, Some(&alice), "DELETE", "/v1/users/rosa", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(
+        call(&d, Some(&rosa), "GET", "/v1/whoami", None, false).status,
+        401
+    );
+    // The admin token is not revoked through the API.
+    let a = call(&d, None, "DELETE", "/v1/tokens/admin", None, false);
+    assert_eq!(a.status, 409, "{}", a.body);
+
+    // A tenant with users goes with them; one with containers stays.
+    let a = call(&d, None, "DELETE", "/v1/tenants/beta", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(
+        call(&d, Some(&beta_alice), "GET", "/v1/whoami", None, false).status,
+        401
+    );
+    let a = call(&d, None, "DELETE", "/v1/tenants/default", None, false);
+    assert_eq!(a.status, 409, "{}", a.body);
+}
+
+/// What tenant A ("alpha") owns, for tenant B ("beta") to try.
+struct Owned {
+    container: String,
+    snapshot: String,
+    user: String,
+    token: String,
+}
+
+/// The path of `route` naming A's resources (`other`: naming ones that exist nowhere); `None`
+/// for routes that name no resource of a tenant (collections, shared images and templates).
+fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
+    let pick = |mine: &str, none: &str| {
+        if other {
+            none.to_string()
+        } else {
+            mine.to_string()
+        }
+    };
+    if route.starts_with("/v1/images/") || route.starts_with("/v1/templates/") {
+        return None;
+    }
+    if !route.contains('{') {
+        return None;
+    }
+    let p = route
+        .replace(
+            "/v1/containers/{id}",
+            &format!("/v1/containers/{}", pick(&a.container, "c0ffee00nothere")),
+        )
+        .replace("{snapshot}", &pick(&a.snapshot, "nosnap"))
+        .replace(
+            "/v1/tenants/{name}",
+            &format!("/v1/tenants/{}", pick("alpha", "nowhere")),
+        )
+        .replace(
+            "/v1/users/{name}",
+            &format!("/v1/users/{}", pick(&a.user, "nobody")),
+        )
+        .replace(
+            "/v1/tokens/{id}",
+            &format!("/v1/tokens/{}", pick(&a.token, "tok-000000000000")),
+        );
+    assert!(
+        !p.contains('{'),
+        "route {route}: the walk knows no resource of tenant A for it; add one to Owned"
+    );
+    Some(p)
+}
+
+/// Query strings that keep streams from following.
+fn no_follow(path: &str) -> String {
+    if path.ends_with("/stats") {
+        format!("{path}?stream=false")
+    } else if path.ends_with("/events") {
+        format!("{path}?since=0&follow=false")
+    } else {
+        path.to_string()
+    }
+}
+
+#[test]
+fn every_route_keeps_tenants_apart() {
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(&d, "alpha", json!({}));
+    tenant(&d, "beta", json!({}));
+    let (_, alice) = user(&d, None, "alpha", "alice", "tenant-owner");
+    let (alice_tok, _) = user(&d, Some(&alice), "alpha", "otto", "operator");
+    let (_, bob) = user(&d, None, "beta", "bob", "tenant-owner");
+    let (_, rita) = user(&d, Some(&bob), "beta", "rita", "read-only");
+
+    // A's container runs with a terminal (exec and attach would both work for A), with a
+    // snapshot taken while it was stopped.
+    let a = call(&d, Some(&alice), "POST", "/v1/containers",
+        Some(&json!({"name": "web", "image": "bb:1", "tty": true, "command": ["sh", "-c", "echo alpha-secret-output; sleep 1000"]}).to_string()), false);
+    assert_eq!(a.status, 201, "{}", a.body);
+    let cid = a.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(a.json()["tenant"], "alpha");
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        &format!("/v1/containers/{cid}/snapshots"),
+        Some(r#"{"name":"s1"}"#),
+        false,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        &format!("/v1/containers/{cid}/start"),
+        None,
+        false,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let owned = Owned {
+        container: cid.clone(),
+        snapshot: "s1".into(),
+        user: "otto".into(),
+        token: alice_tok.clone(),
+    };
+    // B's own container, never started, for the read-only walk.
+    let a = call(
+        &d,
+        Some(&bob),
+        "POST",
+        "/v1/containers",
+        Some(r#"{"name":"web","image":"bb:1"}"#),
+        false,
+    );
+    assert_eq!(a.status, 201, "B may use the name A uses: {}", a.body);
+    let bid = a.json()["id"].as_str().unwrap().to_string();
+    let mine = Owned {
+        container: bid.clone(),
+        snapshot: "nosnap".into(),
+        user: "rita".into(),
+        token: "tok-000000000000".into(),
+    };
+    let events_before = call(
+        &d,
+        Some(&alice),
+        "GET",
+        "/v1/events?since=0&follow=false",
+        None,
+        false,
+    )
+    .body;
+
+    let routes = routes();
+    assert!(
+        routes.len() > 40,
+        "the route table did not parse: {routes:?}"
+    );
+    let mut walked = 0;
+    for (method, route, access) in &routes {
+        let m = method.to_uppercase();
+        let upgrades: &[bool] = if route.ends_with("/exec") || route.ends_with("/attach") {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        // B against A's resource, and against one that does not exist: the same answer, and for
+        // every route B's role may use, that answer is 404.
+        if let (Some(theirs), Some(nowhere)) = (
+            concrete(route, &owned, false),
+            concrete(route, &owned, true),
+        ) {
+            for &up in upgrades {
+                let body = (m == "POST").then_some("{}");
+                let x = call(&d, Some(&bob), &m, &no_follow(&theirs), body, up);
+                let y = call(&d, Some(&bob), &m, &no_follow(&nowhere), body, up);
+                let strip = |s: &str| {
+                    s.replace(&owned.container, "X")
+                        .replace("c0ffee00nothere", "X")
+                        .replace("alpha", "X")
+                        .replace("nowhere", "X")
+                        .replace(&owned.snapshot, "X")
+                        .replace("nosnap", "X")
+                        .replace(&owned.user, "X")
+                        .replace("nobody", "X")
+                        .replace(&owned.token, "X")
+                        .replace("tok-000000000000", "X")
+                };
+                assert_eq!(
+                    (x.status, strip(&x.body)),
+                    (y.status, strip(&y.body)),
+                    "{m} {route} (upgrade {up}): B tells A's resource from a missing one"
+                );
+                let expect = if access == "Admin" { 403 } else { 404 };
+                assert_eq!(
+                    x.status, expect,
+                    "{m} {theirs} (upgrade {up}) as B: {}",
+                    x.body
+                );
+                assert!(!x.body.contains("alpha-secret-output"));
+                walked += 1;
+            }
+        }
+        // Read-only on its own tenant: every route beyond reading is refused, reads are not.
+        let path = concrete(route, &mine, false).unwrap_or_else(|| route.replace("{name}", "bb:1"));
+        if access == "Public" {
+            continue;
+        }
+        for &up in upgrades {
+            let body = (m == "POST").then_some("{}");
+            let x = call(&d, Some(&rita), &m, &no_follow(&path), body, up);
+            if access == "Read" {
+                assert!(
+                    x.status != 401 && x.status != 403,
+                    "{m} {path} as read-only: {} {}",
+                    x.status,
+                    x.body
+                );
+            } else {
+                assert_eq!(
+                    x.status, 403,
+                    "{m} {path} (upgrade {up}) as read-only: {}",
+                    x.body
+                );
+                assert_eq!(x.json()["code"], "forbidden");
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked > routes.len(), "walked {walked}");
+
+    // Nothing of A's changed, and A's container still runs.
+    let a = call(
+        &d,
+        Some(&alice),
+        "GET",
+        &format!("/v1/containers/{cid}"),
+        None,
+        false,
+    );
+    assert_eq!(
+        (a.status, a.json()["state"].clone()),
+        (200, json!("running")),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &d,
+        Some(&alice),
+        "GET",
+        &format!("/v1/containers/{cid}/snapshots"),
+        None,
+        false,
+    );
+    assert!(a.body.contains("\"s1\""), "{}", a.body);
+    let a = call(&d, Some(&alice), "GET", "/v1/users/otto", None, false);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = call(&d, Some(&alice), "GET", "/v1/tokens", None, false);
+    assert!(a.body.contains(&alice_tok), "{}", a.body);
+    let a = call(&d, Some(&alice), "GET", "/v1/tenants/alpha", None, false);
+    assert_eq!(a.json()["usage"]["containers"], 1, "{}", a.body);
+    let events_after = call(
+        &d,
+        Some(&alice),
+        "GET",
+        "/v1/events?since=0&follow=false",
+        None,
+        false,
+    )
+    .body;
+    assert_eq!(
+        events_before.lines().count(),
+        events_after.lines().count(),
+        "B's walk touched A: {events_after}"
+    );
+
+    // Collections show B only its own: containers, events, tenants, users, tokens, audit, counts.
+    let list = |path: &str| call(&d, Some(&bob), "GET", path, None, false);
+    let a = list("/v1/containers?all=true");
+    assert_eq!(a.json().as_array().unwrap().len(), 1, "{}", a.body);
+    assert_eq!(a.json()[0]["id"], bid.as_str());
+    let a = list("/v1/events?since=0&follow=false");
+    assert!(
+        !a.body.contains(&cid) && !a.body.contains("alpha"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains(&bid), "{}", a.body);
+    let a = list("/v1/tenants");
+    assert_eq!(a.json().as_array().unwrap().len(), 1);
+    assert_eq!(a.json()[0]["name"], "beta");
+    for p in ["/v1/users", "/v1/tokens"] {
+        let a = list(p);
+        assert_eq!(a.status, 200, "{p}: {}", a.body);
+        assert!(
+            !a.body.contains("alpha") && !a.body.contains("otto"),
+            "{p}: {}",
+            a.body
+        );
+    }
+    // B's log holds B's own requests (with the paths B sent), nothing of A's.
+    let a = list("/v1/audit?limit=10000");
+    for e in a.json().as_array().unwrap() {
+        assert!(
+            e["tenant"] == "beta" && (e["principal"] == "bob" || e["principal"] == "rita"),
+            "{e}"
+        );
+    }
+    let a = list("/v1/users?tenant=alpha");
+    assert_eq!(a.json(), json!([]));
+    let a = list("/v1/audit?tenant=alpha");
+    assert_eq!(a.json(), json!([]));
+    let a = list("/v1/system/info");
+    assert_eq!(a.json()["containers"]["total"], 1, "{}", a.body);
+    // A live event stream of B hears B's events and none of A's.
+    let mut s = UnixStream::connect(d.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET /v1/events HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {bob}\r\n\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("200"), "{line}");
+    std::thread::sleep(Duration::from_millis(200));
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        &format!("/v1/containers/{cid}/pause"),
+        None,
+        false,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = call(
+        &d,
+        Some(&bob),
+        "POST",
+        &format!("/v1/containers/{bid}/rename"),
+        Some(r#"{"name":"web2"}"#),
+        false,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let mut heard = String::new();
+    while !heard.contains("\"rename\"") {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        heard.push_str(&line);
+    }
+    assert!(
+        !heard.contains(&cid) && !heard.contains("\"pause\""),
+        "{heard}"
+    );
+    let a = call(
+        &d,
+        Some(&alice),
+        "POST",
+        &format!("/v1/containers/{cid}/resume"),
+        None,
+        false,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    // The audit log has B's refused and failed attempts, and A's changes under A's tenant.
+    let audit = call(
+        &d,
+        None,
+        "GET",
+        "/v1/audit?principal=bob&result=error",
+        None,
+        false,
+    )
+    .json();
+    let entries = audit.as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["route"] == "/v1/containers/{id}/exec" && e["status"] == 404),
+        "{audit}"
+    );
+    assert!(entries.iter().all(|e| e["tenant"] == "beta"), "{audit}");
+    let denied = call(
+        &d,
+        None,
+        "GET",
+        "/v1/audit?principal=rita&result=denied",
+        None,
+        false,
+    )
+    .json();
+    assert!(denied.as_array().unwrap().len() >= 20, "{denied}");
+    let made = call(
+        &d,
+        None,
+        "GET",
+        &format!("/v1/audit?tenant=alpha&resource=/v1/containers/{cid}"),
+        None,
+        false,
+    )
+    .json();
+    let made = made.as_array().unwrap();
+    assert!(
+        made.iter().any(|e| e["method"] == "POST"
+            && e["route"] == "/v1/containers"
+            && e["result"] == "ok"
+            && e["principal"] == "alice"),
+        "{made:?}"
+    );
+    assert!(
+        made.iter()
+            .any(|e| e["route"] == "/v1/containers/{id}/pause"),
+        "{made:?}"
+    );
+    // Owners read their own tenant's log; below owner, no one does.
+    let a = call(&d, Some(&alice), "GET", "/v1/audit", None, false);
+    assert!(
+        a.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant"] == "alpha"),
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        call(&d, Some(&rita), "GET", "/v1/audit", None, false).status,
+        403
+    );
+    let a = call(&d, None, "GET", "/v1/audit?limit=many", None, false);
+    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("limit")));
+    let a = call(&d, None, "GET", "/v1/audit?since=yesterday", None, false);
+    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("since")));
+    let a = call(&d, None, "GET", "/v1/audit?colour=red", None, false);
+    assert_eq!(
+        (a.status, a.json()["field"].clone()),
+        (400, json!("colour"))
+    );
+    // Reads are not audited.
+    let all = call(&d, None, "GET", "/v1/audit?limit=10000", None, false).json();
+    assert!(all.as_array().unwrap().iter().all(|e| e["method"] != "GET"));
+}
+
+#[test]
+fn quotas_hold_under_concurrent_creates() {
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(
+        &d,
+        "gamma",
+        json!({"containers": 10, "networks": 2, "bandwidth": 100000000, "monthly_traffic": 1000000000000u64, "disk": 1073741824}),
+    );
+    let (_, owner) = user(&d, None, "gamma", "gina", "tenant-owner");
+    // The image's layers are unpacked once, by the admin, outside the quota under test.
+    let a = call(
+        &d,
+        None,
+        "POST",
+        "/v1/containers",
+        Some(r#"{"name":"warm","image":"bb:1"}"#),
+        false,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let made: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..50)
+            .map(|i| {
+                let (d, owner) = (&d, &owner);
+                s.spawn(move || {
+                    let a = call(
+                        d,
+                        Some(owner),
+                        "POST",
+                        "/v1/containers",
+                        Some(&json!({"name": format!("c{i}"), "image": "bb:1"}).to_string()),
+                        false,
+                    );
+                    (a.status, a.json())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = made.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(ok, 10, "{made:?}");
+    for (s, v) in &made {
+        assert!(
+            *s == 201 || (*s == 409 && v["code"] == "quota_exceeded"),
+            "{s} {v}"
+        );
+    }
+    let t = call(&d, Some(&owner), "GET", "/v1/tenants/gamma", None, false).json();
+    assert_eq!(t["usage"]["containers"], 10, "{t}");
+    assert_eq!(t["quota"]["containers"], 10, "{t}");
+    assert_eq!(t["quota"]["monthly_traffic"], 1000000000000u64, "{t}");
+    let a = call(
+        &d,
+        Some(&owner),
+        "GET",
+        "/v1/containers?all=true",
+        None,
+        false,
+    );
+    assert_eq!(a.json().as_array().unwrap().len(), 10);
+    // Refused creates left nothing behind.
+    let dirs = std::fs::read_dir(d.root.join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        dirs, 11,
+        "container directories for 10 containers and the warm one"
+    );
+
+    // Memory and CPU quotas count the containers' limits; each container must state them.
+    let a = call(
+        &d,
+        None,
+        "POST",
+        "/v1/tenants/gamma/quota",
+        Some(r#"{"containers": 20, "memory": 100000000, "cpus": 1}"#),
+        false,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.json()["quota"]["disk"].is_null(),
+        "the body replaces the quota: {}",
+        a.body
+    );
+    let a = call(
+        &d,
+        Some(&owner),
+        "POST",
+        "/v1/containers",
+        Some(r#"{"image":"bb:1","limits":{"cpus":0.5}}"#),
+        false,
+    );
+    assert_eq!(
+        (a.status, a.json()["field"].clone()),
+        (400, json!("limits.memory")),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &d,
+        Some(&owner),
+        "POST",
+        "/v1/containers",
+        Some(r#"{"image":"bb:1","limits":{"memory":60000000,"cpus":0.5}}"#),
+        false,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let big = a.json()["id"].as_str().unwrap().to_string();
+    let a = call(
+        &d,
+        Some(&owner),
+        "POST",
+        "/v1/containers",
+        Some(r#"{"image":"bb:1","limits":{"memory":60000000,"cpus":0.5}}"#),
+        false,
+    );
+    assert_eq!(
+        (a.status, a.json()["code"].clone()),
+        (409, json!("quota_exceeded")),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &d,
+        Some(&owner),
+        "POST",
+        &format!("/v1/containers/{big}/update"),
+        Some(r#"{"limits":{"memory":120000000}}"#),
+        false,
+    );
+    assert_eq!(
+        (a.status, a.json()["code"].clone()),
+        (409, json!("quota_exceeded")),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &d,
+        Some(&owner),
+        "POST",
+        &format!("/v1/containers/{big}/update"),
+        Some(r#"{"limits":{"memory":90000000}}"#),
+        false,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let t = call(&d, Some(&owner), "GET", "/v1/tenants/gamma", None, false).json();
+    assert_eq!(
+        (
+            t["usage"]["containers"].clone(),
+            t["usage"]["memory"].clone()
+        ),
+        (json!(11), json!(90000000)),
+        "{t}"
+    );
+    // The tenant cannot change its own quota.
+    let a = call(
+        &d,
+        Some(&owner),
+        "POST",
+        "/v1/tenants/gamma/quota",
+        Some("{}"),
+        false,
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = call(
+        &d,
+        None,
+        "POST",
+        "/v1/tenants/gamma/quota",
+        Some(r#"{"cpus": -1}"#),
+        false,
+    );
+    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("cpus")));
+    let a = call(&d, None, "DELETE", "/v1/tenants/gamma", None, false);
+    assert_eq!(a.status, 409, "{}", a.body);
+}
+
+#[test]
+fn the_cli_logs_in_with_named_contexts() {
+    let d = Daemon::start();
+    tenant(&d, "alpha", json!({"containers": 3}));
+    let (_, alice) = user(&d, None, "alpha", "alice", "tenant-owner");
+    let cfg = d.tmp.path().join("config");
+    let condo = |args: &[&str], host: Option<&str>, token: Option<&str>| {
+        let mut c = Command::new(common::bin("condo"));
+        c.env("XDG_CONFIG_HOME", &cfg)
+            .env_remove("CONDO_HOST")
+            .env_remove("CONDO_TOKEN")
+            .env_remove("CONDO_CONTEXT");
+        if let Some(h) = host {
+            c.env("CONDO_HOST", h);
+        }
+        if let Some(t) = token {
+            c.env("CONDO_TOKEN", t);
+        }
+        let o = c.args(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let host = d.host();
+    // A wrong token is refused and stores nothing.
+    let (code, _, err) = condo(
+        &["login", "--context", "bad", "--token", "condo_wrong", &host],
+        None,
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("not valid"), "{err}");
+    let (code, out, err) = condo(
+        &["login", "--context", "alpha", "--token", &alice, &host],
+        None,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alice") && out.contains("alpha"), "{out}");
+    let file = cfg.join("condo/contexts.json");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // The current context's host and token are used.
+    let (code, out, err) = condo(&["system", "whoami"], None, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alice"), "{out}");
+    let (code, out, _) = condo(&["tenant", "usage"], None, None);
+    assert_eq!(code, 0);
+    assert!(out.contains("containers") && out.contains("0 / 3"), "{out}");
+    // A token read from stdin, a second context, and switching between them.
+    let mut c = Command::new(common::bin("condo"));
+    c.env("XDG_CONFIG_HOME", &cfg)
+        .env_remove("CONDO_HOST")
+        .env_remove("CONDO_TOKEN")
+        .args(["login", "--context", "root", "--token-stdin", &host])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let admin = std::fs::read_to_string(d.root.join("admin.token")).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(admin.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, out, _) = condo(&["context", "ls"], None, None);
+    assert!(out.contains("alpha") && out.contains("root *"), "{out}");
+    assert!(
+        !out.contains(&alice) && !out.contains(admin.trim()),
+        "context ls shows a secret: {out}"
+    );
+    let (_, out, _) = condo(&["system", "whoami"], None, None);
+    assert!(out.contains("admin"), "{out}");
+    let (code, _, _) = condo(&["context", "use", "alpha"], None, None);
+    assert_eq!(code, 0);
+    let (_, out, _) = condo(&["system", "whoami"], None, None);
+    assert!(out.contains("alice"), "{out}");
+    // CONDO_TOKEN overrides the context's token; CONDO_CONTEXT picks another for one command.
+    let (_, out, _) = condo(&["system", "whoami"], None, Some(admin.trim()));
+    assert!(out.contains("admin"), "{out}");
+    let (_, out, _) = condo(&["--context", "root", "system", "whoami"], None, None);
+    assert!(out.contains("admin"), "{out}");
+    // Another host does not get the context's token.
+    let (code, _, err) = condo(&["system", "whoami"], Some("tcp://127.0.0.1:1"), None);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot reach"), "{err}");
+    // The tenancy verbs.
+    let (code, out, err) = condo(
+        &["user", "create", "otto", "--role", "operator"],
+        None,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("otto"), "{out}");
+    let (code, out, err) = condo(&["token", "create", "otto", "--expires", "1h"], None, None);
+    assert_eq!(code, 0, "{err}");
+    let secret = out
+        .lines()
+        .find(|l| l.starts_with("condo_"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let (code, out, _) = condo(&["system", "whoami"], None, Some(&secret));
+    assert_eq!(code, 0);
+    assert!(out.contains("otto") && out.contains("operator"), "{out}");
+    let (_, out, _) = condo(&["token", "ls"], None, None);
+    assert!(out.contains("otto") && !out.contains(&secret), "{out}");
+    let (code, _, err) = condo(&["tenant", "create", "beta"], None, None);
+    assert_eq!(code, 5, "an owner may not make tenants: {err}");
+    let (code, out, err) = condo(
+        &[
+            "--context",
+            "root",
+            "tenant",
+            "create",
+            "beta",
+            "--containers",
+            "5",
+            "--memory",
+            "1g",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("beta"), "{out}");
+    let (code, out, _) = condo(&["--context", "root", "tenant", "ls"], None, None);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("alpha") && out.contains("beta") && out.contains("0B / 1.0GiB"),
+        "{out}"
+    );
+    let (code, _, err) = condo(
+        &[
+            "--context",
+            "root",
+            "tenant",
+            "quota",
+            "beta",
+            "--containers",
+            "7",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = condo(&["--context", "root", "tenant", "show", "beta"], None, None);
+    let t: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            t["quota"]["containers"].clone(),
+            t["quota"]["memory"].clone()
+        ),
+        (json!(7), json!(1073741824u64)),
+        "{out}"
+    );
+    let (code, out, _) = condo(
+        &["--context", "root", "audit", "--principal", "alice"],
+        None,
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("/v1/users/otto") && out.contains("/v1/tokens"),
+        "{out}"
+    );
+    let (code, out, _) = condo(
+        &[
+            "--context",
+            "root",
+            "audit",
+            "--tenant",
+            "alpha",
+            "--output",
+            "json",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v.as_array().unwrap().iter().all(|e| e["tenant"] == "alpha"),
+        "{out}"
+    );
+    let (code, _, _) = condo(&["context", "rm", "alpha"], None, None);
+    assert_eq!(code, 0);
+    let (_, out, _) = condo(&["context", "ls"], None, None);
+    assert!(!out.contains("alpha"), "{out}");
+    let (code, _, err) = condo(&["context", "use", "alpha"], None, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("alpha"), "{err}");
+}
