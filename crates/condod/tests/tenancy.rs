@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Daemon;
+use common::{Answer, Daemon};
 use serde_json::{json, Value};
 
 /// The daemon's route table, read from its source so that a new route is walked as soon as it
@@ -30,21 +29,8 @@ fn routes() -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// One answer: status, and the body (JSON or text).
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// A request over the daemon's socket with a bearer token (none: the root peer, an admin) and
-/// extra headers; the answer is read by its length, so an upgrade request cannot hang.
+/// A request over the daemon's socket with a bearer token (none: the root peer, an admin); with
+/// `upgrade`, asking for an exec connection, whose refusal is read by its length.
 fn call(
     d: &Daemon,
     token: Option<&str>,
@@ -53,91 +39,37 @@ fn call(
     body: Option<&str>,
     upgrade: bool,
 ) -> Answer {
-    let mut s = UnixStream::connect(d.sock()).unwrap();
+    let s = UnixStream::connect(d.sock()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let body = body.unwrap_or("");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if upgrade {
-        head.push_str("Connection: Upgrade\r\nUpgrade: condo-exec\r\n");
+    let extra = if upgrade {
+        "Connection: Upgrade\r\nUpgrade: condo-exec\r\n"
     } else {
-        head.push_str("Connection: close\r\n");
-    }
-    if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
-    }
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(0);
-    let (mut length, mut chunked) = (None, false);
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        let l = line.to_ascii_lowercase();
-        if let Some(v) = l.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if l.starts_with("transfer-encoding: chunked") {
-            chunked = true;
-        }
-    }
-    let mut out = Vec::new();
-    if status == 101 {
-        // Never expected here: the caller asserts on it.
-    } else if let Some(n) = length {
-        out.resize(n, 0);
-        r.read_exact(&mut out).unwrap();
-    } else if chunked {
-        loop {
-            line.clear();
-            r.read_line(&mut line).unwrap();
-            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0u8; n + 2];
-            r.read_exact(&mut chunk).unwrap();
-            out.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        let _ = r.read_to_end(&mut out);
-    }
-    Answer {
-        status,
-        body: String::from_utf8_lossy(&out).into_owned(),
-    }
+        "Connection: close\r\n"
+    };
+    common::request_with(s, method, path, body, token, extra)
 }
 
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+fn post(d: &Daemon, by: Option<&str>, path: &str, body: &str) -> Answer {
+    call(d, by, "POST", path, Some(body), false)
+}
+
+fn get(d: &Daemon, by: Option<&str>, path: &str) -> Answer {
+    call(d, by, "GET", path, None, false)
+}
+
+/// Asserts a refusal: its status, and its `code` or `field`.
+fn refused(a: &Answer, status: u16, key: &str, value: &str) {
+    assert_eq!(
+        (a.status, a.json()[key].as_str()),
+        (status, Some(value)),
+        "{}",
+        a.body
+    );
 }
 
 /// Imports the busybox image `bb:1` as the admin: published to every tenant.
 fn import_image(d: &Daemon) {
-    let tar = d.tmp.path().join("bb.tar");
-    let st = Command::new("bash")
-        .arg(repo().join("tests/engines/mkimage.sh"))
-        .arg(&tar)
-        .arg("bb:1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "mkimage.sh failed");
+    let tar = d.image_tar("bb:1");
     let (code, _, err) = d.condo(&["image", "import", tar.to_str().unwrap()]);
     assert_eq!(code, 0, "import: {err}");
 }
@@ -205,27 +137,13 @@ fn tenants_users_roles_and_tokens() {
             "quota.memory",
         ),
     ] {
-        let a = call(
-            &d,
-            None,
-            "POST",
-            "/v1/tenants",
-            Some(&body.to_string()),
-            false,
-        );
+        let a = post(&d, None, "/v1/tenants", &body.to_string());
         assert_eq!(a.status, 400, "{body}: {}", a.body);
         assert_eq!(a.json()["field"], field, "{body}: {}", a.body);
     }
-    let a = call(
-        &d,
-        None,
-        "POST",
-        "/v1/tenants",
-        Some(r#"{"name":"alpha"}"#),
-        false,
-    );
+    let a = post(&d, None, "/v1/tenants", r#"{"name":"alpha"}"#);
     assert_eq!(a.status, 409, "{}", a.body);
-    let list = call(&d, None, "GET", "/v1/tenants", None, false).json();
+    let list = get(&d, None, "/v1/tenants").json();
     let names: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -256,32 +174,18 @@ fn tenants_users_roles_and_tokens() {
     );
     assert_eq!(a.status, 404, "{}", a.body);
     let a = mk(&alice, json!({"name": "root", "role": "read-only"}));
-    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("name")));
+    refused(&a, 400, "field", "name");
     let a = mk(&alice, json!({"name": "x", "role": "owner"}));
-    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("role")));
+    refused(&a, 400, "field", "role");
     // An operator runs workloads but does not manage people; read-only changes nothing.
     let a = mk(&otto, json!({"name": "y", "role": "read-only"}));
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = call(
-        &d,
-        Some(&otto),
-        "POST",
-        "/v1/tokens",
-        Some(r#"{"user":"otto"}"#),
-        false,
-    );
+    let a = post(&d, Some(&otto), "/v1/tokens", r#"{"user":"otto"}"#);
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = call(
-        &d,
-        Some(&rosa),
-        "POST",
-        "/v1/containers",
-        Some(r#"{"image":"x"}"#),
-        false,
-    );
+    let a = post(&d, Some(&rosa), "/v1/containers", r#"{"image":"x"}"#);
     assert_eq!(a.status, 403, "{}", a.body);
 
-    let who = call(&d, Some(&otto), "GET", "/v1/whoami", None, false).json();
+    let who = get(&d, Some(&otto), "/v1/whoami").json();
     assert_eq!(
         (
             who["id"].clone(),
@@ -292,12 +196,12 @@ fn tenants_users_roles_and_tokens() {
     );
     // Names are per tenant: beta may have its own "alice", and no one learns of alpha's.
     let (_, beta_alice) = user(&d, None, "beta", "alice", "read-only");
-    let who = call(&d, Some(&beta_alice), "GET", "/v1/whoami", None, false).json();
+    let who = get(&d, Some(&beta_alice), "/v1/whoami").json();
     assert_eq!(
         (who["tenant"].clone(), who["role"].clone()),
         (json!("beta"), json!("read-only"))
     );
-    let users = call(&d, Some(&alice), "GET", "/v1/users", None, false).json();
+    let users = get(&d, Some(&alice), "/v1/users").json();
     assert_eq!(users.as_array().unwrap().len(), 3, "{users}");
     assert!(users
         .as_array()
@@ -306,7 +210,7 @@ fn tenants_users_roles_and_tokens() {
         .all(|u| u["tenant"] == "alpha"));
 
     // The secret is shown once: never listed, never stored as it is.
-    let tokens = call(&d, Some(&alice), "GET", "/v1/tokens", None, false);
+    let tokens = get(&d, Some(&alice), "/v1/tokens");
     assert_eq!(tokens.status, 200);
     assert!(!tokens.body.contains(&alice) && !tokens.body.contains("secret"));
     assert_eq!(
@@ -315,7 +219,7 @@ fn tenants_users_roles_and_tokens() {
         "{}",
         tokens.body
     );
-    let mine = call(&d, Some(&otto), "GET", "/v1/tokens", None, false).json();
+    let mine = get(&d, Some(&otto), "/v1/tokens").json();
     assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
     for f in ["condod.db", "condod.db-wal"] {
         let bytes = std::fs::read(d.root.join(f)).unwrap_or_default();
@@ -324,54 +228,31 @@ fn tenants_users_roles_and_tokens() {
     }
 
     // Expiry, revocation and removal of the user each end a token.
-    let a = call(
+    let a = post(
         &d,
         Some(&alice),
-        "POST",
         "/v1/tokens",
-        Some(r#"{"user":"otto","name":"ci","expires_in":1}"#),
-        false,
+        r#"{"user":"otto","name":"ci","expires_in":1}"#,
     );
     assert_eq!(a.status, 201, "{}", a.body);
     let short = a.json()["secret"].as_str().unwrap().to_string();
     assert!(a.json()["token"]["expires_at"].is_string());
-    assert_eq!(
-        call(&d, Some(&short), "GET", "/v1/whoami", None, false).status,
-        200
-    );
+    assert_eq!(get(&d, Some(&short), "/v1/whoami").status, 200);
     std::thread::sleep(Duration::from_millis(1300));
-    assert_eq!(
-        call(&d, Some(&short), "GET", "/v1/whoami", None, false).status,
-        401
-    );
-    let a = call(
+    assert_eq!(get(&d, Some(&short), "/v1/whoami").status, 401);
+    let a = post(
         &d,
         Some(&alice),
-        "POST",
         "/v1/tokens",
-        Some(r#"{"user":"otto","expires_in":0}"#),
-        false,
+        r#"{"user":"otto","expires_in":0}"#,
     );
-    assert_eq!(
-        (a.status, a.json()["field"].clone()),
-        (400, json!("expires_in"))
-    );
-    let a = call(
-        &d,
-        Some(&alice),
-        "POST",
-        "/v1/tokens",
-        Some(r#"{"user":"rosa"}"#),
-        false,
-    );
+    refused(&a, 400, "field", "expires_in");
+    let a = post(&d, Some(&alice), "/v1/tokens", r#"{"user":"rosa"}"#);
     let (rosa2_id, rosa2) = (
         a.json()["token"]["id"].as_str().unwrap().to_string(),
         a.json()["secret"].as_str().unwrap().to_string(),
     );
-    assert_eq!(
-        call(&d, Some(&rosa2), "GET", "/v1/whoami", None, false).status,
-        200
-    );
+    assert_eq!(get(&d, Some(&rosa2), "/v1/whoami").status, 200);
     let a = call(
         &d,
         Some(&alice),
@@ -381,20 +262,11 @@ fn tenants_users_roles_and_tokens() {
         false,
     );
     assert_eq!(a.status, 204, "{}", a.body);
-    assert_eq!(
-        call(&d, Some(&rosa2), "GET", "/v1/whoami", None, false).status,
-        401
-    );
-    assert_eq!(
-        call(&d, Some(&rosa), "GET", "/v1/whoami", None, false).status,
-        200
-    );
+    assert_eq!(get(&d, Some(&rosa2), "/v1/whoami").status, 401);
+    assert_eq!(get(&d, Some(&rosa), "/v1/whoami").status, 200);
     let a = call(&d, Some(&alice), "DELETE", "/v1/users/rosa", None, false);
     assert_eq!(a.status, 204, "{}", a.body);
-    assert_eq!(
-        call(&d, Some(&rosa), "GET", "/v1/whoami", None, false).status,
-        401
-    );
+    assert_eq!(get(&d, Some(&rosa), "/v1/whoami").status, 401);
     // The admin token is not revoked through the API.
     let a = call(&d, None, "DELETE", "/v1/tokens/admin", None, false);
     assert_eq!(a.status, 409, "{}", a.body);
@@ -402,10 +274,7 @@ fn tenants_users_roles_and_tokens() {
     // A tenant with users goes with them; one with containers stays.
     let a = call(&d, None, "DELETE", "/v1/tenants/beta", None, false);
     assert_eq!(a.status, 204, "{}", a.body);
-    assert_eq!(
-        call(&d, Some(&beta_alice), "GET", "/v1/whoami", None, false).status,
-        401
-    );
+    assert_eq!(get(&d, Some(&beta_alice), "/v1/whoami").status, 401);
     let a = call(&d, None, "DELETE", "/v1/tenants/default", None, false);
     assert_eq!(a.status, 409, "{}", a.body);
 }
@@ -483,18 +352,15 @@ fn every_route_keeps_tenants_apart() {
 
     // A's container runs with a terminal (exec and attach would both work for A), with a
     // snapshot taken while it was stopped.
-    let a = call(&d, Some(&alice), "POST", "/v1/containers",
-        Some(&json!({"name": "web", "image": "bb:1", "tty": true, "command": ["sh", "-c", "echo alpha-secret-output; sleep 1000"]}).to_string()), false);
+    let a = post(&d, Some(&alice), "/v1/containers", &json!({"name": "web", "image": "bb:1", "tty": true, "command": ["sh", "-c", "echo alpha-secret-output; sleep 1000"]}).to_string());
     assert_eq!(a.status, 201, "{}", a.body);
     let cid = a.json()["id"].as_str().unwrap().to_string();
     assert_eq!(a.json()["tenant"], "alpha");
-    let a = call(
+    let a = post(
         &d,
         Some(&alice),
-        "POST",
         &format!("/v1/containers/{cid}/snapshots"),
-        Some(r#"{"name":"s1"}"#),
-        false,
+        r#"{"name":"s1"}"#,
     );
     assert_eq!(a.status, 201, "{}", a.body);
     let a = call(
@@ -513,13 +379,11 @@ fn every_route_keeps_tenants_apart() {
         token: alice_tok.clone(),
     };
     // B's own container, never started, for the read-only walk.
-    let a = call(
+    let a = post(
         &d,
         Some(&bob),
-        "POST",
         "/v1/containers",
-        Some(r#"{"name":"web","image":"bb:1"}"#),
-        false,
+        r#"{"name":"web","image":"bb:1"}"#,
     );
     assert_eq!(a.status, 201, "B may use the name A uses: {}", a.body);
     let bid = a.json()["id"].as_str().unwrap().to_string();
@@ -529,15 +393,7 @@ fn every_route_keeps_tenants_apart() {
         user: "rita".into(),
         token: "tok-000000000000".into(),
     };
-    let events_before = call(
-        &d,
-        Some(&alice),
-        "GET",
-        "/v1/events?since=0&follow=false",
-        None,
-        false,
-    )
-    .body;
+    let events_before = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
 
     let routes = routes();
     assert!(
@@ -618,44 +474,22 @@ fn every_route_keeps_tenants_apart() {
     assert!(walked > routes.len(), "walked {walked}");
 
     // Nothing of A's changed, and A's container still runs.
-    let a = call(
-        &d,
-        Some(&alice),
-        "GET",
-        &format!("/v1/containers/{cid}"),
-        None,
-        false,
-    );
+    let a = get(&d, Some(&alice), &format!("/v1/containers/{cid}"));
     assert_eq!(
         (a.status, a.json()["state"].clone()),
         (200, json!("running")),
         "{}",
         a.body
     );
-    let a = call(
-        &d,
-        Some(&alice),
-        "GET",
-        &format!("/v1/containers/{cid}/snapshots"),
-        None,
-        false,
-    );
+    let a = get(&d, Some(&alice), &format!("/v1/containers/{cid}/snapshots"));
     assert!(a.body.contains("\"s1\""), "{}", a.body);
-    let a = call(&d, Some(&alice), "GET", "/v1/users/otto", None, false);
+    let a = get(&d, Some(&alice), "/v1/users/otto");
     assert_eq!(a.status, 200, "{}", a.body);
-    let a = call(&d, Some(&alice), "GET", "/v1/tokens", None, false);
+    let a = get(&d, Some(&alice), "/v1/tokens");
     assert!(a.body.contains(&alice_tok), "{}", a.body);
-    let a = call(&d, Some(&alice), "GET", "/v1/tenants/alpha", None, false);
+    let a = get(&d, Some(&alice), "/v1/tenants/alpha");
     assert_eq!(a.json()["usage"]["containers"], 1, "{}", a.body);
-    let events_after = call(
-        &d,
-        Some(&alice),
-        "GET",
-        "/v1/events?since=0&follow=false",
-        None,
-        false,
-    )
-    .body;
+    let events_after = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
     assert_eq!(
         events_before.lines().count(),
         events_after.lines().count(),
@@ -663,7 +497,7 @@ fn every_route_keeps_tenants_apart() {
     );
 
     // Collections show B only its own: containers, events, tenants, users, tokens, audit, counts.
-    let list = |path: &str| call(&d, Some(&bob), "GET", path, None, false);
+    let list = |path: &str| get(&d, Some(&bob), path);
     let a = list("/v1/containers?all=true");
     assert_eq!(a.json().as_array().unwrap().len(), 1, "{}", a.body);
     assert_eq!(a.json()[0]["id"], bid.as_str());
@@ -718,13 +552,11 @@ fn every_route_keeps_tenants_apart() {
         false,
     );
     assert_eq!(a.status, 200, "{}", a.body);
-    let a = call(
+    let a = post(
         &d,
         Some(&bob),
-        "POST",
         &format!("/v1/containers/{bid}/rename"),
-        Some(r#"{"name":"web2"}"#),
-        false,
+        r#"{"name":"web2"}"#,
     );
     assert_eq!(a.status, 200, "{}", a.body);
     let mut heard = String::new();
@@ -748,15 +580,7 @@ fn every_route_keeps_tenants_apart() {
     assert_eq!(a.status, 200, "{}", a.body);
 
     // The audit log has B's refused and failed attempts, and A's changes under A's tenant.
-    let audit = call(
-        &d,
-        None,
-        "GET",
-        "/v1/audit?principal=bob&result=error",
-        None,
-        false,
-    )
-    .json();
+    let audit = get(&d, None, "/v1/audit?principal=bob&result=error").json();
     let entries = audit.as_array().unwrap();
     assert!(
         entries
@@ -765,23 +589,12 @@ fn every_route_keeps_tenants_apart() {
         "{audit}"
     );
     assert!(entries.iter().all(|e| e["tenant"] == "beta"), "{audit}");
-    let denied = call(
-        &d,
-        None,
-        "GET",
-        "/v1/audit?principal=rita&result=denied",
-        None,
-        false,
-    )
-    .json();
+    let denied = get(&d, None, "/v1/audit?principal=rita&result=denied").json();
     assert!(denied.as_array().unwrap().len() >= 20, "{denied}");
-    let made = call(
+    let made = get(
         &d,
         None,
-        "GET",
         &format!("/v1/audit?tenant=alpha&resource=/v1/containers/{cid}"),
-        None,
-        false,
     )
     .json();
     let made = made.as_array().unwrap();
@@ -798,7 +611,7 @@ fn every_route_keeps_tenants_apart() {
         "{made:?}"
     );
     // Owners read their own tenant's log; below owner, no one does.
-    let a = call(&d, Some(&alice), "GET", "/v1/audit", None, false);
+    let a = get(&d, Some(&alice), "/v1/audit");
     assert!(
         a.json()
             .as_array()
@@ -808,21 +621,15 @@ fn every_route_keeps_tenants_apart() {
         "{}",
         a.body
     );
-    assert_eq!(
-        call(&d, Some(&rita), "GET", "/v1/audit", None, false).status,
-        403
-    );
-    let a = call(&d, None, "GET", "/v1/audit?limit=many", None, false);
-    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("limit")));
-    let a = call(&d, None, "GET", "/v1/audit?since=yesterday", None, false);
-    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("since")));
-    let a = call(&d, None, "GET", "/v1/audit?colour=red", None, false);
-    assert_eq!(
-        (a.status, a.json()["field"].clone()),
-        (400, json!("colour"))
-    );
+    assert_eq!(get(&d, Some(&rita), "/v1/audit").status, 403);
+    let a = get(&d, None, "/v1/audit?limit=many");
+    refused(&a, 400, "field", "limit");
+    let a = get(&d, None, "/v1/audit?since=yesterday");
+    refused(&a, 400, "field", "since");
+    let a = get(&d, None, "/v1/audit?colour=red");
+    refused(&a, 400, "field", "colour");
     // Reads are not audited.
-    let all = call(&d, None, "GET", "/v1/audit?limit=10000", None, false).json();
+    let all = get(&d, None, "/v1/audit?limit=10000").json();
     assert!(all.as_array().unwrap().iter().all(|e| e["method"] != "GET"));
 }
 
@@ -837,13 +644,11 @@ fn quotas_hold_under_concurrent_creates() {
     );
     let (_, owner) = user(&d, None, "gamma", "gina", "tenant-owner");
     // The image's layers are unpacked once, by the admin, outside the quota under test.
-    let a = call(
+    let a = post(
         &d,
         None,
-        "POST",
         "/v1/containers",
-        Some(r#"{"name":"warm","image":"bb:1"}"#),
-        false,
+        r#"{"name":"warm","image":"bb:1"}"#,
     );
     assert_eq!(a.status, 201, "{}", a.body);
     let made: Vec<(u16, Value)> = std::thread::scope(|s| {
@@ -873,18 +678,11 @@ fn quotas_hold_under_concurrent_creates() {
             "{s} {v}"
         );
     }
-    let t = call(&d, Some(&owner), "GET", "/v1/tenants/gamma", None, false).json();
+    let t = get(&d, Some(&owner), "/v1/tenants/gamma").json();
     assert_eq!(t["usage"]["containers"], 10, "{t}");
     assert_eq!(t["quota"]["containers"], 10, "{t}");
     assert_eq!(t["quota"]["monthly_traffic"], 1000000000000u64, "{t}");
-    let a = call(
-        &d,
-        Some(&owner),
-        "GET",
-        "/v1/containers?all=true",
-        None,
-        false,
-    );
+    let a = get(&d, Some(&owner), "/v1/containers?all=true");
     assert_eq!(a.json().as_array().unwrap().len(), 10);
     // Refused creates left nothing behind.
     let dirs = std::fs::read_dir(d.root.join("containers"))
@@ -896,13 +694,11 @@ fn quotas_hold_under_concurrent_creates() {
     );
 
     // Memory and CPU quotas count the containers' limits; each container must state them.
-    let a = call(
+    let a = post(
         &d,
         None,
-        "POST",
         "/v1/tenants/gamma/quota",
-        Some(r#"{"containers": 20, "memory": 100000000, "cpus": 1}"#),
-        false,
+        r#"{"containers": 20, "memory": 100000000, "cpus": 1}"#,
     );
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(
@@ -910,68 +706,43 @@ fn quotas_hold_under_concurrent_creates() {
         "the body replaces the quota: {}",
         a.body
     );
-    let a = call(
+    let a = post(
         &d,
         Some(&owner),
-        "POST",
         "/v1/containers",
-        Some(r#"{"image":"bb:1","limits":{"cpus":0.5}}"#),
-        false,
+        r#"{"image":"bb:1","limits":{"cpus":0.5}}"#,
     );
-    assert_eq!(
-        (a.status, a.json()["field"].clone()),
-        (400, json!("limits.memory")),
-        "{}",
-        a.body
-    );
-    let a = call(
+    refused(&a, 400, "field", "limits.memory");
+    let a = post(
         &d,
         Some(&owner),
-        "POST",
         "/v1/containers",
-        Some(r#"{"image":"bb:1","limits":{"memory":60000000,"cpus":0.5}}"#),
-        false,
+        r#"{"image":"bb:1","limits":{"memory":60000000,"cpus":0.5}}"#,
     );
     assert_eq!(a.status, 201, "{}", a.body);
     let big = a.json()["id"].as_str().unwrap().to_string();
-    let a = call(
+    let a = post(
         &d,
         Some(&owner),
-        "POST",
         "/v1/containers",
-        Some(r#"{"image":"bb:1","limits":{"memory":60000000,"cpus":0.5}}"#),
-        false,
+        r#"{"image":"bb:1","limits":{"memory":60000000,"cpus":0.5}}"#,
     );
-    assert_eq!(
-        (a.status, a.json()["code"].clone()),
-        (409, json!("quota_exceeded")),
-        "{}",
-        a.body
-    );
-    let a = call(
+    refused(&a, 409, "code", "quota_exceeded");
+    let a = post(
         &d,
         Some(&owner),
-        "POST",
         &format!("/v1/containers/{big}/update"),
-        Some(r#"{"limits":{"memory":120000000}}"#),
-        false,
+        r#"{"limits":{"memory":120000000}}"#,
     );
-    assert_eq!(
-        (a.status, a.json()["code"].clone()),
-        (409, json!("quota_exceeded")),
-        "{}",
-        a.body
-    );
-    let a = call(
+    refused(&a, 409, "code", "quota_exceeded");
+    let a = post(
         &d,
         Some(&owner),
-        "POST",
         &format!("/v1/containers/{big}/update"),
-        Some(r#"{"limits":{"memory":90000000}}"#),
-        false,
+        r#"{"limits":{"memory":90000000}}"#,
     );
     assert_eq!(a.status, 200, "{}", a.body);
-    let t = call(&d, Some(&owner), "GET", "/v1/tenants/gamma", None, false).json();
+    let t = get(&d, Some(&owner), "/v1/tenants/gamma").json();
     assert_eq!(
         (
             t["usage"]["containers"].clone(),
@@ -981,24 +752,10 @@ fn quotas_hold_under_concurrent_creates() {
         "{t}"
     );
     // The tenant cannot change its own quota.
-    let a = call(
-        &d,
-        Some(&owner),
-        "POST",
-        "/v1/tenants/gamma/quota",
-        Some("{}"),
-        false,
-    );
+    let a = post(&d, Some(&owner), "/v1/tenants/gamma/quota", "{}");
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = call(
-        &d,
-        None,
-        "POST",
-        "/v1/tenants/gamma/quota",
-        Some(r#"{"cpus": -1}"#),
-        false,
-    );
-    assert_eq!((a.status, a.json()["field"].clone()), (400, json!("cpus")));
+    let a = post(&d, None, "/v1/tenants/gamma/quota", r#"{"cpus": -1}"#);
+    refused(&a, 400, "field", "cpus");
     let a = call(&d, None, "DELETE", "/v1/tenants/gamma", None, false);
     assert_eq!(a.status, 409, "{}", a.body);
 }
