@@ -544,7 +544,14 @@ fn main() {
             eprintln!("condo: {e:#}");
             match e.downcast_ref::<condo_api::ErrorBody>() {
                 Some(b) if b.code == condo_api::ErrorCode::NotFound => 3,
-                Some(b) if b.code == condo_api::ErrorCode::Conflict => 4,
+                Some(b)
+                    if matches!(
+                        b.code,
+                        condo_api::ErrorCode::Conflict | condo_api::ErrorCode::QuotaExceeded
+                    ) =>
+                {
+                    4
+                }
                 Some(b)
                     if matches!(
                         b.code,

@@ -51,18 +51,45 @@ impl Record {
     }
 }
 
-/// What a small JSON answer says: the id (or name) of what it made, or an error's message.
-fn peek(status: u16, body: &[u8]) -> (Option<String>, Option<String>) {
+/// What a small JSON answer says.
+#[derive(Debug, Default, PartialEq)]
+struct Peeked {
+    /// The id (or name) of what a create made.
+    id: Option<String>,
+    /// The tenant it went to.
+    tenant: Option<String>,
+    /// An error's message.
+    message: Option<String>,
+}
+
+fn peek(status: u16, route: &str, body: &[u8]) -> Peeked {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (None, None);
+        return Peeked::default();
     };
     if status >= 400 {
-        return (None, v["message"].as_str().map(String::from));
+        return Peeked {
+            message: v["message"].as_str().map(String::from),
+            ..Default::default()
+        };
     }
-    let id = [&v["id"], &v["name"], &v["token"]["id"]]
-        .into_iter()
-        .find_map(|x| x.as_str().map(String::from));
-    (id, None)
+    let first =
+        |xs: [&serde_json::Value; 3]| xs.into_iter().find_map(|x| x.as_str().map(String::from));
+    let id = first([&v["id"], &v["name"], &v["token"]["id"]]);
+    // A new tenant is its own resource.
+    let tenant = if route == "/v1/tenants" {
+        id.clone()
+    } else {
+        first([
+            &v["tenant"],
+            &v["token"]["tenant"],
+            &serde_json::Value::Null,
+        ])
+    };
+    Peeked {
+        id,
+        tenant,
+        message: None,
+    }
 }
 
 /// Records `rec` (when there is one) with how `resp` ended, and hands `resp` on.
@@ -79,24 +106,25 @@ pub async fn answer(app: &App, rec: Option<Record>, resp: Response) -> Response 
     let small = axum::body::HttpBody::size_hint(resp.body())
         .exact()
         .is_some_and(|n| n <= PEEK_LIMIT);
-    let (resp, created, message) = if json && small && (status == 201 || status >= 400) {
+    let (resp, seen) = if json && small && (status == 201 || status >= 400) {
         let (parts, body) = resp.into_parts();
         let bytes = axum::body::to_bytes(body, PEEK_LIMIT as usize)
             .await
             .unwrap_or_default();
-        let (id, msg) = peek(status, &bytes);
+        let seen = peek(status, &rec.route, &bytes);
         (
             Response::from_parts(parts, axum::body::Body::from(bytes)),
-            id,
-            msg,
+            seen,
         )
     } else {
-        (resp, None, None)
+        (resp, Peeked::default())
     };
-    let resource = match created {
+    let resource = match &seen.id {
         Some(id) => format!("{}/{id}", rec.path.trim_end_matches('/')),
         None => rec.path.clone(),
     };
+    let tenant = seen.tenant.unwrap_or(rec.tenant);
+    let message = seen.message;
     let result = match status {
         401 | 403 => "denied",
         s if s >= 400 => "error",
@@ -109,7 +137,7 @@ pub async fn answer(app: &App, rec: Option<Record>, resp: Response) -> Response 
             condo_runtime::state::now_rfc3339(),
             rec.principal,
             rec.token,
-            rec.tenant,
+            tenant,
             rec.method,
             rec.route,
             resource,
@@ -248,18 +276,28 @@ mod tests {
 
     #[test]
     fn answers_are_peeked() {
-        assert_eq!(
-            peek(201, br#"{"id": "abc", "name": "web"}"#),
-            (Some("abc".into()), None)
+        let p = peek(
+            201,
+            "/v1/containers",
+            br#"{"id": "abc", "name": "web", "tenant": "t"}"#,
         );
         assert_eq!(
-            peek(201, br#"{"secret": "s", "token": {"id": "t1"}}"#),
-            (Some("t1".into()), None)
+            (p.id.as_deref(), p.tenant.as_deref()),
+            (Some("abc"), Some("t"))
+        );
+        let p = peek(
+            201,
+            "/v1/tokens",
+            br#"{"secret": "s", "token": {"id": "t1", "tenant": "a"}}"#,
         );
         assert_eq!(
-            peek(404, br#"{"code": "not_found", "message": "gone"}"#),
-            (None, Some("gone".into()))
+            (p.id.as_deref(), p.tenant.as_deref()),
+            (Some("t1"), Some("a"))
         );
-        assert_eq!(peek(201, b"not json"), (None, None));
+        let p = peek(201, "/v1/tenants", br#"{"id": "acme", "name": "acme"}"#);
+        assert_eq!(p.tenant.as_deref(), Some("acme"));
+        let p = peek(404, "/v1/x", br#"{"code": "not_found", "message": "gone"}"#);
+        assert_eq!((p.id, p.message.as_deref()), (None, Some("gone")));
+        assert_eq!(peek(201, "/v1/x", b"not json"), Peeked::default());
     }
 }
