@@ -240,8 +240,11 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
     }
     let path = req.uri().path().to_string();
     let mut rec = Record::new(req.method(), route.as_deref().unwrap_or(&path), &path);
-    // Reads are not audited; every request that may change something is.
-    let audited = need > Access::Read && !matches!(*req.method(), Method::GET | Method::HEAD);
+    // Every request that may change something is audited: those beyond reading but for
+    // privileged reads (a GET that needs more than an operator, like the audit log). A GET that
+    // needs an operator acts (the console's exec over a WebSocket).
+    let get = matches!(*req.method(), Method::GET | Method::HEAD);
+    let audited = need > Access::Read && (!get || need == Access::Operate);
     let peer = req
         .extensions()
         .get::<ConnectInfo<Peer>>()
@@ -252,21 +255,25 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    let principal = match (bearer, peer) {
-        (Some(token), _) => match lookup(&app, &token) {
+    let principal = match bearer {
+        Some(token) => match lookup_hash(&app, &hash(&token)) {
             Ok(Some(p)) => Ok(p),
             Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
             Err(e) => Err(ApiError::internal(e.to_string())),
         },
-        (None, Some(Peer { uid: Some(0) })) => Ok(Principal {
-            id: "root".into(),
-            tenant: DEFAULT_TENANT.into(),
-            role: Role::Admin,
-            token: None,
-        }),
-        _ => Err(ApiError::unauthorized(
-            "send a token: Authorization: Bearer TOKEN (CONDO_TOKEN, or condo login)",
-        )),
+        // A browser of the dashboard, with its session cookie.
+        None => match crate::web::cookie_principal(&app, &req) {
+            Some(r) => r,
+            None if matches!(peer, Some(Peer { uid: Some(0) })) => Ok(Principal {
+                id: "root".into(),
+                tenant: DEFAULT_TENANT.into(),
+                role: Role::Admin,
+                token: None,
+            }),
+            None => Err(ApiError::unauthorized(
+                "send a token: Authorization: Bearer TOKEN (CONDO_TOKEN, or condo login)",
+            )),
+        },
     };
     let caller = match principal {
         Ok(p) => Caller(p),
@@ -305,7 +312,8 @@ pub fn hash(token: &str) -> String {
 /// A token's row: id, tenant, its own role, its user's name and role.
 type TokenRow = (String, String, String, Option<String>, Option<String>);
 
-fn lookup(app: &App, token: &str) -> rusqlite::Result<Option<Principal>> {
+/// The principal of the live token whose hash is `hash`.
+pub fn lookup_hash(app: &App, hash: &str) -> rusqlite::Result<Option<Principal>> {
     let now = condo_runtime::state::now_rfc3339();
     let row: Option<TokenRow> = app
         .db
@@ -314,7 +322,7 @@ fn lookup(app: &App, token: &str) -> rusqlite::Result<Option<Principal>> {
             "SELECT t.id, t.tenant_id, t.role, u.name, u.role FROM tokens t
              LEFT JOIN users u ON u.id = t.user_id
              WHERE t.hash = ?1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?2)",
-            params![hash(token), now],
+            params![hash, now],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;

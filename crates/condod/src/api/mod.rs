@@ -1,6 +1,7 @@
 //! The HTTP API: one module per resource; handlers parse, check and call the supervisor.
 
 pub mod audit;
+mod console;
 mod containers;
 mod exec;
 mod images;
@@ -45,6 +46,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("get", "/v1/containers/{id}/stats", Read),
     ("post", "/v1/containers/{id}/exec", Operate),
     ("post", "/v1/containers/{id}/attach", Operate),
+    ("get", "/v1/containers/{id}/console", Operate),
     ("get", "/v1/containers/{id}/snapshots", Read),
     ("post", "/v1/containers/{id}/snapshots", Operate),
     (
@@ -114,6 +116,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/containers/{id}/stats", get(streams::stats))
         .route("/v1/containers/{id}/exec", post(exec::exec))
         .route("/v1/containers/{id}/attach", post(exec::attach))
+        .route("/v1/containers/{id}/console", get(console::console))
         .route(
             "/v1/containers/{id}/snapshots",
             get(snapshots::list).post(snapshots::create),
@@ -157,6 +160,7 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             crate::auth::layer,
         ))
+        .merge(crate::web::router())
         .with_state(app)
 }
 
