@@ -41,7 +41,7 @@ impl utoipa::Modify for TokenScheme {
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
         list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
         list_tenants, create_tenant, show_tenant, delete_tenant, set_quota,
-        list_users, create_user, show_user, delete_user, list_tokens, create_token, revoke_token,
+        list_users, create_user, show_user, delete_user, set_role, list_tokens, create_token, revoke_token,
         audit_log,
     ),
     components(schemas(
@@ -49,7 +49,7 @@ impl utoipa::Modify for TokenScheme {
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event, SessionLogin, SessionInfo,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
-        SnapshotClone, Quota, Usage, TenantCreate, User, UserCreate, Token, TokenCreate,
+        SnapshotClone, Quota, Usage, TenantCreate, User, UserCreate, UserRole, Token, TokenCreate,
         TokenCreated, AuditEntry,
     )),
     tags(
@@ -359,6 +359,13 @@ fn show_user() {}
     responses((status = 204, description = "Removed with its tokens"), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 fn delete_user() {}
+
+#[utoipa::path(post, path = "/v1/users/{name}/role", tag = "tenancy", request_body = UserRole,
+    params(("name" = String, Path, description = "User name"),
+        ("tenant" = Option<String>, Query, description = "Its tenant (an admin names it when several tenants have the name)")),
+    responses((status = 200, description = "The user with its new role; its tokens act with it at once", body = User),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn set_role() {}
 
 #[utoipa::path(get, path = "/v1/tokens", tag = "tenancy",
     params(("user" = Option<String>, Query, description = "Only this user's tokens"),

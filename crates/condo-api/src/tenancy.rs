@@ -147,6 +147,15 @@ pub struct UserCreate {
     pub role: Role,
 }
 
+/// The body of `POST /v1/users/{name}/role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserRole {
+    /// The new role; the user's tokens act with it at once.
+    pub role: Role,
+}
+
 /// An API token as listed: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

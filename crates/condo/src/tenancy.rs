@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use condo_api::{
     AuditEntry, Principal, Quota, Role, Tenant, TenantCreate, Token, TokenCreate, TokenCreated,
-    User, UserCreate,
+    User, UserCreate, UserRole,
 };
 
 use crate::client::{enc, Client};
@@ -182,6 +182,16 @@ pub enum UserCommand {
         #[arg(long)]
         role: String,
         /// Its tenant (default: yours; only an admin names another).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Give a user another role; its tokens act with it at once.
+    Role {
+        /// The user.
+        name: String,
+        /// The role: read-only, operator, tenant-owner or admin.
+        role: String,
+        /// Its tenant (for an admin, when several tenants have the name).
         #[arg(long)]
         tenant: Option<String>,
     },
@@ -386,6 +396,13 @@ pub fn tenant(c: &Client, cmd: TenantCommand) -> Result<i32> {
     }
 }
 
+fn role_arg(role: &str) -> Result<Role> {
+    match Role::parse(role) {
+        Some(r) => Ok(r),
+        None => bail!("role \"{role}\": use read-only, operator, tenant-owner or admin"),
+    }
+}
+
 /// `condo user …`.
 pub fn user(c: &Client, cmd: UserCommand) -> Result<i32> {
     match cmd {
@@ -411,10 +428,21 @@ pub fn user(c: &Client, cmd: UserCommand) -> Result<i32> {
             table(&["NAME", "TENANT", "ROLE", "CREATED"], &rows);
             Ok(0)
         }
+        UserCommand::Role { name, role, tenant } => {
+            let role = role_arg(&role)?;
+            let q = tenant
+                .map(|t| format!("?tenant={}", enc(&t)))
+                .unwrap_or_default();
+            let u: User = c.json(
+                "POST",
+                &format!("/v1/users/{}/role{q}", enc(&name)),
+                Some(&UserRole { role }),
+            )?;
+            println!("{} ({}, tenant {})", u.name, u.role, u.tenant);
+            Ok(0)
+        }
         UserCommand::Create { name, role, tenant } => {
-            let Some(role) = Role::parse(&role) else {
-                bail!("--role {role}: use read-only, operator, tenant-owner or admin");
-            };
+            let role = role_arg(&role)?;
             let u: User = c.json(
                 "POST",
                 "/v1/users",

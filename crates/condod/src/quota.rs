@@ -1,9 +1,10 @@
 //! Tenant quotas: what a tenant uses, and the one admission check every create or resize makes.
 //!
 //! [`admit`] runs inside the transaction that writes the new row, and the database takes one
-//! writer at a time, so concurrent creates cannot pass a limit together. A resource kind joins by
-//! adding its count to [`usage`] and calling [`admit`] with its [`Claim`] before its insert:
-//! networks are counted already from a `networks` table with a `tenant_id` column once one exists.
+//! writer at a time, so concurrent creates cannot pass a limit together. A resource kind kept in
+//! this database joins by adding its count to [`usage`] and calling [`admit`] with its [`Claim`]
+//! before its insert. Networks live in condo-net's state: the network manager counts the
+//! tenant's and calls [`admit_network`] under the lock that serialises its creates.
 
 use condo_api::{ContainerCreate, ErrorBody, ErrorCode, Limits, Quota, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -34,8 +35,7 @@ impl Claim {
         }
     }
 
-    /// One network (the networks API claims with it).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// One network.
     pub fn network() -> Claim {
         Claim {
             networks: 1,
@@ -124,15 +124,6 @@ pub fn check(q: &Quota, prefix: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Whether a table exists (resource kinds other branches add).
-fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [name],
-        |r| r.get(0),
-    )
-}
-
 /// What `tenant` uses now.
 pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
     let (containers, memory, cpus) = conn.query_row(
@@ -148,20 +139,12 @@ pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
             ))
         },
     )?;
-    let networks = if has_table(conn, "networks")? {
-        conn.query_row(
-            "SELECT COUNT(*) FROM networks WHERE tenant_id = ?1",
-            [tenant],
-            |r| r.get::<_, i64>(0),
-        )?
-    } else {
-        0
-    };
     Ok(Usage {
         containers: containers.max(0) as u64,
         memory: memory.max(0) as u64,
         cpus,
-        networks: networks.max(0) as u64,
+        // Counted by the network manager (see the module's note).
+        networks: 0,
     })
 }
 
@@ -176,6 +159,29 @@ pub fn admit(conn: &Connection, tenant: &str, claim: &Claim, released: &Claim) -
         return Err(ApiError::not_found("tenant", tenant));
     };
     let u = usage(conn, tenant)?;
+    admit_counted(tenant, &q, &u, claim, released)
+}
+
+/// Admits one more network for `tenant`, which holds `in_use` networks now.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn admit_network(conn: &Connection, tenant: &str, in_use: u64) -> ApiResult<()> {
+    let Some(q) = quota(conn, tenant)? else {
+        return Err(ApiError::not_found("tenant", tenant));
+    };
+    let u = Usage {
+        networks: in_use,
+        ..usage(conn, tenant)?
+    };
+    admit_counted(tenant, &q, &u, &Claim::network(), &Claim::default())
+}
+
+fn admit_counted(
+    tenant: &str,
+    q: &Quota,
+    u: &Usage,
+    claim: &Claim,
+    released: &Claim,
+) -> ApiResult<()> {
     let after = |used: u64, add: u64, back: u64| used.saturating_sub(back).saturating_add(add);
     let counts = [
         (
@@ -316,6 +322,18 @@ mod tests {
         let u = usage(&conn, "default").unwrap();
         assert_eq!((u.containers, u.memory, u.cpus), (2, 100 << 20, 1.0));
         assert!(admit(&conn, "nobody", &Claim::network(), &Claim::default()).is_err());
+        set(
+            &conn,
+            "default",
+            &Quota {
+                networks: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        admit_network(&conn, "default", 1).unwrap();
+        let e = admit_network(&conn, "default", 2).unwrap_err();
+        assert_eq!(e.0.code, ErrorCode::QuotaExceeded, "{}", e.0.message);
     }
 
     #[test]

@@ -194,6 +194,44 @@ fn tenants_users_roles_and_tokens() {
         ),
         (json!("otto"), json!("alpha"), json!("operator"))
     );
+    // A new role takes effect on the user's tokens at once; no one gives a role above its own.
+    let a = post(
+        &d,
+        Some(&alice),
+        "/v1/users/otto/role",
+        r#"{"role":"read-only"}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = post(&d, Some(&otto), "/v1/containers", r#"{"image":"x"}"#);
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        &d,
+        Some(&alice),
+        "/v1/users/otto/role",
+        r#"{"role":"admin"}"#,
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        &d,
+        Some(&alice),
+        "/v1/users/otto/role",
+        r#"{"role":"root"}"#,
+    );
+    refused(&a, 400, "field", "role");
+    let a = post(
+        &d,
+        Some(&otto),
+        "/v1/users/otto/role",
+        r#"{"role":"operator"}"#,
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        &d,
+        Some(&alice),
+        "/v1/users/otto/role",
+        r#"{"role":"operator"}"#,
+    );
+    assert_eq!(a.json()["role"], "operator", "{}", a.body);
     // Names are per tenant: beta may have its own "alice", and no one learns of alpha's.
     let (_, beta_alice) = user(&d, None, "beta", "alice", "read-only");
     let who = get(&d, Some(&beta_alice), "/v1/whoami").json();
@@ -887,6 +925,10 @@ fn the_cli_logs_in_with_named_contexts() {
     assert!(out.contains("otto") && out.contains("operator"), "{out}");
     let (_, out, _) = condo(&["token", "ls"], None, None);
     assert!(out.contains("otto") && !out.contains(&secret), "{out}");
+    let (code, _, err) = condo(&["user", "role", "otto", "read-only"], None, None);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = condo(&["system", "whoami"], None, Some(&secret));
+    assert!(out.contains("read-only"), "{out}");
     let (code, _, err) = condo(&["tenant", "create", "beta"], None, None);
     assert_eq!(code, 5, "an owner may not make tenants: {err}");
     let (code, out, err) = condo(

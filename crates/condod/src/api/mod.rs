@@ -81,6 +81,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("post", "/v1/users", Owner),
     ("get", "/v1/users/{name}", Read),
     ("delete", "/v1/users/{name}", Owner),
+    ("post", "/v1/users/{name}/role", Owner),
     ("get", "/v1/tokens", Read),
     ("post", "/v1/tokens", Owner),
     ("delete", "/v1/tokens/{id}", Owner),
@@ -151,6 +152,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tenants/{name}/quota", post(tenants::set_quota))
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{name}", get(users::show).delete(users::delete))
+        .route("/v1/users/{name}/role", post(users::set_role))
         .route("/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/audit", get(audit::list))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use condo_api::{Role, User, UserCreate};
+use condo_api::{Role, User, UserCreate, UserRole};
 use rusqlite::{params, Connection, Row};
 
 use super::tenants::{bad_name, valid_name};
@@ -184,4 +184,40 @@ pub async fn delete(
     tx.execute("DELETE FROM users WHERE id = ?1", [&u.id])?;
     tx.commit()?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/users/{name}/role`: no one gives or takes a role above its own.
+pub async fn set_role(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Q,
+    Body(b): Body<UserRole>,
+) -> ApiResult<Json<User>> {
+    let tenant =
+        tenant_for(&caller, q.get("tenant")).map_err(|_| ApiError::not_found("user", &name))?;
+    let conn = app.db.lock();
+    let u = find(&conn, tenant.as_deref(), &name)?;
+    let top = u.user.role.max(b.role);
+    if top > caller.role() {
+        return Err(ApiError::forbidden(format!(
+            "a {} may not change the role of a user from {} to {}",
+            caller.role(),
+            u.user.role,
+            b.role
+        )));
+    }
+    conn.execute(
+        "UPDATE users SET role = ?2 WHERE id = ?1",
+        params![u.id, b.role.as_str()],
+    )?;
+    // The tokens' own column follows, for listings; lookups read the user's.
+    conn.execute(
+        "UPDATE tokens SET role = ?2 WHERE user_id = ?1",
+        params![u.id, b.role.as_str()],
+    )?;
+    Ok(Json(User {
+        role: b.role,
+        ..u.user
+    }))
 }
