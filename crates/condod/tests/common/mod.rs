@@ -5,6 +5,8 @@
 //! `cargo test -p condod -p condo -p condo-monitor` builds them all before any test runs.
 #![allow(dead_code)]
 
+pub mod tenancy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
