@@ -100,7 +100,12 @@ pub fn resolve(
     token: Option<String>,
     context: Option<String>,
 ) -> Result<(Host, Option<String>)> {
-    let all = Contexts::load()?;
+    // Without a config directory (no HOME), or with both given, no context is needed.
+    let all = if context.is_none() && (path().is_err() || (host.is_some() && token.is_some())) {
+        Contexts::default()
+    } else {
+        Contexts::load()?
+    };
     let chosen = match &context {
         Some(name) => Some(
             all.contexts

@@ -212,4 +212,12 @@ fn the_cli_logs_in_with_named_contexts() {
     let (code, _, err) = condo(&["context", "use", "alpha"], None, None);
     assert_ne!(code, 0);
     assert!(err.contains("alpha"), "{err}");
+    // A broken contexts file is named, and does not stand in the way of an explicit host and token.
+    std::fs::write(&file, "{not json").unwrap();
+    let (code, _, err) = condo(&["system", "whoami"], None, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("contexts.json"), "{err}");
+    let (code, out, err) = condo(&["system", "whoami"], Some(&host), Some(&alice));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("alice"), "{out}");
 }
