@@ -165,7 +165,8 @@ fn first_param<'a>(route: &'a str, path: &str) -> Option<(&'a str, String)> {
 /// The tenant owning the resource the path names, after checking the caller may see it: 404
 /// when it may not, as when it does not exist. `None` for paths that name no tenant's resource
 /// (shared images and templates, collections) or resources that do not exist (for an admin,
-/// the handler answers).
+/// the handler answers). A new kind of tenant resource adds its lookup here: the tenancy test
+/// walks every route and fails on a parameter it cannot name a resource of another tenant for.
 fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Option<String>> {
     let Some((prefix, value)) = first_param(route, path) else {
         return Ok(None);
