@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Role;
+
 /// Counts of containers by state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -52,43 +54,19 @@ pub struct Health {
     pub status: String,
 }
 
-/// A principal's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Everything, in every tenant.
-    Admin,
-    /// Everything within its tenant.
-    TenantOwner,
-    /// Lifecycle of its tenant's containers, no creation or deletion.
-    Operator,
-    /// Reads only.
-    ReadOnly,
-}
-
 /// `GET /v1/whoami`: who the daemon thinks the caller is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
-    /// Principal id (`root` for the local superuser, else a token's id).
+    /// Principal id: the user's name, `root` for the local superuser, `admin` for the admin token.
     pub id: String,
     /// The tenant the principal belongs to.
     pub tenant: String,
     /// Its role.
     pub role: Role,
-}
-
-/// A tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Tenant {
-    /// Tenant id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// When it was made.
-    pub created_at: String,
+    /// The id of the token the request came with, when it came with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// One event (`GET /v1/events` sends one JSON object per line).
@@ -111,4 +89,23 @@ pub struct Event {
     /// Extra details (`name`, `exit_code`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// The body of `POST /ui/session`: a browser logs in with a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SessionLogin {
+    /// An API token.
+    pub token: String,
+}
+
+/// A browser's session: who it acts as, and the token its changes must carry in `X-Condo-CSRF`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    /// The principal of the session's token.
+    pub principal: Principal,
+    /// The CSRF token.
+    pub csrf: String,
 }

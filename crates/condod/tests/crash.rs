@@ -255,7 +255,9 @@ fn create(d: &Daemon, name: &str) -> String {
 #[test]
 fn crash_at_every_step_leaves_nothing_behind() {
     let mut d = Daemon::start();
-    common::import_busybox_image(&d, "bb:1");
+    let tar = d.image_tar("bb:1");
+    let (code, _, err) = d.condo(&["import", tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "import: {err}");
     let mut ever = BTreeSet::new();
     // The daemon names its steps when asked for one that does not exist: every one is tried.
     let o = std::process::Command::new(common::bin("condod"))

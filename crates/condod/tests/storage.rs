@@ -26,7 +26,11 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 #[test]
 fn import_run_snapshot_and_remove_an_image() {
     let d = Daemon::start();
-    common::import_busybox_image(&d, "bb:1");
+    let tar = d.image_tar("bb:1");
+
+    let (code, out, err) = d.condo(&["import", tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "import: {err}");
+    assert!(out.contains("bb:1"), "{out}");
     let (code, out, _) = d.condo(&["images", "--output", "json"]);
     assert_eq!(code, 0);
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
