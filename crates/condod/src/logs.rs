@@ -113,9 +113,10 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
     let path = dir.join(LOG_FILE);
     let mut reader = current.map(|(f, _)| BufReader::new(f));
     let mut partial = String::new();
-    // Poll fast at first (short-lived containers end within milliseconds: `condo run` waits
-    // here for their end), slower once the container has been quiet for a while.
-    let mut nap = Duration::from_millis(2);
+    // Poll every millisecond at first (short-lived containers end within milliseconds and
+    // `condo run` waits here for their end), slower once the container has been quiet a while.
+    let fast = Duration::from_millis(1);
+    let mut nap = fast;
     let fast_until = std::time::Instant::now() + Duration::from_secs(1);
     loop {
         let stopped = done();
@@ -162,7 +163,7 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
             return;
         }
         nap = if got || std::time::Instant::now() < fast_until {
-            Duration::from_millis(2)
+            fast
         } else {
             (nap * 2).min(Duration::from_millis(100))
         };
