@@ -16,7 +16,7 @@ pub mod state;
 pub mod tc;
 mod traffic;
 
-pub use attach::{AttachRequest, Attachment};
+pub use attach::{AttachRequest, Attachment, DRAIN_LIMIT_SECS};
 pub use error::{Error, Result};
 pub use firewall::{Firewall, NftCli, Protocol, RecordingFirewall};
 pub use manager::{NetworkInfo, Networks, Options};
