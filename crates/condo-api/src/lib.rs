@@ -6,6 +6,7 @@
 
 mod container;
 mod error;
+mod network;
 mod storage;
 mod system;
 
@@ -14,6 +15,7 @@ mod openapi;
 
 pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
+pub use network::*;
 pub use storage::*;
 pub use system::*;
 

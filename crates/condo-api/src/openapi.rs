@@ -40,13 +40,15 @@ impl utoipa::Modify for TokenScheme {
         wait_container, container_logs, container_stats, exec_container, attach_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
         list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
+        list_networks, create_network, inspect_network, delete_network,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
-        SnapshotClone,
+        SnapshotClone, Network, NetworkCreate, NetworkEndpoint, PortMapping, PortProtocol,
+        RateLimits, AllowancePolicy, TransferAllowance,
     )),
     tags(
         (name = "system", description = "Daemon health, information and events"),
@@ -54,6 +56,7 @@ impl utoipa::Modify for TokenScheme {
         (name = "snapshots", description = "Snapshots of containers made from an image or a template"),
         (name = "images", description = "Images: import, list, remove"),
         (name = "templates", description = "Templates: build and list"),
+        (name = "networks", description = "Networks: bridges with their subnets, NAT and DNS"),
     )
 )]
 struct ApiDoc;
@@ -289,3 +292,25 @@ fn show_template() {}
     responses((status = 204, description = "Removed with its image; instances keep their files"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn delete_template() {}
+
+#[utoipa::path(get, path = "/v1/networks", tag = "networks",
+    responses((status = 200, body = [Network]), (status = 401, body = ErrorBody)))]
+fn list_networks() {}
+
+#[utoipa::path(post, path = "/v1/networks", tag = "networks", request_body = NetworkCreate,
+    responses((status = 201, body = Network), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody)))]
+fn create_network() {}
+
+#[utoipa::path(get, path = "/v1/networks/{name}", tag = "networks",
+    params(("name" = String, Path, description = "Network name")),
+    responses((status = 200, body = Network), (status = 404, body = ErrorBody)))]
+fn inspect_network() {}
+
+#[utoipa::path(delete, path = "/v1/networks/{name}", tag = "networks",
+    params(("name" = String, Path, description = "Network name")),
+    responses((status = 204, description = "Removed with its bridge, rules and DNS server"),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Containers still use it", body = ErrorBody)))]
+fn delete_network() {}

@@ -11,6 +11,7 @@ mod error;
 pub mod firewall;
 mod manager;
 pub mod netlink;
+pub mod pin;
 mod spec;
 pub mod state;
 pub mod tc;

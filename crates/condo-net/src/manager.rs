@@ -142,6 +142,11 @@ impl Networks {
         Ok(me)
     }
 
+    /// The port policy in force.
+    pub fn port_policy(&self) -> &PortPolicy {
+        &self.policy
+    }
+
     /// The state dir.
     pub fn state_dir(&self) -> &Path {
         self.state.root()

@@ -85,9 +85,20 @@ pub fn run(cli: Cli) -> Result<i32> {
             cpus,
             pids_limit,
             restart,
+            rate,
+            rate_in,
+            rate_out,
+            no_rate,
             container,
         } => {
+            let given = rate.is_some() || rate_in.is_some() || rate_out.is_some();
+            let rate = (given || no_rate)
+                .then(|| {
+                    crate::network::rates(rate.as_deref(), rate_in.as_deref(), rate_out.as_deref())
+                })
+                .transpose()?;
             let u = ContainerUpdate {
+                rate,
                 limits: Limits {
                     memory: memory
                         .map(|m| parse_size(&m))
@@ -156,18 +167,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             output,
             containers,
         } => stats(&c, containers, no_stream, output),
-        Command::Inspect { containers } => {
-            let mut all = Vec::new();
-            for r in &containers {
-                all.push(c.json::<Container>(
-                    "GET",
-                    &format!("/v1/containers/{}", enc(r)),
-                    None::<&()>,
-                )?);
-            }
-            println!("{}", serde_json::to_string_pretty(&all)?);
-            Ok(0)
-        }
+        Command::Inspect { containers } => inspect::<Container>(&c, "/v1/containers", &containers),
         Command::Wait { containers } => each(&containers, |r| {
             let w: WaitResult = c.json(
                 "POST",
@@ -234,6 +234,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(())
         }),
         Command::Snapshot { command } => crate::storage::snapshot(&c, command),
+        Command::Network { command } => crate::network::run(&c, command),
         Command::System {
             command: SystemCommand::Info { output },
         } => {
@@ -271,8 +272,22 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Prints the JSON of every resource `base/REF` as one array.
+pub(crate) fn inspect<T: serde::de::DeserializeOwned + serde::Serialize>(
+    c: &Client,
+    base: &str,
+    refs: &[String],
+) -> Result<i32> {
+    let mut all = Vec::new();
+    for r in refs {
+        all.push(c.json::<T>("GET", &format!("{base}/{}", enc(r)), None::<&()>)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(0)
+}
+
 /// Applies `f` to each container; with several, names the ones that failed and exits 1.
-fn each(refs: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(crate) fn each(refs: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     if let [one] = refs {
         f(one)?;
         return Ok(0);
@@ -313,6 +328,18 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
         bail!("give an IMAGE, --template NAME or --rootfs DIR");
     }
     let mut params = std::collections::BTreeMap::new();
+    let mut ports = Vec::new();
+    for p in a.publish {
+        if p.contains('=') {
+            if a.template.is_none() {
+                bail!("-p \"{p}\": a NAME=VALUE parameter needs --template");
+            }
+            let (k, v) = p.split_once('=').unwrap_or_default();
+            params.insert(k.to_string(), v.to_string());
+        } else {
+            ports.push(crate::network::parse_port(&p)?);
+        }
+    }
     for p in a.params {
         let Some((k, v)) = p.split_once('=') else {
             bail!("--param \"{p}\": use NAME=VALUE");
@@ -357,6 +384,16 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--restart: {e}"))?,
         network: a.network,
+        ports,
+        rate: crate::network::rates(
+            a.rate.as_deref(),
+            a.rate_in.as_deref(),
+            a.rate_out.as_deref(),
+        )?,
+        allowance: crate::network::allowance(
+            a.allowance.as_deref(),
+            a.allowance_policy.as_deref(),
+        )?,
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
         volumes: a.volumes.iter().map(|v| absolute_volume(v)).collect(),
@@ -562,10 +599,22 @@ fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Res
                         format!("{} / {lim}", human(s.memory_bytes)),
                         s.pids.to_string(),
                         format!("{} / {}", human(s.io_read_bytes), human(s.io_write_bytes)),
+                        format!("{} / {}", human(s.net_rx_bytes), human(s.net_tx_bytes)),
                     ]
                 })
                 .collect();
-            table(&["ID", "NAME", "CPU", "MEMORY", "PIDS", "BLOCK I/O"], &rows);
+            table(
+                &[
+                    "ID",
+                    "NAME",
+                    "CPU",
+                    "MEMORY",
+                    "PIDS",
+                    "BLOCK I/O",
+                    "NET I/O",
+                ],
+                &rows,
+            );
         }
         if no_stream {
             return Ok(0);

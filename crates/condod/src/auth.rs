@@ -82,7 +82,11 @@ fn allowed(role: Role, method: &Method, path: &str) -> bool {
         Role::Admin | Role::TenantOwner => true,
         Role::ReadOnly => false,
         Role::Operator => {
-            let creates = method == Method::POST && path.trim_end_matches('/') == "/v1/containers";
+            let creates = method == Method::POST
+                && matches!(
+                    path.trim_end_matches('/'),
+                    "/v1/containers" | "/v1/networks"
+                );
             !(creates || method == Method::DELETE)
         }
     }

@@ -3,6 +3,7 @@
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod snapshots;
 mod streams;
 mod system;
@@ -54,6 +55,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/templates/build"),
     ("get", "/v1/templates/{name}"),
     ("delete", "/v1/templates/{name}"),
+    ("get", "/v1/networks"),
+    ("post", "/v1/networks"),
+    ("get", "/v1/networks/{name}"),
+    ("delete", "/v1/networks/{name}"),
 ];
 
 /// The router.
@@ -110,6 +115,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/templates/{name}",
             get(templates::show).delete(templates::delete),
+        )
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route(
+            "/v1/networks/{name}",
+            get(networks::inspect).delete(networks::delete),
         )
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
