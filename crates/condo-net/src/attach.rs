@@ -205,6 +205,15 @@ impl Networks {
         let had_rules = !lease.ports.is_empty() || lease.usage.exceeded;
         let mut next = rec.clone();
         next.leases.remove(container);
+        if lease.allowance.is_some() {
+            let c = self.nl.counters(&lease.host_veth)?.unwrap_or_default();
+            let mut usage = lease.usage.clone();
+            if usage.period == crate::traffic::current_period() {
+                usage.carried += (c.rx_bytes + c.tx_bytes).saturating_sub(usage.baseline);
+            }
+            usage.baseline = 0;
+            next.meters.insert(container.to_string(), usage);
+        }
         if !delete_veth {
             next.draining.push(Draining {
                 host_veth: lease.host_veth.clone(),

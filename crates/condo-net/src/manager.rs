@@ -313,6 +313,7 @@ impl Networks {
             owner: spec.owner.clone(),
             serial: 0,
             draining: Vec::new(),
+            meters: BTreeMap::new(),
         })
     }
 

@@ -67,6 +67,10 @@ pub struct NetworkRecord {
     /// taken until it has).
     #[serde(default)]
     pub draining: Vec<Draining>,
+    /// Allowance usage of containers that left the network, by container id, taken up again
+    /// when they come back within the same month.
+    #[serde(default)]
+    pub meters: BTreeMap<String, AllowanceUsage>,
 }
 
 /// The host end of a released container's veth, left to go away with its namespace.

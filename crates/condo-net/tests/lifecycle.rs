@@ -318,3 +318,45 @@ fn a_released_address_waits_for_its_veth() {
         assert_eq!(links(), vec!["lo".to_string()]);
     });
 }
+
+#[test]
+fn an_allowance_used_up_stays_used_up_across_attaches() {
+    in_private_netns(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nets = open(dir.path());
+        nets.create_network(&spec("meter", "10.89.0.0/24")).unwrap();
+        let stop = Some(Allowance {
+            bytes_per_month: 1000,
+            policy: AllowancePolicy::Stop,
+        });
+        let ns = new_container_ns();
+        let a = nets.attach("meter", &req("c", &ns)).unwrap();
+        nets.set_allowance("meter", "c", stop).unwrap();
+        let target = SocketAddr::new(IpAddr::V4(a.ipv4), 7100);
+        let _l = in_ns(&ns, move || TcpListener::bind(target).unwrap());
+        let mut c = TcpStream::connect_timeout(&target, Duration::from_millis(500)).unwrap();
+        c.write_all(&[5u8; 20_000]).unwrap();
+        drop(c);
+        std::thread::sleep(Duration::from_millis(100));
+        let ev = nets.check_allowances(&condo_net::current_period()).unwrap();
+        assert!(ev.len() == 1 && ev[0].exceeded, "{ev:?}");
+        nets.release("meter", "c").unwrap();
+        drop((_l, ns));
+        // Back on the network the same month: still stopped, without new traffic.
+        let ns = new_container_ns();
+        let a = nets.attach("meter", &req("c", &ns)).unwrap();
+        nets.set_allowance("meter", "c", stop).unwrap();
+        assert!(nets.lease("meter", "c").unwrap().usage.exceeded);
+        let target = SocketAddr::new(IpAddr::V4(a.ipv4), 7101);
+        let _l = in_ns(&ns, move || TcpListener::bind(target).unwrap());
+        assert!(TcpStream::connect_timeout(&target, Duration::from_millis(300)).is_err());
+        // A container gone for good starts afresh.
+        nets.detach("meter", "c").unwrap();
+        nets.forget_usage("c").unwrap();
+        nets.attach("meter", &req("c", &ns)).unwrap();
+        nets.set_allowance("meter", "c", stop).unwrap();
+        assert!(!nets.lease("meter", "c").unwrap().usage.exceeded);
+        nets.detach("meter", "c").unwrap();
+        nets.remove_network("meter").unwrap();
+    });
+}

@@ -253,8 +253,8 @@ impl Hub {
         Ok(())
     }
 
-    /// Checks the network settings of a new container for `caller`.
-    pub fn check_create(&self, caller: &Caller, c: &ContainerCreate) -> ApiResult<()> {
+    /// Checks the network settings of a container of `tenant`.
+    pub fn check_create(&self, tenant: &str, c: &ContainerCreate) -> ApiResult<()> {
         let Some(name) = wanted(c) else {
             let field = if !c.ports.is_empty() {
                 Some("ports")
@@ -275,7 +275,7 @@ impl Hub {
         };
         let nets = self.lock();
         match nets.get(name) {
-            Ok(i) if i.owner.as_deref() == Some(caller.tenant()) => {}
+            Ok(i) if i.owner.as_deref() == Some(tenant) => {}
             _ => {
                 return Err(ApiError::invalid(
                     "network",
@@ -352,6 +352,14 @@ impl Hub {
             }
         }
         if let Err(e) = condo_net::pin::remove_pinned(&self.netns_path(id)) {
+            tracing::warn!(container = %id, "{e}");
+        }
+    }
+
+    /// Takes a deleted container off its network and forgets its allowance usage.
+    pub fn forget(&self, id: &str) {
+        self.leave(id);
+        if let Err(e) = self.lock().forget_usage(id) {
             tracing::warn!(container = %id, "{e}");
         }
     }
@@ -561,6 +569,12 @@ pub async fn join_container(app: &Arc<App>, row: &ContainerRow) -> ApiResult<Opt
 pub async fn leave_container(app: &Arc<App>, id: &str) {
     let id = id.to_string();
     let _ = blocking(app, move |h| h.leave(&id)).await;
+}
+
+/// Takes a deleted container off its network for good.
+pub async fn forget_container(app: &Arc<App>, id: &str) {
+    let id = id.to_string();
+    let _ = blocking(app, move |h| h.forget(&id)).await;
 }
 
 /// Releases what ended while the daemon was away and starts the periodic check.

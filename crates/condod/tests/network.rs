@@ -222,6 +222,42 @@ fn containers_on_networks_talk_publish_and_leave_nothing() {
     assert_eq!(a.status, 200, "{}", a.body);
     wait_published("127.0.0.1:18080");
 
+    // The same through the CLI.
+    let (code, out, err) = d.condo(&["network", "create", "cli", "--subnet", "10.96.0.0/24"]);
+    assert_eq!((code, out.trim()), (0, "cli"), "{err}");
+    let (_, out, _) = d.condo(&["network", "ls"]);
+    assert!(out.contains("cli") && out.contains("10.96.0.0/24"), "{out}");
+    let rootfs = d.rootfs.display().to_string();
+    let mut args = vec!["run", "-d", "--name", "c1", "--network", "cli"];
+    args.extend([
+        "-p",
+        "127.0.0.1:18090:8080",
+        "--rate",
+        "10mbit",
+        "--rootfs",
+        &rootfs,
+    ]);
+    args.extend(ECHO);
+    let (code, _, err) = d.condo(&args);
+    assert_eq!(code, 0, "{err}");
+    wait_published("127.0.0.1:18090");
+    assert!(
+        host_roundtrip("10.96.0.1:18090").is_err(),
+        "published on 127.0.0.1 only"
+    );
+    assert_eq!(d.inspect("c1")["config"]["rate"]["ingress_bps"], 10_000_000);
+    let (code, _, err) = d.condo(&["update", "--rate-out", "5mbit", "c1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(d.inspect("c1")["config"]["rate"]["egress_bps"], 5_000_000);
+    assert!(d.inspect("c1")["config"]["rate"]["ingress_bps"].is_null());
+    let (code, out, err) = d.condo(&["stats", "--no-stream", "c1"]);
+    assert!(code == 0 && out.contains("NET I/O"), "{out}{err}");
+    let (code, _, err) = d.condo(&["network", "rm", "cli"]);
+    assert_eq!(code, 4, "in use: {err}");
+    assert!(d.condo(&["rm", "-f", "c1"]).0 == 0);
+    assert_eq!(d.condo(&["network", "rm", "cli"]).0, 0);
+    assert_eq!(d.condo(&["network", "inspect", "cli"]).0, 3);
+
     // A network in use cannot go; once its containers are gone it can, with everything it had.
     let a = d.req("DELETE", "/v1/networks/front", None);
     assert_eq!(a.status, 409, "{}", a.body);

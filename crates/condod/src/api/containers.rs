@@ -320,8 +320,8 @@ pub async fn create(
     Body(c): Body<ContainerCreate>,
 ) -> ApiResult<impl IntoResponse> {
     check_create(&c, &caller)?;
-    let (cc, cl) = (c.clone(), caller.clone());
-    crate::network::blocking(&app, move |h| h.check_create(&cl, &cc)).await??;
+    let (cc, tenant) = (c.clone(), caller.tenant().to_string());
+    crate::network::blocking(&app, move |h| h.check_create(&tenant, &cc)).await??;
     let id = crate::auth::random_hex(8).map_err(|e| ApiError::internal(e.to_string()))?;
     let name = c
         .name
@@ -611,8 +611,8 @@ pub async fn update(
             rate,
             ..row.c.config.clone()
         };
-        let cl = caller.clone();
-        crate::network::blocking(&app, move |h| h.check_create(&cl, &next)).await??;
+        let tenant = row.c.tenant.clone();
+        crate::network::blocking(&app, move |h| h.check_create(&tenant, &next)).await??;
         if row.c.state.is_live() {
             let id = row.c.id.clone();
             crate::network::blocking(&app, move |h| h.set_rate(&id, &rate)).await??;
@@ -701,7 +701,7 @@ pub async fn delete(
         tx.commit()?;
         ev
     };
-    crate::network::leave_container(&app, &row.c.id).await;
+    crate::network::forget_container(&app, &row.c.id).await;
     drop_instance(&app, &row.c.id).await;
     let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
     app.emit(ev);
