@@ -7,9 +7,11 @@
 # as condod does when a container's last process has ended (the veth then goes with the
 # namespace, in the kernel's cleanup). CNI: setup = ADD; teardown = DEL (which deletes the veth
 # and waits for it); the namespace is unmounted after the clock stops, in CNI's favour.
-# Both keep their IPAM state on the same disk. After each condo round the script also reports
-# how long the kernel took to remove the released veths (the work moved off the path).
-# Usage: bench/net-setup.sh [ROUNDS] [CYCLES_PER_ROUND]
+# Both keep their IPAM state in the same place: on disk (/var/tmp) by default, on tmpfs with
+# NET_BENCH_STATE=tmpfs (condo-net flushes each lease change to disk, host-local does not).
+# After each condo round the script also reports how long the kernel took to remove the
+# released veths (the work moved off the path).
+# Usage: [NET_BENCH_STATE=tmpfs] bench/net-setup.sh [ROUNDS] [CYCLES_PER_ROUND]
 set -euo pipefail
 ROUNDS=${1:-10}
 PER=${2:-20}
@@ -28,6 +30,11 @@ WORK=$(mktemp -d)
 DISK=$(mktemp -d /var/tmp/condo-net-bench.XXXXXX)
 trap 'for f in "$WORK"/ns*; do umount "$f" 2>/dev/null || true; done; umount "$WORK" 2>/dev/null; rmdir "$WORK" 2>/dev/null; rm -rf "$DISK"' EXIT
 mount -t tmpfs none "$WORK"
+if [[ "${NET_BENCH_STATE:-disk}" == tmpfs ]]; then
+    rmdir "$DISK"
+    DISK=$WORK/state
+    mkdir "$DISK"
+fi
 cat > "$WORK/cni.json" <<JSON
 {"cniVersion":"1.0.0","name":"bench","type":"bridge","bridge":"cni-bench","isGateway":true,
  "ipMasq":false,"ipam":{"type":"host-local","subnet":"10.92.0.0/24","dataDir":"$DISK/ipam"}}
@@ -68,7 +75,7 @@ ns=$(col "$WORK/cni.txt" 1 | median)
 nt=$(col "$WORK/cni.txt" 2 | median)
 nc=$(awk '{print $1 + $2}' "$WORK/cni.txt" | median)
 dr=$(awk '{print $2}' "$WORK/drain.txt" | median)
-echo "cycles per tool: $((ROUNDS * PER)) (A B A B in $ROUNDS rounds of $PER)"
+echo "cycles per tool: $((ROUNDS * PER)) (A B A B in $ROUNDS rounds of $PER), state on ${NET_BENCH_STATE:-disk}"
 echo "median ms        setup   teardown  cycle"
 echo "condo-net        $cs   $ct    $cc"
 echo "cni bridge       $ns   $nt    $nc"
