@@ -12,6 +12,7 @@ mod network;
 mod spec;
 mod storage;
 mod supervisor;
+mod web;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -78,6 +79,8 @@ pub struct App {
     pub storage: storage::Storage,
     /// Networks, and the containers' places on them.
     pub network: network::Hub,
+    /// Browsers logged in to the dashboard.
+    pub sessions: web::Sessions,
 }
 
 impl App {
@@ -185,6 +188,7 @@ async fn main() -> Result<()> {
         started: Instant::now(),
         storage,
         network,
+        sessions: web::Sessions::default(),
     });
     supervisor::reconcile(&app)
         .await
