@@ -88,9 +88,9 @@ pub enum PortProtocol {
 }
 
 /// A container port published on the host (DNAT, also from 127.0.0.1; no proxy process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Also accepted as a string: `"[ADDR:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct PortMapping {
     /// The host IPv4 address; every local address when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +103,73 @@ pub struct PortMapping {
     /// tcp (default) or udp.
     #[serde(default)]
     pub protocol: PortProtocol,
+}
+
+/// The object form of [`PortMapping`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortFields {
+    #[serde(default)]
+    host_ip: Option<std::net::Ipv4Addr>,
+    host_port: u16,
+    container_port: u16,
+    #[serde(default)]
+    protocol: PortProtocol,
+}
+
+impl std::str::FromStr for PortMapping {
+    type Err = String;
+
+    /// Reads `[ADDR:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("\"{s}\": use [ADDR:]HOST_PORT:CONTAINER_PORT[/udp]");
+        let (spec, protocol) = match s.rsplit_once('/') {
+            Some((p, "tcp")) => (p, PortProtocol::Tcp),
+            Some((p, "udp")) => (p, PortProtocol::Udp),
+            Some(_) => return Err(bad()),
+            None => (s, PortProtocol::Tcp),
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (addr, host, ctr) = match parts.as_slice() {
+            [h, c] => (None, *h, *c),
+            [a, h, c] => (Some(*a), *h, *c),
+            _ => return Err(bad()),
+        };
+        Ok(PortMapping {
+            host_ip: addr.map(|a| a.parse()).transpose().map_err(|_| bad())?,
+            host_port: host.parse().map_err(|_| bad())?,
+            container_port: ctr.parse().map_err(|_| bad())?,
+            protocol,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for PortMapping {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = PortMapping;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"[ADDR:]HOST:CONTAINER[/udp]\" or {host_port, container_port, ...}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PortMapping, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<PortMapping, A::Error> {
+                let f = PortFields::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+                Ok(PortMapping {
+                    host_ip: f.host_ip,
+                    host_port: f.host_port,
+                    container_port: f.container_port,
+                    protocol: f.protocol,
+                })
+            }
+        }
+        d.deserialize_any(Form)
+    }
 }
 
 /// Rate limits of a container's traffic in bits per second; an absent direction is unlimited.
@@ -150,4 +217,33 @@ pub struct TransferAllowance {
     /// The rate of the throttle policy, bits per second (default 1 Mbit/s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle_bps: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_read_as_text_or_fields() {
+        let p: Vec<PortMapping> = serde_json::from_str(
+            r#"["127.0.0.1:8080:80/udp", "81:8081", {"host_port": 82, "container_port": 8082}]"#,
+        )
+        .unwrap();
+        assert_eq!(p[0].host_ip, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!((p[0].host_port, p[0].container_port), (8080, 80));
+        assert_eq!(p[0].protocol, PortProtocol::Udp);
+        assert_eq!((p[1].host_port, p[1].protocol), (81, PortProtocol::Tcp));
+        assert_eq!(p[2].container_port, 8082);
+        for bad in [
+            r#""80""#,
+            r#""x:80""#,
+            r#""1:2:3:4""#,
+            r#""80:80/sctp""#,
+            r#"{"port": 1}"#,
+        ] {
+            assert!(serde_json::from_str::<PortMapping>(bad).is_err(), "{bad}");
+        }
+        let back = serde_json::to_string(&p[1]).unwrap();
+        assert_eq!(serde_json::from_str::<PortMapping>(&back).unwrap(), p[1]);
+    }
 }

@@ -132,7 +132,7 @@ fn containers_on_networks_talk_publish_and_leave_nothing() {
     let web = d.run(
         "web",
         ECHO,
-        json!({"network": "front", "ports": [{"host_port": 18080, "container_port": 8080}]}),
+        json!({"network": "front", "ports": ["18080:8080"]}),
     );
     let client = d.run("client", &["sleep", "1000"], json!({"network": "front"}));
     let other = d.run("other", &["sleep", "1000"], json!({"network": "back"}));
