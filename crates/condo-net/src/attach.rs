@@ -250,13 +250,23 @@ impl Networks {
     /// `max_age` seconds (their namespace outlived the release); errors leave the rest listed.
     pub(crate) fn prune_draining(&mut self, rec: &mut NetworkRecord, max_age: u64) -> Result<()> {
         let now = unix_now();
+        // Many at once: one dump of the links costs less than a request each.
+        let present: Option<std::collections::HashSet<String>> = if rec.draining.len() > 8 {
+            Some(self.nl.link_names()?.into_iter().collect())
+        } else {
+            None
+        };
         let mut err = None;
         let nl = &mut self.nl;
         rec.draining.retain(|d| {
             if err.is_some() {
                 return true;
             }
-            let gone = match nl.link_index(&d.host_veth) {
+            let exists = match &present {
+                Some(p) => Ok(p.contains(&d.host_veth).then_some(0)),
+                None => nl.link_index(&d.host_veth),
+            };
+            let gone = match exists {
                 Ok(None) => Ok(true),
                 Ok(Some(_)) if now.saturating_sub(d.since) >= max_age => {
                     tracing::debug!(veth = %d.host_veth, "released veth outlived its namespace");
