@@ -9,6 +9,7 @@ mod error;
 mod network;
 mod storage;
 mod system;
+mod tenancy;
 
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -18,6 +19,7 @@ pub use error::{ErrorBody, ErrorCode};
 pub use network::*;
 pub use storage::*;
 pub use system::*;
+pub use tenancy::*;
 
 #[cfg(feature = "openapi")]
 pub use openapi::{openapi, openapi_json};

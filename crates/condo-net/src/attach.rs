@@ -12,6 +12,14 @@ use crate::state::{allocate, AllowanceUsage, Draining, Lease, NetworkRecord, Rat
 /// deleted outright.
 pub const DRAIN_LIMIT_SECS: u64 = 10;
 
+/// The container's hardware address, made from its IPv4 address (locally administered): a
+/// container that gets an address again gets the same MAC, so the bridge's and its peers'
+/// neighbour caches stay right and it is reachable at once.
+pub(crate) fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0xc0, o[0], o[1], o[2], o[3]]
+}
+
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -128,7 +136,7 @@ impl Networks {
                 .link_index(&rec.bridge)?
                 .ok_or_else(|| invalid("network", format!("bridge {} is missing", rec.bridge)))?;
             self.nl
-                .create_veth(&host_veth, bridge, "eth0", ns.fd(), rec.mtu)?;
+                .create_veth(&host_veth, bridge, "eth0", mac_of(ipv4), ns.fd(), rec.mtu)?;
             undo.push(Undo::DeleteLink(host_veth.clone()));
             let mut inner = Netlink::open_in(ns.fd()).map_err(|source| Error::Netns {
                 what: format!("of container {}", req.container),

@@ -225,17 +225,20 @@ impl Netlink {
     }
 
     /// Creates a veth pair: `host` up and enslaved to `controller`, and `peer` (still down: the
-    /// kernel refuses to open it here) inside the namespace `peer_ns`, in one request.
+    /// kernel refuses to open it here) with the hardware address `peer_mac` inside the
+    /// namespace `peer_ns`, in one request.
     pub fn create_veth(
         &mut self,
         host: &str,
         controller: u32,
         peer: &str,
+        peer_mac: [u8; 6],
         peer_ns: BorrowedFd<'_>,
         mtu: Option<u32>,
     ) -> Res<()> {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.to_string()));
+        p.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
         p.attributes
             .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut m = LinkMessage::default();

@@ -6,6 +6,7 @@
 //! with only loopback: no bridge, no NAT, nothing reachable. Networks belong to a tenant;
 //! only that tenant's containers can join them.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,6 +35,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(10);
 pub struct Hub {
     nets: Mutex<Networks>,
     netns_dir: PathBuf,
+    /// Network name → owning tenant. A leaf lock (nothing is locked while it is held), so
+    /// the authorisation layer and quota views may read it under the database's lock.
+    owners: Mutex<HashMap<String, String>>,
 }
 
 /// What a container joining its network brings to its bundle.
@@ -122,6 +126,14 @@ fn port_spec(p: &PortMapping) -> PortSpec {
     }
 }
 
+/// The limits in force: a direction without one gets the tenant's bandwidth quota.
+fn capped(r: &RateLimits, bandwidth: Option<u64>) -> RateLimits {
+    RateLimits {
+        ingress_bps: r.ingress_bps.or(bandwidth),
+        egress_bps: r.egress_bps.or(bandwidth),
+    }
+}
+
 fn rate_limit(r: &RateLimits) -> condo_net::RateLimit {
     condo_net::RateLimit {
         ingress_bps: r.ingress_bps,
@@ -146,15 +158,32 @@ impl Hub {
             firewall: Arc::new(condo_net::NftCli::default()),
             tc: Arc::new(condo_net::TcCli::default()),
         })?;
+        let mut owners = HashMap::new();
         for n in nets.list() {
             if let Err(e) = nets.start_dns(&n.name) {
                 tracing::warn!(network = %n.name, "no DNS: {e}");
             }
+            owners.insert(n.name.clone(), n.owner.clone().unwrap_or_default());
         }
         Ok(Hub {
             nets: Mutex::new(nets),
             netns_dir,
+            owners: Mutex::new(owners),
         })
+    }
+
+    fn owners(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The tenant owning network `name`, if it exists.
+    pub fn owner(&self, name: &str) -> Option<String> {
+        self.owners().get(name).cloned()
+    }
+
+    /// How many networks `tenant` has.
+    pub fn networks_of(&self, tenant: &str) -> u64 {
+        self.owners().values().filter(|t| *t == tenant).count() as u64
     }
 
     fn lock(&self) -> MutexGuard<'_, Networks> {
@@ -204,9 +233,16 @@ impl Hub {
         }
     }
 
-    /// Creates a network for the caller's tenant and starts its DNS server.
-    pub fn create(&self, caller: &Caller, req: &NetworkCreate) -> ApiResult<Network> {
+    /// Creates a network for the caller's tenant and starts its DNS server; `admit` is asked
+    /// first with the number of networks the tenant has (the quota check).
+    pub fn create(
+        &self,
+        caller: &Caller,
+        req: &NetworkCreate,
+        admit: impl FnOnce(u64) -> ApiResult<()>,
+    ) -> ApiResult<Network> {
         let mut nets = self.lock();
+        admit(self.networks_of(caller.tenant()))?;
         let subnet = match &req.subnet {
             Some(s) => s.clone(),
             None => free_subnet(&nets).ok_or_else(|| {
@@ -229,6 +265,8 @@ impl Hub {
             let _ = nets.remove_network(&info.name);
             return Err(ApiError::internal(format!("network {:?}: {e}", info.name)));
         }
+        self.owners()
+            .insert(info.name.clone(), caller.tenant().to_string());
         Ok(Self::view(&nets, &info))
     }
 
@@ -250,11 +288,18 @@ impl Hub {
             let _ = nets.start_dns(name);
             return Err(api_err(e));
         }
+        self.owners().remove(name);
         Ok(())
     }
 
-    /// Checks the network settings of a container of `tenant`.
-    pub fn check_create(&self, tenant: &str, c: &ContainerCreate) -> ApiResult<()> {
+    /// Checks the network settings of a container of `tenant`, whose quota caps each
+    /// container's rate at `bandwidth` bits per second.
+    pub fn check_create(
+        &self,
+        tenant: &str,
+        bandwidth: Option<u64>,
+        c: &ContainerCreate,
+    ) -> ApiResult<()> {
         let Some(name) = wanted(c) else {
             let field = if !c.ports.is_empty() {
                 Some("ports")
@@ -305,6 +350,20 @@ impl Hub {
                 "rate: a limit must be above 0 bit/s",
             ));
         }
+        if let Some(cap) = bandwidth {
+            let dirs = [
+                ("ingress_bps", c.rate.ingress_bps),
+                ("egress_bps", c.rate.egress_bps),
+            ];
+            for (dir, r) in dirs {
+                if matches!(r, Some(r) if r > cap) {
+                    return Err(ApiError::invalid(
+                        "rate",
+                        format!("rate.{dir}: above the tenant's bandwidth quota of {cap} bit/s"),
+                    ));
+                }
+            }
+        }
         if let Some(a) = &c.allowance {
             if a.bytes_per_month == 0 || a.throttle_bps == Some(0) {
                 return Err(ApiError::invalid(
@@ -324,6 +383,7 @@ impl Hub {
         id: &str,
         name: &str,
         c: &ContainerCreate,
+        bandwidth: Option<u64>,
         files: &Path,
     ) -> ApiResult<Joined> {
         let network = wanted(c).unwrap_or_default().to_string();
@@ -332,7 +392,11 @@ impl Hub {
         condo_net::pin::remove_pinned(&netns).map_err(api_err)?;
         condo_net::pin::create_pinned(&netns).map_err(api_err)?;
         let mut nets = self.lock();
-        let res = join_locked(&mut nets, id, name, &network, c, &netns, files);
+        let capped = ContainerCreate {
+            rate: capped(&c.rate, bandwidth),
+            ..c.clone()
+        };
+        let res = join_locked(&mut nets, id, name, &network, &capped, &netns, files);
         if res.is_err() {
             if nets.lease(&network, id).is_ok() {
                 let _ = nets.release(&network, id);
@@ -382,13 +446,15 @@ impl Hub {
             .unwrap_or((0, 0))
     }
 
-    /// Applies new rate limits to a running container; nothing to do when it has no lease.
-    pub fn set_rate(&self, id: &str, rate: &RateLimits) -> ApiResult<()> {
+    /// Applies new rate limits to a running container (a direction left open gets the
+    /// tenant's `bandwidth`); nothing to do when it has no lease.
+    pub fn set_rate(&self, id: &str, rate: &RateLimits, bandwidth: Option<u64>) -> ApiResult<()> {
         let mut nets = self.lock();
         let Some(net) = network_of(&nets, id) else {
             return Ok(());
         };
-        nets.set_rate(&net, id, rate_limit(rate)).map_err(api_err)
+        nets.set_rate(&net, id, rate_limit(&capped(rate, bandwidth)))
+            .map_err(api_err)
     }
 
     /// Releases the leases of containers that no longer run (ids for which `live` is false),
@@ -560,9 +626,15 @@ pub async fn join_container(app: &Arc<App>, row: &ContainerRow) -> ApiResult<Opt
     }
     let (id, name, cfg) = (row.c.id.clone(), row.c.name.clone(), row.c.config.clone());
     let files = app.paths.dir(&id).join("network");
-    blocking(app, move |h| h.join(&id, &name, &cfg, &files))
+    let cap = bandwidth_of(app, &row.c.tenant)?;
+    blocking(app, move |h| h.join(&id, &name, &cfg, cap, &files))
         .await?
         .map(Some)
+}
+
+/// The tenant's bandwidth quota: each container's rate cap, bits per second.
+pub fn bandwidth_of(app: &App, tenant: &str) -> ApiResult<Option<u64>> {
+    Ok(crate::quota::quota(&app.db.lock(), tenant)?.and_then(|q| q.bandwidth))
 }
 
 /// Takes container `id` off its network, if it is on one.

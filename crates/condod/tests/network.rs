@@ -2,21 +2,15 @@
 //! containers talk over real TCP. Needs root.
 
 mod common;
+mod netns;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
+use netns::private_netns;
 use serde_json::{json, Value};
-
-/// Moves this test's thread (and so the daemon it starts) into a new network namespace.
-fn private_netns() {
-    condo_sys::netns::unshare_net().expect("unshare(CLONE_NEWNET) needs root");
-    let mut nl = condo_net::netlink::Netlink::open().unwrap();
-    let lo = nl.link_index("lo").unwrap().unwrap();
-    nl.set_up(lo, "lo").unwrap();
-}
 
 fn links() -> Vec<String> {
     let mut l = condo_net::netlink::Netlink::open()
@@ -79,10 +73,15 @@ fn host_roundtrip(addr: &str) -> std::io::Result<()> {
 }
 
 /// Waits for the published echo server to answer (the container may still be starting).
-fn wait_published(addr: &str) {
+fn wait_published(d: &Daemon, addr: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Err(e) = host_roundtrip(addr) {
-        assert!(Instant::now() < deadline, "{addr} never answered: {e}");
+        assert!(
+            Instant::now() < deadline,
+            "{addr} never answered: {e}\n{}\n{}",
+            d.get("/v1/containers?all=true").body,
+            d.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -143,7 +142,7 @@ fn containers_on_networks_talk_publish_and_leave_nothing() {
     assert!(d.inspect(&alone)["endpoint"].is_null());
 
     // A published port answers from the host side, on 127.0.0.1 and on the gateway.
-    wait_published("127.0.0.1:18080");
+    wait_published(&d, "127.0.0.1:18080");
     host_roundtrip("10.97.0.1:18080").unwrap();
 
     // Two containers on one network talk over TCP, by address and by name.
@@ -220,7 +219,7 @@ fn containers_on_networks_talk_publish_and_leave_nothing() {
     );
     let a = d.post(&format!("/v1/containers/{web}/start"), "");
     assert_eq!(a.status, 200, "{}", a.body);
-    wait_published("127.0.0.1:18080");
+    wait_published(&d, "127.0.0.1:18080");
 
     // The same through the CLI.
     let (code, out, err) = d.condo(&["network", "create", "cli", "--subnet", "10.96.0.0/24"]);
@@ -240,7 +239,7 @@ fn containers_on_networks_talk_publish_and_leave_nothing() {
     args.extend(ECHO);
     let (code, _, err) = d.condo(&args);
     assert_eq!(code, 0, "{err}");
-    wait_published("127.0.0.1:18090");
+    wait_published(&d, "127.0.0.1:18090");
     assert!(
         host_roundtrip("10.96.0.1:18090").is_err(),
         "published on 127.0.0.1 only"
@@ -280,4 +279,82 @@ fn containers_on_networks_talk_publish_and_leave_nothing() {
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(d.root.join("netns")).unwrap().count(), 0);
     assert_eq!(d.get("/v1/networks").json(), json!([]));
+}
+
+#[test]
+fn networks_belong_to_tenants_and_follow_their_quota() {
+    use common::tenancy::{get, import_image, post, refused, tenant, user};
+    private_netns();
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(&d, "gamma", json!({"networks": 1, "bandwidth": 5_000_000}));
+    let (_, gina) = user(&d, None, "gamma", "gina", "tenant-owner");
+    let (_, oli) = user(&d, Some(&gina), "gamma", "oli", "operator");
+
+    let a = post(&d, Some(&oli), "/v1/networks", r#"{"name":"g0"}"#);
+    refused(&a, 403, "code", "forbidden");
+    let a = post(&d, Some(&gina), "/v1/networks", r#"{"name":"g1"}"#);
+    assert_eq!(
+        (a.status, a.json()["tenant"].clone()),
+        (201, json!("gamma")),
+        "{}",
+        a.body
+    );
+    let a = post(&d, Some(&gina), "/v1/networks", r#"{"name":"g2"}"#);
+    refused(&a, 409, "code", "quota_exceeded");
+    assert_eq!(get(&d, Some(&gina), "/v1/networks/g1").status, 200);
+    let t = get(&d, Some(&gina), "/v1/tenants/gamma").json();
+    assert_eq!(t["usage"]["networks"], 1, "{t}");
+
+    // Another tenant's network cannot be seen or joined.
+    assert_eq!(d.post("/v1/networks", r#"{"name":"adm"}"#).status, 201);
+    let names: Vec<Value> = get(&d, Some(&gina), "/v1/networks")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("g1")]);
+    assert_eq!(get(&d, Some(&gina), "/v1/networks/adm").status, 404);
+    let body = json!({"image": "bb:1", "network": "adm", "command": ["sleep", "100"]});
+    let a = post(&d, Some(&gina), "/v1/containers", &body.to_string());
+    refused(&a, 400, "field", "network");
+
+    // The bandwidth quota caps each container's rate, and is its rate when it names none.
+    let body = json!({"image": "bb:1", "network": "g1", "command": ["sleep", "100"],
+        "rate": {"ingress_bps": 10_000_000}});
+    let a = post(&d, Some(&gina), "/v1/containers", &body.to_string());
+    refused(&a, 400, "field", "rate");
+    let body = json!({"name": "g", "image": "bb:1", "network": "g1", "command": ["sleep", "100"]});
+    let a = post(&d, Some(&gina), "/v1/containers", &body.to_string());
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.json()["id"].as_str().unwrap().to_string();
+    let a = post(&d, Some(&gina), &format!("/v1/containers/{id}/start"), "");
+    assert_eq!(a.status, 200, "{}", a.body);
+    let veth = d.inspect(&id)["endpoint"]["host_interface"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(links().contains(&format!("ci{}", veth.trim_start_matches("cv"))));
+
+    let a = d.req("DELETE", "/v1/tenants/gamma", None);
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(a.body.contains("1 networks"), "{}", a.body);
+    assert_eq!(
+        d.req("DELETE", &format!("/v1/containers/{id}?force=true"), None)
+            .status,
+        204
+    );
+    for n in ["g1", "adm"] {
+        assert_eq!(
+            d.req("DELETE", &format!("/v1/networks/{n}"), None).status,
+            204
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while links() != vec!["lo".to_string()] {
+        assert!(Instant::now() < deadline, "left behind: {:?}", links());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -27,7 +27,13 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     Body(b): Body<NetworkCreate>,
 ) -> ApiResult<impl IntoResponse> {
-    let n = blocking(&app, move |h| h.create(&caller, &b)).await??;
+    let a = app.clone();
+    let n = blocking(&app, move |h| {
+        h.create(&caller, &b, |in_use| {
+            crate::quota::admit_network(&a.db.lock(), caller.tenant(), in_use)
+        })
+    })
+    .await??;
     Ok((StatusCode::CREATED, Json(n)))
 }
 
