@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Conflict,
     /// The daemon failed to do what was asked (500).
     Internal,
+    /// A server the daemon relies on (an image registry) failed or refused (502).
+    Upstream,
 }
 
 impl ErrorCode {
@@ -33,6 +35,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::Internal => 500,
+            ErrorCode::Upstream => 502,
         }
     }
 }

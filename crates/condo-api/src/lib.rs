@@ -8,6 +8,7 @@ mod container;
 mod error;
 mod storage;
 mod system;
+mod volume;
 
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -16,6 +17,7 @@ pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
 pub use storage::*;
 pub use system::*;
+pub use volume::*;
 
 #[cfg(feature = "openapi")]
 pub use openapi::{openapi, openapi_json};

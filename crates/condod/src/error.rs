@@ -37,6 +37,11 @@ impl ApiError {
         ApiError(ErrorBody::new(ErrorCode::Internal, message))
     }
 
+    /// 502: a registry or another server failed.
+    pub fn upstream(message: impl Into<String>) -> ApiError {
+        ApiError(ErrorBody::new(ErrorCode::Upstream, message))
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError(ErrorBody::new(ErrorCode::Unauthorized, message))

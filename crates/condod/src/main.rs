@@ -11,6 +11,7 @@ mod monitor;
 mod spec;
 mod storage;
 mod supervisor;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -7,6 +7,9 @@ mod snapshots;
 mod streams;
 mod system;
 mod templates;
+mod volumes;
+
+pub use containers::valid_name;
 
 use std::sync::Arc;
 
@@ -47,9 +50,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/containers/{id}/snapshots/{snapshot}/rollback"),
     ("post", "/v1/containers/{id}/snapshots/{snapshot}/clone"),
     ("get", "/v1/images"),
+    ("post", "/v1/images/pull"),
     ("post", "/v1/images/import"),
+    ("post", "/v1/images/prune"),
+    ("get", "/v1/images/{name}"),
     ("delete", "/v1/images/{name}"),
     ("get", "/v1/images/{name}/export"),
+    ("get", "/v1/volumes"),
+    ("post", "/v1/volumes"),
+    ("post", "/v1/volumes/prune"),
+    ("get", "/v1/volumes/{name}"),
+    ("delete", "/v1/volumes/{name}"),
     ("get", "/v1/templates"),
     ("post", "/v1/templates/build"),
     ("get", "/v1/templates/{name}"),
@@ -102,9 +113,20 @@ pub fn router(app: Arc<App>) -> Router {
             post(snapshots::clone),
         )
         .route("/v1/images", get(images::list))
+        .route("/v1/images/pull", post(images::pull))
         .route("/v1/images/import", post(images::import))
-        .route("/v1/images/{name}", delete(images::delete))
+        .route("/v1/images/prune", post(images::prune))
+        .route(
+            "/v1/images/{name}",
+            get(images::inspect).delete(images::delete),
+        )
         .route("/v1/images/{name}/export", get(images::export))
+        .route("/v1/volumes", get(volumes::list).post(volumes::create))
+        .route("/v1/volumes/prune", post(volumes::prune))
+        .route(
+            "/v1/volumes/{name}",
+            get(volumes::inspect).delete(volumes::delete),
+        )
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/build", post(templates::build))
         .route(
