@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use condo_api::{
     Container, ContainerCreate, ContainerUpdate, ExecCreate, ExecResult, Limits, LogLine, Stats,
     SystemInfo, WaitResult,
@@ -10,7 +10,9 @@ use condo_api::{
 
 use crate::client::{enc, Client, Host};
 use crate::output::{ago, human, parse_size, table};
-use crate::{Cli, Command, CreateArgs, Format, ImageCommand, SystemCommand, TemplateCommand};
+use crate::{
+    Cli, Command, CreateArgs, Format, ImageCommand, PullPolicy, SystemCommand, TemplateCommand,
+};
 
 /// Runs the command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -32,8 +34,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             run_container(&c, spec, detach, rm, tty)
         }
         Command::Create { spec } => {
-            let made: Container =
-                c.json("POST", "/v1/containers", Some(&create_body(spec, false)?))?;
+            let made = create(&c, spec, false)?;
             println!("{}", made.id);
             Ok(0)
         }
@@ -188,18 +189,35 @@ pub fn run(cli: Cli) -> Result<i32> {
             })?;
             Ok(0)
         }
+        Command::Pull {
+            reference,
+            plain_http,
+        }
+        | Command::Image {
+            command:
+                ImageCommand::Pull {
+                    reference,
+                    plain_http,
+                },
+        } => crate::image::pull(&c, &reference, plain_http.then_some(true)),
         Command::Import { file, name }
         | Command::Image {
             command: ImageCommand::Import { file, name },
-        } => crate::storage::import(&c, &file, name.as_deref()),
-        Command::Images { output }
+        } => crate::image::import(&c, &file, name.as_deref()),
+        Command::Images { quiet, output }
         | Command::Image {
-            command: ImageCommand::Ls { output },
-        } => crate::storage::images(&c, output),
+            command: ImageCommand::Ls { quiet, output },
+        } => crate::image::images(&c, output, quiet),
+        Command::Image {
+            command: ImageCommand::Inspect { images },
+        } => crate::image::inspect(&c, &images),
+        Command::Image {
+            command: ImageCommand::Prune { all, force, output },
+        } => crate::image::prune(&c, all, force, output),
         Command::Save { image, output }
         | Command::Image {
             command: ImageCommand::Export { image, output },
-        } => crate::storage::export(&c, &image, output.as_deref()),
+        } => crate::image::export(&c, &image, output.as_deref()),
         Command::Rmi { images }
         | Command::Image {
             command: ImageCommand::Rm { images },
@@ -208,6 +226,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{i}");
             Ok(())
         }),
+        Command::Volume { command } => crate::volume::run(&c, command),
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "condo", &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Template {
             command: TemplateCommand::Build { template, verbose },
         } => crate::storage::build(&c, &template, verbose),
@@ -272,7 +296,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 /// Applies `f` to each container; with several, names the ones that failed and exits 1.
-fn each(refs: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(crate) fn each(refs: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     if let [one] = refs {
         f(one)?;
         return Ok(0);
@@ -359,7 +383,11 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
         network: a.network,
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
-        volumes: a.volumes.iter().map(|v| absolute_volume(v)).collect(),
+        volumes: a
+            .volumes
+            .iter()
+            .map(|v| absolute_volume(v))
+            .collect::<Result<_>>()?,
         healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
             command: vec!["sh".into(), "-c".into(), cmd],
             interval: a.health_interval,
@@ -369,15 +397,44 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
     })
 }
 
-/// Makes the host side of `HOST:CONTAINER[:ro]` absolute (relative to the current directory).
-fn absolute_volume(v: &str) -> String {
+/// Makes a relative host path (`./data:/x`, `../d:/x`) absolute; a bare name (`data:/x`) is a
+/// named volume and stays as it is.
+fn absolute_volume(v: &str) -> Result<String> {
     match v.split_once(':') {
-        Some((host, rest)) if !host.starts_with('/') => match std::fs::canonicalize(host) {
-            Ok(p) => format!("{}:{rest}", p.display()),
-            Err(_) => v.to_string(),
-        },
-        _ => v.to_string(),
+        Some((host, rest)) if host.starts_with('.') || host.starts_with('~') => {
+            let host = match host.strip_prefix("~/") {
+                Some(h) => format!("{}/{h}", std::env::var("HOME").unwrap_or_default()),
+                None => host.to_string(),
+            };
+            let p = std::fs::canonicalize(&host)
+                .with_context(|| format!("--volume \"{v}\": cannot find {host}"))?;
+            Ok(format!("{}:{rest}", p.display()))
+        }
+        _ => Ok(v.to_string()),
     }
+}
+
+/// Creates a container, pulling its image first as `--pull` says.
+fn create(c: &Client, spec: CreateArgs, tty: bool) -> Result<Container> {
+    let policy = spec.pull;
+    let body = create_body(spec, tty)?;
+    if let Some(image) = &body.image {
+        let pull = match policy {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => !crate::image::exists(c, image)?,
+            PullPolicy::Never => false,
+        };
+        if pull {
+            if policy == PullPolicy::Missing {
+                eprintln!("{image} is not here: pulling it");
+            } else {
+                eprintln!("pulling {image}");
+            }
+            crate::image::pull_quietly(c, image, None)
+                .with_context(|| format!("cannot pull {image}"))?;
+        }
+    }
+    c.json("POST", "/v1/containers", Some(&body))
 }
 
 fn run_container(
@@ -390,11 +447,7 @@ fn run_container(
     if rm && detach {
         bail!("--rm works only in the foreground (without -d)");
     }
-    let made: Container = c.json(
-        "POST",
-        "/v1/containers",
-        Some(&create_body(spec, interactive)?),
-    )?;
+    let made = create(c, spec, interactive)?;
     let path = format!("/v1/containers/{}", made.id);
     if let Err(e) = c.json::<Container>("POST", &format!("{path}/start"), None::<&()>) {
         if rm {
@@ -405,14 +458,6 @@ fn run_container(
     if detach {
         println!("{}", made.id);
         return Ok(0);
-    }
-    if interactive {
-        let code = crate::tty::attach(c, &made.id);
-        if rm {
-            let _ = c.json::<WaitResult>("POST", &format!("{path}/wait"), None::<&()>);
-            c.empty("DELETE", &format!("{path}?force=true"))?;
-        }
-        return code;
     }
     if interactive {
         let code = crate::tty::attach(c, &made.id);

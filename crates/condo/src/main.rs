@@ -2,9 +2,12 @@
 
 mod client;
 mod cmd;
+mod image;
 mod output;
+mod progress;
 mod storage;
 mod tty;
+mod volume;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -15,7 +18,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Run and manage containers through condod",
     after_help = "The daemon is found through --host or CONDO_HOST (unix://PATH or tcp://HOST:PORT); \
-        a token is sent from CONDO_TOKEN when set. Root on the local socket needs none."
+        a token is sent from CONDO_TOKEN when set. Root on the local socket needs none.\n\n\
+        Examples:\n  condo run -d --name web -m 256m -v data:/srv busybox httpd -f -p 8080\n  \
+        condo logs -f web\n  condo exec -it web sh\n  condo rm -f web\n\n\
+        Exit codes: 0 success (run and exec: the command's own code), 1 failure, 2 bad usage, \
+        3 no such container or image, 4 conflict with its state, 5 not allowed."
 )]
 pub struct Cli {
     /// Where condod listens.
@@ -36,6 +43,17 @@ pub enum Format {
     Table,
     /// JSON, as the API answers.
     Json,
+}
+
+/// When `run` and `create` pull their image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    /// When the daemon does not have it.
+    Missing,
+    /// Every time (to get the newest).
+    Always,
+    /// Never: an image that is not local is an error.
+    Never,
 }
 
 /// What a new container runs and with which limits (shared by `run` and `create`).
@@ -93,9 +111,14 @@ pub struct CreateArgs {
     /// Seconds stop waits before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
-    /// Mount a host path: /HOST:/CONTAINER[:ro] (repeatable).
-    #[arg(short = 'v', long = "volume")]
+    /// Mount a volume: NAME:/PATH[:ro] for a named volume (made on first use; its data
+    /// outlives the container), or /HOST/PATH:/PATH[:ro] (or ./rel) for a host path (admin only).
+    /// Repeatable.
+    #[arg(short = 'v', long = "volume", value_name = "SOURCE:/PATH[:ro]")]
     pub volumes: Vec<String>,
+    /// When to pull the image: missing (when it is not local), always, never.
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     /// Healthcheck command, run with `sh -c` inside the container.
     #[arg(long)]
     pub health_cmd: Option<String>,
@@ -303,6 +326,19 @@ pub enum Command {
         #[arg(long)]
         no_follow: bool,
     },
+    /// Pull an image from a registry, with progress; same as `condo image pull`.
+    #[command(
+        after_help = "Without a registry the reference means Docker Hub (busybox is \
+        registry-1.docker.io/library/busybox:latest). A registry on loopback (localhost:5000/x) \
+        is spoken to in plain HTTP."
+    )]
+    Pull {
+        /// `[registry/]repository[:tag][@digest]`.
+        reference: String,
+        /// Speak plain HTTP to the registry even when it is not on loopback.
+        #[arg(long)]
+        plain_http: bool,
+    },
     /// Import images from a tar (OCI layout or `docker save`); same as `condo image import`.
     Import {
         /// The archive ("-" for stdin).
@@ -313,11 +349,15 @@ pub enum Command {
     },
     /// List images; same as `condo image ls`.
     Images {
+        /// Print names only.
+        #[arg(short = 'q', long)]
+        quiet: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         output: Format,
     },
-    /// Write an image as an OCI image layout tar; same as `condo image export`.
+    /// Write an image as an OCI image layout tar; same as `condo image export` and `condo export`.
+    #[command(visible_alias = "export")]
     Save {
         /// The image.
         image: String,
@@ -331,10 +371,24 @@ pub enum Command {
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Images: import, ls, rm.
+    /// Images: pull, import, ls, inspect, export, rm, prune.
     Image {
         #[command(subcommand)]
         command: ImageCommand,
+    },
+    /// Named volumes: create, ls, inspect, rm, prune.
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
+    /// Print a shell completion script: `source <(condo completion bash)`.
+    #[command(after_help = "bash: source <(condo completion bash), or save it as \
+        /usr/share/bash-completion/completions/condo\n\
+        zsh:  condo completion zsh > \"${fpath[1]}/_condo\"\n\
+        fish: condo completion fish > ~/.config/fish/completions/condo.fish")]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Templates: build, ls.
     Template {
@@ -362,6 +416,14 @@ pub enum Command {
 /// `condo image …`.
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Pull an image from a registry, with progress.
+    Pull {
+        /// `[registry/]repository[:tag][@digest]`.
+        reference: String,
+        /// Speak plain HTTP to the registry even when it is not on loopback.
+        #[arg(long)]
+        plain_http: bool,
+    },
     /// Import images from a tar (OCI layout or `docker save`).
     Import {
         /// The archive ("-" for stdin).
@@ -372,6 +434,27 @@ pub enum ImageCommand {
     },
     /// List images.
     Ls {
+        /// Print names only.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Everything condod knows about images, as JSON.
+    Inspect {
+        /// Image names.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove unused blobs and unpacked layers; with -a, also images no container uses.
+    Prune {
+        /// Also remove every image no container was made from (templates keep theirs).
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not ask.
+        #[arg(short = 'f', long)]
+        force: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         output: Format,
@@ -389,6 +472,53 @@ pub enum ImageCommand {
         /// Image names.
         #[arg(required = true)]
         images: Vec<String>,
+    },
+}
+
+/// `condo volume …`.
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a named volume; prints its name.
+    Create {
+        /// Its name (made up when absent).
+        name: Option<String>,
+        /// Label KEY=value (repeatable).
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+    },
+    /// List volumes and the containers that mount them.
+    Ls {
+        /// Print names only.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Volumes with their size, host directory and users, as JSON.
+    Inspect {
+        /// Volume names.
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove volumes and their data (not while a container mounts one, unless -f and it is
+    /// stopped).
+    Rm {
+        /// Remove even when stopped containers mount it.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Volume names.
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove every volume of yours that no container mounts, with its data.
+    Prune {
+        /// Do not ask.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
     },
 }
 

@@ -65,9 +65,18 @@ pub fn human(n: u64) -> String {
 
 /// How long ago an RFC 3339 UTC time was, roughly ("3 minutes ago").
 pub fn ago(t: &str) -> String {
-    let Some(then) = epoch_secs(t) else {
-        return t.to_string();
-    };
+    match epoch_secs(t) {
+        Some(then) => since(then),
+        None => t.to_string(),
+    }
+}
+
+/// How long ago a time in seconds since the epoch was, roughly.
+pub fn ago_secs(t: u64) -> String {
+    since(t.min(i64::MAX as u64) as i64)
+}
+
+fn since(then: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
