@@ -20,15 +20,26 @@ fn style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// A bar of `total` bytes (a spinner with a byte count when the total is unknown).
+/// A bar of `total` bytes on stderr (a spinner with a byte count when the total is unknown).
 pub fn bytes(label: &str, total: Option<u64>) -> ProgressBar {
-    let pb = match total {
-        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
-            style("{msg:<14} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}"),
+    let pb = bar(label, total);
+    pb.set_draw_target(ProgressDrawTarget::stderr());
+    pb
+}
+
+/// A bar not drawn yet: one for a [`MultiProgress`], which draws it once added.
+fn bar(label: &str, total: Option<u64>) -> ProgressBar {
+    let (pb, template) = match total {
+        Some(t) => (
+            ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::hidden()),
+            "{msg:<14} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
         ),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-            .with_style(style("{msg:<14} {spinner} {bytes} {binary_bytes_per_sec}")),
+        None => (
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
+            "{msg:<14} {spinner} {bytes} {binary_bytes_per_sec}",
+        ),
     };
+    pb.set_style(style(template));
     pb.set_message(label.to_string());
     pb
 }
@@ -67,13 +78,13 @@ impl ImageBars {
                 if !drawn() {
                     eprintln!("{id}: {} blobs, {}", p.current, human(p.total));
                 }
-                let pb = self.multi.add(bytes("total", Some(p.total)));
+                let pb = self.multi.add(bar("total", Some(p.total)));
                 self.total = Some(pb);
             }
             ImagePhase::Download => {
                 let key = p.id.clone().unwrap_or_default();
                 let (pb, seen) = self.blobs.entry(key).or_insert_with(|| {
-                    let pb = bytes(&id, Some(p.total));
+                    let pb = bar(&id, Some(p.total));
                     let pb = match &self.total {
                         Some(t) => self.multi.insert_before(t, pb),
                         None => self.multi.add(pb),
@@ -91,20 +102,19 @@ impl ImageBars {
                 let what = match self.blobs.remove(p.id.as_deref().unwrap_or_default()) {
                     Some((pb, _)) => {
                         pb.finish_and_clear();
-                        self.multi.remove(&pb);
                         "downloaded"
                     }
                     None => "already present",
                 };
-                match &self.total {
-                    Some(t) if drawn() => t.println(format!("{id}: {what}")),
-                    _ => eprintln!("{id}: {what}"),
+                // Under bars, the bar going away says it.
+                if !drawn() {
+                    eprintln!("{id}: {what}");
                 }
             }
             ImagePhase::Import => {
                 let t = self
                     .total
-                    .get_or_insert_with(|| self.multi.add(bytes("importing", Some(p.total))));
+                    .get_or_insert_with(|| self.multi.add(bar("importing", Some(p.total))));
                 t.set_length(p.total);
                 t.set_position(p.current);
             }

@@ -130,7 +130,18 @@ fn import_file(
         std::io::BufReader::with_capacity(256 << 10, counted),
         name,
     )
-    .map_err(|e| ApiError::invalid("body", format!("cannot import the archive: {e}")))?;
+    .map_err(|e| {
+        // A parser's message may quote what it choked on: one short line of it.
+        let e = e.to_string();
+        let first: String = e
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        ApiError::invalid("body", format!("cannot import the archive: {first}"))
+    })?;
     if list.is_empty() {
         return Err(ApiError::invalid(
             "name",
@@ -204,18 +215,7 @@ where
         };
         let _ = tx.blocking_send(last);
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
-        let mut line = serde_json::to_vec(&ev).unwrap_or_default();
-        line.push(b'\n');
-        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(line)), rx))
-    });
-    (
-        StatusCode::CREATED,
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        axum::body::Body::from_stream(body),
-    )
-        .into_response()
+    (StatusCode::CREATED, super::streams::ndjson(rx)).into_response()
 }
 
 /// Whether `host` (`name[:port]`) is this machine, where a registry speaks plain HTTP.
