@@ -290,6 +290,11 @@ pub fn request<S: Read + Write>(
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
+    read_answer(s)
+}
+
+/// Reads one answer from `s` (sized, chunked or to the end).
+pub fn read_answer<S: Read>(s: S) -> Answer {
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
