@@ -145,6 +145,16 @@ fn state(d: &Daemon) -> BTreeMap<String, String> {
     m
 }
 
+/// Method, path, body, status, code, and what the error must name.
+type Case = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
 struct Check<'a> {
     d: &'a Daemon,
     failures: Vec<String>,
@@ -400,7 +410,7 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
     }
 
     // Values of the right type that are not acceptable, and states that forbid the request.
-    let cases: &[(&str, &str, Option<&str>, u16, &str, Option<&str>)] = &[
+    let cases: &[Case] = &[
         (
             "POST",
             "/v1/containers",
