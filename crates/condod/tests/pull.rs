@@ -1,0 +1,199 @@
+//! Pulling through the API and the CLI from Debian's docker-registry on loopback (started
+//! here, the image pushed with skopeo): streamed progress, the image recorded, `condo run` of
+//! an image that is not local, and a registry that has no such image.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use serde_json::{json, Value};
+
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A registry on a free loopback port with `test/bb:1` in it; `None` without the tools.
+fn registry_with_busybox() -> Option<Registry> {
+    if !have("docker-registry") || !have("skopeo") {
+        eprintln!("skipped: docker-registry and skopeo are needed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let reg = Registry {
+        child,
+        port,
+        _dir: dir,
+    };
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tar = reg._dir.path().join("bb.tar");
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let st = Command::new("bash")
+        .arg(repo.join("tests/engines/mkimage.sh"))
+        .arg(&tar)
+        .arg("bb:1")
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkimage.sh failed");
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{}", tar.display()))
+        .arg(format!("docker://127.0.0.1:{port}/test/bb:1"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "skopeo copy failed");
+    Some(reg)
+}
+
+#[test]
+fn pull_streams_progress_and_run_pulls_what_is_missing() {
+    let Some(reg) = registry_with_busybox() else {
+        return;
+    };
+    let d = Daemon::start();
+    let reference = format!("127.0.0.1:{}/test/bb:1", reg.port);
+
+    // Streamed: progress lines, then the image.
+    let a = d.post(
+        "/v1/images/pull?stream=true",
+        &json!({ "reference": reference }).to_string(),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let events: Vec<Value> = a
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["progress"]["phase"], "resolved", "{}", a.body);
+    let blobs = events[0]["progress"]["current"].as_u64().unwrap();
+    assert_eq!(blobs, 2, "a config and one layer: {}", a.body);
+    let downloaded = events
+        .iter()
+        .filter(|e| e["progress"]["phase"] == "downloaded")
+        .count() as u64;
+    assert_eq!(downloaded, blobs, "{}", a.body);
+    assert!(
+        events.iter().any(|e| e["progress"]["phase"] == "download"
+            && e["progress"]["current"] == e["progress"]["total"]),
+        "no blob reported its last byte: {}",
+        a.body
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["images"][0]["name"], reference.as_str(), "{}", a.body);
+    assert_eq!(last["images"][0]["layers"], 1);
+
+    // Inspect finds it; a second pull (not streamed) answers with the list.
+    let enc = reference.replace('/', "%2F");
+    let a = d.get(&format!("/v1/images/{enc}"));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = d.post(
+        "/v1/images/pull",
+        &json!({ "reference": reference }).to_string(),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()[0]["name"], reference.as_str());
+
+    // An image the registry lacks: 404, in the stream too; nothing recorded.
+    let missing = format!("127.0.0.1:{}/test/nosuch:1", reg.port);
+    let a = d.post(
+        "/v1/images/pull",
+        &json!({ "reference": missing }).to_string(),
+    );
+    assert_eq!(a.status, 404, "{}", a.body);
+    assert!(a.json()["message"].as_str().unwrap().contains(&missing));
+    let a = d.post(
+        "/v1/images/pull?stream=true",
+        &json!({ "reference": missing }).to_string(),
+    );
+    let last: Value = serde_json::from_str(a.body.lines().last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "not_found", "{}", a.body);
+    // A registry that is not there: 502.
+    let a = d.post(
+        "/v1/images/pull",
+        &json!({ "reference": "127.0.0.1:1/test/bb:1" }).to_string(),
+    );
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert_eq!(d.get("/v1/images").json().as_array().unwrap().len(), 1);
+
+    // The CLI: remove it, then `run` pulls it (progress on stderr) and runs it.
+    let (code, _, err) = d.condo(&["rmi", &reference]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = d.condo(&["run", "--rm", &reference, "echo", "pulled-and-ran"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pulled-and-ran"), "{out}");
+    assert!(err.contains("pulling"), "{err}");
+    assert!(err.contains("downloaded"), "{err}");
+    // --pull never with an image that is not here fails, naming it.
+    let (code, _, err) = d.condo(&["rmi", &reference]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = d.condo(&["create", "--pull", "never", &reference]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&reference), "{err}");
+    // `condo pull` prints the name; a missing image exits 3.
+    let (code, out, err) = d.condo(&["pull", &reference]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), reference);
+    let (code, _, err) = d.condo(&["pull", &missing]);
+    assert_eq!(code, 3, "{err}");
+
+    // Prune -a removes the image no container uses, and its blobs.
+    let (code, out, err) = d.condo(&["image", "prune", "-a", "-f", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["images"][0], reference.as_str(), "{out}");
+    assert!(r["blobs"].as_u64().unwrap() >= 2, "{out}");
+    assert_eq!(d.get("/v1/images").json().as_array().unwrap().len(), 0);
+    // Without -f and without a terminal, prune refuses.
+    let (code, _, err) = d.condo(&["image", "prune"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--force"), "{err}");
+}

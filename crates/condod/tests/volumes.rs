@@ -1,0 +1,163 @@
+//! Named volumes end to end: made on first use by `-v NAME:/path`, data that outlives the
+//! container, read-only mounts, in-use protection, force, prune, events, and the CLI verbs.
+
+mod common;
+
+use common::Daemon;
+use serde_json::{json, Value};
+
+fn volume_names(d: &Daemon) -> Vec<String> {
+    d.get("/v1/volumes")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn volumes_outlive_containers_and_guard_their_users() {
+    let d = Daemon::start();
+    let rootfs = d.rootfs.to_str().unwrap().to_string();
+
+    // First use makes the volume; the data survives the container's removal.
+    let (code, out, err) = d.condo(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &rootfs,
+        "-v",
+        "data:/data",
+        "sh",
+        "-c",
+        "echo kept > /data/note && cat /data/note",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "kept");
+    assert_eq!(volume_names(&d), vec!["data"]);
+    let v = d.get("/v1/volumes/data").json();
+    assert_eq!(v["tenant"], "default");
+    assert!(v["size"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["used_by"], json!([]));
+    let dir = v["mountpoint"].as_str().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/note")).unwrap(),
+        "kept\n"
+    );
+
+    // Another container sees it, read-only when asked.
+    let (code, out, err) = d.condo(&[
+        "run",
+        "--name",
+        "reader",
+        "--rootfs",
+        &rootfs,
+        "-v",
+        "data:/d:ro",
+        "sh",
+        "-c",
+        "cat /d/note; echo x > /d/other || echo refused",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kept") && out.contains("refused"), "{out}");
+    assert!(!std::path::Path::new(&format!("{dir}/other")).exists());
+
+    // In use by a stopped container: no without force.
+    let a = d.req("DELETE", "/v1/volumes/data", None);
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(a.json()["message"].as_str().unwrap().contains("reader"));
+    assert_eq!(
+        d.get("/v1/volumes/data").json()["used_by"],
+        json!(["reader"])
+    );
+    // In use by a running one: no, even with force.
+    let id = d.run(
+        "runner",
+        &["sleep", "1000"],
+        json!({"volumes": ["data:/data"]}),
+    );
+    let a = d.req("DELETE", "/v1/volumes/data?force=true", None);
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(a.json()["message"].as_str().unwrap().contains("runner"));
+    let a = d.req("DELETE", &format!("/v1/containers/{id}?force=true"), None);
+    assert_eq!(a.status, 204, "{}", a.body);
+    // Prune keeps what a container mounts, removes what none does.
+    let a = d.post(
+        "/v1/volumes",
+        &json!({"name": "spare", "labels": {"k": "v"}}).to_string(),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()["labels"]["k"], "v");
+    let a = d.post("/v1/volumes", &json!({"name": "spare"}).to_string());
+    assert_eq!(a.status, 409, "{}", a.body);
+    let (code, out, err) = d.condo(&["volume", "prune", "-f", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["volumes"], json!(["spare"]), "{out}");
+    assert_eq!(volume_names(&d), vec!["data"]);
+
+    // With force, a stopped user does not hold it; starting that user makes it anew, empty.
+    let (code, out, err) = d.condo(&["volume", "rm", "-f", "data"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "data");
+    assert!(!std::path::Path::new(&dir).exists(), "its data is gone");
+    let (code, _, err) = d.condo(&["start", "reader"]);
+    assert_eq!(code, 0, "{err}");
+    d.wait_state("reader", "stopped", 10);
+    assert_eq!(volume_names(&d), vec!["data"]);
+    let v = d.get("/v1/volumes/data").json();
+    assert_ne!(v["mountpoint"].as_str().unwrap(), dir);
+
+    // The CLI: create, ls (table, quiet, json), inspect, rm of an absent one (exit 3).
+    let (code, out, err) = d.condo(&["volume", "create", "made", "-l", "team=a"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "made");
+    let (code, out, _) = d.condo(&["volume", "ls"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("NAME") && out.contains("made") && out.contains("reader"),
+        "{out}"
+    );
+    let (_, out, _) = d.condo(&["volume", "ls", "-q"]);
+    assert_eq!(out, "data\nmade\n");
+    let (_, out, _) = d.condo(&["volume", "ls", "--output", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (code, out, _) = d.condo(&["volume", "inspect", "made"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["labels"]["team"], "a");
+    let (code, _, err) = d.condo(&["volume", "rm", "nosuch"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    let (code, _, err) = d.condo(&["volume", "create", "bad/name"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad/name"), "{err}");
+
+    // Every change was an event of kind volume.
+    let events = d.get("/v1/events?since=0&follow=false").body;
+    let kinds: Vec<(String, String)> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "volume")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["attributes"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("create", "data"),
+        ("create", "spare"),
+        ("delete", "spare"),
+        ("delete", "data"),
+        ("create", "data"),
+        ("create", "made"),
+    ]
+    .iter()
+    .map(|(a, n)| (a.to_string(), n.to_string()))
+    .collect();
+    assert_eq!(kinds, want);
+}
