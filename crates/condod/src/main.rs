@@ -179,6 +179,8 @@ async fn main() -> Result<()> {
         .context("reconciliation")?;
     let a = app.clone();
     tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || volumes::remove_orphans(&a)).await?;
 
     let sock = root.join("condod.sock");
     let _ = std::fs::remove_file(&sock);

@@ -323,6 +323,39 @@ pub fn forget(app: &App, made: &[condo_api::Event]) {
     }
 }
 
+/// At start, before any request: removes volume directories no row points at (a crash between
+/// making the directory and recording the row, or between removing the row and the directory).
+pub fn remove_orphans(app: &App) {
+    let base = app.paths.root.join("volumes");
+    let Ok(rd) = std::fs::read_dir(&base) else {
+        return;
+    };
+    let known: std::collections::HashSet<String> = {
+        let conn = app.db.lock();
+        let ids = conn.prepare("SELECT id FROM volumes").and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()
+        });
+        match ids {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!("volumes: cannot list them: {e}");
+                return;
+            }
+        }
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if known.contains(&name) {
+            continue;
+        }
+        match std::fs::remove_dir_all(e.path()) {
+            Ok(()) => tracing::info!(volume = %name, "removed an orphan volume directory"),
+            Err(err) => tracing::warn!(volume = %name, "orphan volume directory: {err}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ fn volume_names(d: &Daemon) -> Vec<String> {
 
 #[test]
 fn volumes_outlive_containers_and_guard_their_users() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let rootfs = d.rootfs.to_str().unwrap().to_string();
 
     // First use makes the volume; the data survives the container's removal.
@@ -160,4 +160,22 @@ fn volumes_outlive_containers_and_guard_their_users() {
     .map(|(a, n)| (a.to_string(), n.to_string()))
     .collect();
     assert_eq!(kinds, want);
+
+    // Across a crash of the daemon: rows and data stay; a directory no row points at goes.
+    let made = d.get("/v1/volumes/made").json();
+    let made_dir = made["mountpoint"].as_str().unwrap().to_string();
+    std::fs::write(format!("{made_dir}/f"), "x").unwrap();
+    let orphan = d.root.join("volumes/0123456789abcdef/data");
+    std::fs::create_dir_all(&orphan).unwrap();
+    d.kill9();
+    d.spawn();
+    assert_eq!(volume_names(&d), vec!["data", "made"]);
+    assert_eq!(
+        std::fs::read_to_string(format!("{made_dir}/f")).unwrap(),
+        "x"
+    );
+    assert!(
+        !orphan.exists(),
+        "an orphan volume directory survived the restart"
+    );
 }
