@@ -4,23 +4,13 @@
 #[path = "../../condod/tests/common/mod.rs"]
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{bin, Daemon};
+use common::{busybox_image, condo_at, have, Daemon};
 use serde_json::Value;
 
 fn condo(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(bin("condo"))
-        .env("CONDO_HOST", "unix:///nonexistent/condod.sock")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    condo_at("unix:///nonexistent/condod.sock", args)
 }
 
 /// The subcommands `condo ARGS --help` lists.
@@ -169,12 +159,7 @@ fn completions_for_bash_zsh_and_fish() {
             assert!(out.contains(word), "{shell} completion lacks {word}");
         }
         // The script parses in its shell, when that shell is here.
-        let have = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {check}"))
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if have {
+        if have(check) {
             let f = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(f.path(), &out).unwrap();
             let st = Command::new(check)
@@ -192,15 +177,8 @@ fn completions_for_bash_zsh_and_fish() {
 #[test]
 fn every_listing_prints_json_and_errors_have_exit_codes() {
     let d = Daemon::start();
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
     let tar = d.tmp.path().join("bb.tar");
-    let st = Command::new("bash")
-        .arg(repo.join("tests/engines/mkimage.sh"))
-        .arg(&tar)
-        .arg("bb:1")
-        .status()
-        .unwrap();
-    assert!(st.success());
+    busybox_image(&tar, "bb:1");
     let (code, _, err) = d.condo(&["import", tar.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = d.condo(&[

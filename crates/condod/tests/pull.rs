@@ -5,11 +5,10 @@
 mod common;
 
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{busybox_image, have, Daemon};
 use serde_json::{json, Value};
 
 struct Registry {
@@ -25,15 +24,6 @@ impl Drop for Registry {
     }
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A registry on a free loopback port with `test/bb:1` in it; `None` without the tools.
 fn registry_with_busybox() -> Option<Registry> {
     if !have("docker-registry") || !have("skopeo") {
@@ -46,18 +36,17 @@ fn registry_with_busybox() -> Option<Registry> {
         .local_addr()
         .unwrap()
         .port();
-    let cfg = dir.path().join("config.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    // The settings go in through the environment; the file only has to exist.
+    let cfg = dir.path().join("registry.yml");
+    std::fs::write(&cfg, "version: 0.1\n").unwrap();
     let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg)
+        .env("REGISTRY_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+            dir.path().join("data"),
+        )
+        .env("REGISTRY_LOG_LEVEL", "error")
+        .args(["serve", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -76,14 +65,7 @@ fn registry_with_busybox() -> Option<Registry> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let tar = reg._dir.path().join("bb.tar");
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let st = Command::new("bash")
-        .arg(repo.join("tests/engines/mkimage.sh"))
-        .arg(&tar)
-        .arg("bb:1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "mkimage.sh failed");
+    busybox_image(&tar, "bb:1");
     let st = Command::new("skopeo")
         .args(["copy", "-q", "--dest-tls-verify=false"])
         .arg(format!("docker-archive:{}", tar.display()))

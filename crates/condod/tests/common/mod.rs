@@ -229,18 +229,46 @@ impl Daemon {
 
     /// Runs the CLI against this daemon.
     pub fn condo(&self, args: &[&str]) -> (i32, String, String) {
-        let o = Command::new(bin("condo"))
-            .env("CONDO_HOST", self.host())
-            .env_remove("CONDO_TOKEN")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        condo_at(&self.host(), args)
     }
+}
+
+/// Runs the CLI against the daemon at `host`: exit code, stdout, stderr.
+pub fn condo_at(host: &str, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin("condo"))
+        .env("CONDO_HOST", host)
+        .env_remove("CONDO_TOKEN")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Whether `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Writes a busybox image named `name` as a tar (an OCI layout and a docker-archive at once)
+/// at `out`, with the repository's tests/engines/mkimage.sh.
+pub fn busybox_image(out: &Path, name: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/engines/mkimage.sh");
+    let st = Command::new("bash")
+        .arg(script)
+        .arg(out)
+        .arg(name)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkimage.sh failed");
 }
 
 impl Drop for Daemon {
