@@ -82,8 +82,11 @@ fn allowed(role: Role, method: &Method, path: &str) -> bool {
         Role::Admin | Role::TenantOwner => true,
         Role::ReadOnly => false,
         Role::Operator => {
-            let creates = method == Method::POST && path.trim_end_matches('/') == "/v1/containers";
-            !(creates || method == Method::DELETE)
+            let p = path.trim_end_matches('/');
+            let creates = method == Method::POST && matches!(p, "/v1/containers" | "/v1/volumes");
+            // A prune deletes.
+            let prunes = p.ends_with("/prune");
+            !(creates || prunes || method == Method::DELETE)
         }
     }
 }
@@ -227,6 +230,14 @@ mod tests {
             Role::TenantOwner,
             &Method::DELETE,
             "/v1/containers/x"
+        ));
+        assert!(!allowed(Role::Operator, &Method::POST, "/v1/volumes"));
+        assert!(!allowed(Role::Operator, &Method::POST, "/v1/volumes/prune"));
+        assert!(!allowed(Role::Operator, &Method::DELETE, "/v1/volumes/v"));
+        assert!(allowed(
+            Role::TenantOwner,
+            &Method::POST,
+            "/v1/volumes/prune"
         ));
     }
 }
