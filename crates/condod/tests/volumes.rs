@@ -179,3 +179,113 @@ fn volumes_outlive_containers_and_guard_their_users() {
         "an orphan volume directory survived the restart"
     );
 }
+
+/// Adds tenant `tenant` with a token of `role`, straight into the database (the daemon reads
+/// tokens at each request); returns the token.
+fn tenant_token(d: &Daemon, tenant: &str, role: &str) -> String {
+    let token = format!("condo_test_{tenant}_{role}");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf %s '{token}' | sha256sum"))
+        .output()
+        .unwrap();
+    let hash = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let sql = format!(
+        "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES ('{tenant}', '{tenant}', '2026-01-01T00:00:00Z');
+         INSERT INTO tokens (id, tenant_id, role, name, hash, created_at) VALUES ('{tenant}-{role}', '{tenant}', '{role}', 't', '{hash}', '2026-01-01T00:00:00Z');"
+    );
+    let st = std::process::Command::new("sqlite3")
+        .arg(d.root.join("condod.db"))
+        .arg(&sql)
+        .status()
+        .unwrap();
+    assert!(st.success(), "sqlite3 failed");
+    token
+}
+
+#[test]
+fn each_tenant_has_its_own_volumes() {
+    if !common::have("sqlite3") {
+        eprintln!("skipped: sqlite3 is needed");
+        return;
+    }
+    let d = Daemon::start();
+    let owner = tenant_token(&d, "acme", "tenant-owner");
+    let operator = tenant_token(&d, "acme", "operator");
+    let as_acme = |m: &str, p: &str, b: Option<&str>, t: &str| {
+        let s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+        common::request(s, m, p, b, Some(t))
+    };
+    let tar = d.tmp.path().join("bb.tar");
+    common::busybox_image(&tar, "bb:1");
+    let (code, _, err) = d.condo(&["import", tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+
+    // The same name in two tenants is two volumes; each tenant sees its own.
+    let a = d.post("/v1/volumes", &json!({"name": "data"}).to_string());
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = d.post("/v1/volumes", &json!({"name": "admins-only"}).to_string());
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = as_acme("POST", "/v1/volumes", Some(r#"{"name": "data"}"#), &owner);
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()["tenant"], "acme");
+    let acme_dir = a.json()["mountpoint"].as_str().unwrap().to_string();
+    let a = as_acme("GET", "/v1/volumes", None, &owner);
+    let names: Vec<Value> = a
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("data")]);
+    let a = as_acme("GET", "/v1/volumes/admins-only", None, &owner);
+    assert_eq!(a.status, 404, "{}", a.body);
+    let a = as_acme("DELETE", "/v1/volumes/admins-only", None, &owner);
+    assert_eq!(a.status, 404, "{}", a.body);
+    let all = d.get("/v1/volumes").json();
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+
+    // A tenant's container mounts the tenant's volume; a host path is not for it.
+    let a = as_acme(
+        "POST",
+        "/v1/containers",
+        Some(&json!({"name": "w", "image": "bb:1", "command": ["sh", "-c", "echo acme > /d/who"], "volumes": ["data:/d"]}).to_string()),
+        &owner,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = as_acme("POST", "/v1/containers/w/start", None, &owner);
+    assert_eq!(a.status, 200, "{}", a.body);
+    d.wait_state("w", "stopped", 10);
+    assert_eq!(
+        std::fs::read_to_string(format!("{acme_dir}/who")).unwrap(),
+        "acme\n"
+    );
+    let a = as_acme(
+        "POST",
+        "/v1/containers",
+        Some(&json!({"image": "bb:1", "volumes": ["/etc:/host-etc"]}).to_string()),
+        &owner,
+    );
+    assert_eq!(a.status, 403, "{}", a.body);
+    // An operator may neither make nor prune volumes.
+    let a = as_acme("POST", "/v1/volumes", Some(r#"{"name": "x"}"#), &operator);
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = as_acme("POST", "/v1/volumes/prune", None, &operator);
+    assert_eq!(a.status, 403, "{}", a.body);
+    // Pulling and pruning images is the admin's.
+    let a = as_acme("POST", "/v1/images/prune", None, &owner);
+    assert_eq!(a.status, 403, "{}", a.body);
+
+    // A tenant's prune touches only its own volumes.
+    let a = as_acme("POST", "/v1/volumes", Some(r#"{"name": "spare"}"#), &owner);
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = as_acme("POST", "/v1/volumes/prune", None, &owner);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["volumes"], json!(["spare"]));
+    assert_eq!(d.get("/v1/volumes").json().as_array().unwrap().len(), 3);
+}
