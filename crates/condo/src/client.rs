@@ -58,6 +58,14 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// Closes both directions, so that a read blocked on it returns.
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
     /// A second handle on the same connection (for writing while another thread reads).
     pub fn try_clone(&self) -> std::io::Result<Conn> {
         Ok(match self {

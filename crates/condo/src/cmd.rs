@@ -28,9 +28,6 @@ pub fn run(cli: Cli) -> Result<i32> {
             if interactive && !tty {
                 bail!("run -i needs -t for now (an interactive container runs on a terminal)");
             }
-            if tty && detach {
-                bail!("run -d -t is not available yet: run -d, then exec -it");
-            }
             run_container(&c, spec, detach, rm, tty)
         }
         Command::Create { spec } => {
@@ -40,6 +37,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Ps { all, quiet, output } => ps(&c, all, quiet, output),
         Command::Start { containers } => each(&containers, |r| post(&c, r, "start", "")),
+        Command::Attach { container } => match crate::tty::attach(&c, &container)? {
+            Some(code) => Ok(code),
+            None => {
+                eprintln!("\r\ndetached from {container}; it keeps running");
+                Ok(0)
+            }
+        },
         Command::Stop {
             time,
             signal,
@@ -460,7 +464,7 @@ fn run_container(
         return Ok(0);
     }
     if interactive {
-        let code = crate::tty::attach(c, &made.id);
+        let code = crate::tty::attach_run(c, &made.id);
         if rm {
             let _ = c.json::<WaitResult>("POST", &format!("{path}/wait"), None::<&()>);
             c.empty("DELETE", &format!("{path}?force=true"))?;

@@ -150,7 +150,7 @@ pub enum Command {
         /// Keep stdin open (needs -t).
         #[arg(short = 'i', long)]
         interactive: bool,
-        /// Give the container a terminal.
+        /// Give the container a terminal (with -d: attach to it later with `condo attach`).
         #[arg(short = 't', long)]
         tty: bool,
         #[command(flatten)]
@@ -178,6 +178,11 @@ pub enum Command {
         /// Containers (id, id prefix or name).
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Attach your terminal to a running container made with -t; Ctrl-P Ctrl-Q detaches.
+    Attach {
+        /// The container.
+        container: String,
     },
     /// Stop containers: their stop signal, then SIGKILL after the timeout.
     Stop {

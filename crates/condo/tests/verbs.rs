@@ -56,6 +56,7 @@ fn every_expected_verb_and_flag_is_there_with_help() {
         ("create", &["--name", "-v", "--restart"]),
         ("ps", &["-a", "-q", "--output"]),
         ("start", &[]),
+        ("attach", &[]),
         ("stop", &["-t", "-s"]),
         ("restart", &["-t"]),
         ("kill", &["-s"]),
@@ -248,4 +249,61 @@ fn every_listing_prints_json_and_errors_have_exit_codes() {
     let (code, out_, err) = d.condo(&["run", "--rm", "--pull", "never", "bb:1", "echo", "back"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out_.trim(), "back");
+}
+
+/// Runs the CLI with each piece of `input` written to its stdin after a moment.
+fn condo_with_input(d: &Daemon, args: &[&str], input: &'static [&'static [u8]]) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(common::bin("condo"))
+        .env("CONDO_HOST", d.host())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        for chunk in input {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            let _ = stdin.write_all(chunk);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    });
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+#[test]
+fn run_detached_with_a_terminal_then_attach_and_detach() {
+    let d = Daemon::start();
+    let r = d.rootfs.display().to_string();
+    let (code, out, err) = d.condo(&["run", "-dit", "--name", "term", "--rootfs", &r, "sh"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim().len(), 16, "{out}");
+    assert_eq!(d.inspect("term")["state"], "running");
+    // Ctrl-P Ctrl-Q leaves it running.
+    let (code, out) = condo_with_input(
+        &d,
+        &["attach", "term"],
+        &[b"echo hi-$((1+1))\n", b"\x10\x11"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("hi-2"), "{out}");
+    assert!(out.contains("detached"), "{out}");
+    assert_eq!(d.inspect("term")["state"], "running");
+    // Its exit ends the attach with its code.
+    let (code, out) = condo_with_input(&d, &["attach", "term"], &[b"exit 7\n"]);
+    assert_eq!(code, 7, "{out}");
+    d.wait_state("term", "stopped", 10);
+    // A container without a terminal cannot be attached to.
+    let (code, _, err) = d.condo(&[
+        "run", "-d", "--name", "plain", "--rootfs", &r, "sleep", "100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = d.condo(&["attach", "plain"]);
+    assert_eq!(code, 4, "{err}");
 }
