@@ -289,6 +289,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Version { output } => {
+            let client = env!("CARGO_PKG_VERSION");
+            let info = c.json::<SystemInfo>("GET", "/v1/system/info", None::<&()>);
+            if output == Format::Json {
+                let server = info.as_ref().ok().map(
+                    |i| serde_json::json!({"version": i.version, "api_version": i.api_version}),
+                );
+                let v = serde_json::json!({"client": {"version": client}, "server": server});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Client:  {client}");
+                if let Ok(i) = &info {
+                    println!("Server:  {} (API {})", i.version, i.api_version);
+                }
+            }
+            info.map(|_| 0)
+        }
         Command::System {
             command: SystemCommand::Whoami,
         } => {

@@ -411,6 +411,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// The versions of condo and of the daemon it talks to.
+    Version {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Daemon-wide commands.
     System {
         #[command(subcommand)]

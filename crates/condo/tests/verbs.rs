@@ -99,6 +99,7 @@ fn every_expected_verb_and_flag_is_there_with_help() {
         ("templates", &["--output"]),
         ("system info", &["--output"]),
         ("completion", &[]),
+        ("version", &["--output"]),
     ];
     for (verb, flags) in expected {
         let mut args: Vec<&str> = verb.split(' ').collect();
@@ -202,6 +203,7 @@ fn every_listing_prints_json_and_errors_have_exit_codes() {
         vec!["snapshot", "ls", "cold", "--output", "json"],
         vec!["stats", "--no-stream", "--output", "json"],
         vec!["system", "info", "--output", "json"],
+        vec!["version", "--output", "json"],
         vec!["inspect", "web"],
         vec!["image", "inspect", "bb:1"],
         vec!["volume", "inspect", "v1"],
