@@ -12,6 +12,7 @@ mod spec;
 mod storage;
 mod supervisor;
 mod volumes;
+mod web;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ pub struct App {
     pub started: Instant,
     /// Images, templates and instances.
     pub storage: storage::Storage,
+    /// Browsers logged in to the dashboard.
+    pub sessions: web::Sessions,
 }
 
 impl App {
@@ -173,6 +176,7 @@ async fn main() -> Result<()> {
         slots: Mutex::new(HashMap::new()),
         started: Instant::now(),
         storage,
+        sessions: web::Sessions::default(),
     });
     supervisor::reconcile(&app)
         .await

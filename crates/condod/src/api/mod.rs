@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource; handlers parse, check and call the supervisor.
 
+mod console;
 mod containers;
 mod exec;
 mod images;
@@ -44,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/containers/{id}/stats"),
     ("post", "/v1/containers/{id}/exec"),
     ("post", "/v1/containers/{id}/attach"),
+    ("get", "/v1/containers/{id}/console"),
     ("get", "/v1/containers/{id}/snapshots"),
     ("post", "/v1/containers/{id}/snapshots"),
     ("delete", "/v1/containers/{id}/snapshots/{snapshot}"),
@@ -96,6 +98,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/containers/{id}/stats", get(streams::stats))
         .route("/v1/containers/{id}/exec", post(exec::exec))
         .route("/v1/containers/{id}/attach", post(exec::attach))
+        .route("/v1/containers/{id}/console", get(console::console))
         .route(
             "/v1/containers/{id}/snapshots",
             get(snapshots::list).post(snapshots::create),
@@ -139,6 +142,7 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             crate::auth::layer,
         ))
+        .merge(crate::web::router())
         .with_state(app)
 }
 
