@@ -587,6 +587,14 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
             "invalid_value",
             Some("path"),
         ),
+        (
+            "GET",
+            "/v1/containers/busy/console",
+            None,
+            400,
+            "invalid_value",
+            Some("upgrade"),
+        ),
     ];
     for (m, p, body, status, code, names) in cases {
         let route = p.split('?').next().unwrap();
