@@ -183,36 +183,30 @@ fn volumes_outlive_containers_and_guard_their_users() {
 /// Adds tenant `tenant` with a token of `role`, straight into the database (the daemon reads
 /// tokens at each request); returns the token.
 fn tenant_token(d: &Daemon, tenant: &str, role: &str) -> String {
+    use sha2::Digest;
     let token = format!("condo_test_{tenant}_{role}");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("printf %s '{token}' | sha256sum"))
-        .output()
-        .unwrap();
-    let hash = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    let sql = format!(
-        "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES ('{tenant}', '{tenant}', '2026-01-01T00:00:00Z');
-         INSERT INTO tokens (id, tenant_id, role, name, hash, created_at) VALUES ('{tenant}-{role}', '{tenant}', '{role}', 't', '{hash}', '2026-01-01T00:00:00Z');"
-    );
-    let st = std::process::Command::new("sqlite3")
-        .arg(d.root.join("condod.db"))
-        .arg(&sql)
-        .status()
-        .unwrap();
-    assert!(st.success(), "sqlite3 failed");
+    let hash: String = sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let db = rusqlite::Connection::open(d.root.join("condod.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?1, ?1, '2026-01-01T00:00:00Z')",
+        [tenant],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO tokens (id, tenant_id, role, name, hash, created_at)
+         VALUES (?1 || '-' || ?2, ?1, ?2, 't', ?3, '2026-01-01T00:00:00Z')",
+        [tenant, role, &hash],
+    )
+    .unwrap();
     token
 }
 
 #[test]
 fn each_tenant_has_its_own_volumes() {
-    if !common::have("sqlite3") {
-        eprintln!("skipped: sqlite3 is needed");
-        return;
-    }
     let d = Daemon::start();
     let owner = tenant_token(&d, "acme", "tenant-owner");
     let operator = tenant_token(&d, "acme", "operator");
