@@ -451,8 +451,7 @@ fn create(c: &Client, spec: CreateArgs, tty: bool) -> Result<Container> {
             } else {
                 eprintln!("pulling {image}");
             }
-            crate::image::pull_quietly(c, image, None)
-                .with_context(|| format!("cannot pull {image}"))?;
+            crate::image::pull_quietly(c, image, None)?;
         }
     }
     c.json("POST", "/v1/containers", Some(&body))

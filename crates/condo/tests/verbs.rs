@@ -153,6 +153,34 @@ fn every_expected_verb_and_flag_is_there_with_help() {
 }
 
 #[test]
+fn the_guide_covers_every_verb() {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/guide.md"))
+            .unwrap();
+    let mut missing = Vec::new();
+    for v in subcommands(&[]) {
+        let subs = subcommands(&[v.as_str()]);
+        if subs.is_empty() {
+            let shown = [format!("condo {v}"), format!("`{v}`"), format!("`{v} ")]
+                .iter()
+                .any(|p| guide.contains(p.as_str()));
+            if !shown {
+                missing.push(v.clone());
+            }
+        }
+        for s in subs {
+            if !guide.contains(&format!("{v} {s}")) {
+                missing.push(format!("{v} {s}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/guide.md does not show: {missing:?}"
+    );
+}
+
+#[test]
 fn completions_for_bash_zsh_and_fish() {
     for (shell, check) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
         let (code, out, err) = condo(&["completion", shell]);
