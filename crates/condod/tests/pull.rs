@@ -179,3 +179,47 @@ fn pull_streams_progress_and_run_pulls_what_is_missing() {
     assert_ne!(code, 0);
     assert!(err.contains("--force"), "{err}");
 }
+
+#[test]
+fn import_streams_its_progress() {
+    use std::io::Write;
+    let d = Daemon::start();
+    let tar = d.tmp.path().join("bb.tar");
+    busybox_image(&tar, "bb:7");
+    let data = std::fs::read(&tar).unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    write!(
+        s,
+        "POST /v1/images/import?stream=true HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    )
+    .unwrap();
+    s.write_all(&data).unwrap();
+    let a = common::read_answer(s);
+    assert_eq!(a.status, 201, "{}", a.body);
+    let events: Vec<Value> = a
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let reads: Vec<u64> = events
+        .iter()
+        .filter(|e| e["progress"]["phase"] == "import")
+        .map(|e| e["progress"]["current"].as_u64().unwrap())
+        .collect();
+    assert!(!reads.is_empty(), "{}", a.body);
+    assert!(reads.windows(2).all(|w| w[0] < w[1]), "{reads:?}");
+    assert_eq!(
+        *reads.last().unwrap(),
+        data.len() as u64,
+        "the whole archive was read"
+    );
+    let last = events.last().unwrap();
+    let name = last["images"][0]["name"].as_str().unwrap_or_default();
+    assert!(name.ends_with("bb:7"), "{}", a.body);
+    // Nothing is left of the upload.
+    let tmp: Vec<_> = std::fs::read_dir(d.root.join("storage/tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}

@@ -148,6 +148,13 @@ fn import_file(
             "the archive names no image: give one with ?name=",
         ));
     }
+    // The reader stops at the archive's end marker, before the padding after it.
+    report(ImageProgress {
+        phase: ImagePhase::Import,
+        id: None,
+        current: total,
+        total,
+    });
     Ok(list.iter().map(|r| view(images, r)).collect())
 }
 
