@@ -8,7 +8,71 @@ use condo_api::{Image, ImageEvent, ImagePull, ImagesPruned};
 use crate::client::{enc, Client, Response};
 use crate::output::{ago_secs, human, table};
 use crate::progress::{self, ImageBars};
+use clap::Subcommand;
+
 use crate::Format;
+
+/// `condo image …`.
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Pull an image from a registry, with progress.
+    Pull {
+        /// `[registry/]repository[:tag][@digest]`.
+        reference: String,
+        /// Speak plain HTTP to the registry even when it is not on loopback.
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Import images from a tar (OCI layout or `docker save`).
+    Import {
+        /// The archive ("-" for stdin).
+        file: String,
+        /// Name for images the archive does not name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List images.
+    Ls {
+        /// Print names only.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Everything condod knows about images, as JSON.
+    Inspect {
+        /// Image names.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove unused blobs and unpacked layers; with -a, also images no container uses.
+    Prune {
+        /// Also remove every image no container was made from (templates keep theirs).
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not ask.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
+    Export {
+        /// The image.
+        image: String,
+        /// The file to write ("-" or absent: stdout).
+        #[arg(short = 'o', long)]
+        output: Option<String>,
+    },
+    /// Remove images (containers made from them keep their files).
+    Rm {
+        /// Image names.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
 
 /// Reads a streamed pull or import, showing its progress; returns the images it recorded.
 fn follow(resp: Response) -> Result<Vec<Image>> {

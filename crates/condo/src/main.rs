@@ -5,6 +5,7 @@ mod cmd;
 mod image;
 mod output;
 mod progress;
+mod run;
 mod storage;
 mod tty;
 mod volume;
@@ -379,12 +380,12 @@ pub enum Command {
     /// Images: pull, import, ls, inspect, export, rm, prune.
     Image {
         #[command(subcommand)]
-        command: ImageCommand,
+        command: image::ImageCommand,
     },
     /// Named volumes: create, ls, inspect, rm, prune.
     Volume {
         #[command(subcommand)]
-        command: VolumeCommand,
+        command: volume::VolumeCommand,
     },
     /// Print a shell completion script: `source <(condo completion bash)`.
     #[command(after_help = "bash: source <(condo completion bash), or save it as \
@@ -421,115 +422,6 @@ pub enum Command {
     System {
         #[command(subcommand)]
         command: SystemCommand,
-    },
-}
-
-/// `condo image …`.
-#[derive(Subcommand, Debug)]
-pub enum ImageCommand {
-    /// Pull an image from a registry, with progress.
-    Pull {
-        /// `[registry/]repository[:tag][@digest]`.
-        reference: String,
-        /// Speak plain HTTP to the registry even when it is not on loopback.
-        #[arg(long)]
-        plain_http: bool,
-    },
-    /// Import images from a tar (OCI layout or `docker save`).
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List images.
-    Ls {
-        /// Print names only.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Everything condod knows about images, as JSON.
-    Inspect {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Remove unused blobs and unpacked layers; with -a, also images no container uses.
-    Prune {
-        /// Also remove every image no container was made from (templates keep theirs).
-        #[arg(short = 'a', long)]
-        all: bool,
-        /// Do not ask.
-        #[arg(short = 'f', long)]
-        force: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
-    Export {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
-    /// Remove images (containers made from them keep their files).
-    Rm {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-}
-
-/// `condo volume …`.
-#[derive(Subcommand, Debug)]
-pub enum VolumeCommand {
-    /// Create a named volume; prints its name.
-    Create {
-        /// Its name (made up when absent).
-        name: Option<String>,
-        /// Label KEY=value (repeatable).
-        #[arg(short = 'l', long = "label")]
-        labels: Vec<String>,
-    },
-    /// List volumes and the containers that mount them.
-    Ls {
-        /// Print names only.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Volumes with their size, host directory and users, as JSON.
-    Inspect {
-        /// Volume names.
-        #[arg(required = true)]
-        volumes: Vec<String>,
-    },
-    /// Remove volumes and their data (not while a container mounts one, unless -f and it is
-    /// stopped).
-    Rm {
-        /// Remove even when stopped containers mount it.
-        #[arg(short = 'f', long)]
-        force: bool,
-        /// Volume names.
-        #[arg(required = true)]
-        volumes: Vec<String>,
-    },
-    /// Remove every volume of yours that no container mounts, with its data.
-    Prune {
-        /// Do not ask.
-        #[arg(short = 'f', long)]
-        force: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
     },
 }
 

@@ -5,7 +5,56 @@ use condo_api::{Volume, VolumeCreate, VolumesPruned};
 
 use crate::client::{enc, Client};
 use crate::output::{ago, human, table};
-use crate::{Format, VolumeCommand};
+use clap::Subcommand;
+
+use crate::Format;
+
+/// `condo volume …`.
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a named volume; prints its name.
+    Create {
+        /// Its name (made up when absent).
+        name: Option<String>,
+        /// Label KEY=value (repeatable).
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+    },
+    /// List volumes and the containers that mount them.
+    Ls {
+        /// Print names only.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Volumes with their size, host directory and users, as JSON.
+    Inspect {
+        /// Volume names.
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove volumes and their data (not while a container mounts one, unless -f and it is
+    /// stopped).
+    Rm {
+        /// Remove even when stopped containers mount it.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Volume names.
+        #[arg(required = true)]
+        volumes: Vec<String>,
+    },
+    /// Remove every volume of yours that no container mounts, with its data.
+    Prune {
+        /// Do not ask.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
 
 /// `condo volume …`.
 pub fn run(c: &Client, cmd: VolumeCommand) -> Result<i32> {
