@@ -10,7 +10,7 @@ use condo_api::{
 
 use crate::client::{enc, Client, Host};
 use crate::image::ImageCommand;
-use crate::output::{ago, human, parse_size, table};
+use crate::output::{ago, human, listing, parse_size, table};
 use crate::run::{create, run_container};
 use crate::{Cli, Command, Format, SystemCommand, TemplateCommand};
 
@@ -193,39 +193,32 @@ pub fn run(cli: Cli) -> Result<i32> {
             })?;
             Ok(0)
         }
-        Command::Pull {
-            reference,
-            plain_http,
-        }
+        Command::Pull(a)
         | Command::Image {
-            command:
-                ImageCommand::Pull {
-                    reference,
-                    plain_http,
-                },
-        } => crate::image::pull(&c, &reference, plain_http.then_some(true)),
-        Command::Import { file, name }
+            command: ImageCommand::Pull(a),
+        } => crate::image::pull(&c, &a.reference, a.plain_http.then_some(true)),
+        Command::Import(a)
         | Command::Image {
-            command: ImageCommand::Import { file, name },
-        } => crate::image::import(&c, &file, name.as_deref()),
-        Command::Images { quiet, output }
+            command: ImageCommand::Import(a),
+        } => crate::image::import(&c, &a.file, a.name.as_deref()),
+        Command::Images(a)
         | Command::Image {
-            command: ImageCommand::Ls { quiet, output },
-        } => crate::image::images(&c, output, quiet),
+            command: ImageCommand::Ls(a),
+        } => crate::image::images(&c, a.output, a.quiet),
         Command::Image {
             command: ImageCommand::Inspect { images },
         } => crate::image::inspect(&c, &images),
         Command::Image {
             command: ImageCommand::Prune { all, force, output },
         } => crate::image::prune(&c, all, force, output),
-        Command::Save { image, output }
+        Command::Save(a)
         | Command::Image {
-            command: ImageCommand::Export { image, output },
-        } => crate::image::export(&c, &image, output.as_deref()),
-        Command::Rmi { images }
+            command: ImageCommand::Export(a),
+        } => crate::image::export(&c, &a.image, a.output.as_deref()),
+        Command::Rmi(a)
         | Command::Image {
-            command: ImageCommand::Rm { images },
-        } => each(&images, |i| {
+            command: ImageCommand::Rm(a),
+        } => each(&a.images, |i| {
             c.empty("DELETE", &format!("/v1/images/{}", enc(i)))?;
             println!("{i}");
             Ok(())
@@ -383,19 +376,22 @@ pub(crate) fn logs(
 
 fn ps(c: &Client, all: bool, quiet: bool, output: Format) -> Result<i32> {
     let list: Vec<Container> = c.json("GET", &format!("/v1/containers?all={all}"), None::<&()>)?;
-    if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
-    }
-    if quiet {
-        for x in &list {
-            println!("{}", x.id);
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|x| {
+    let header = [
+        "ID",
+        "NAME",
+        "IMAGE/ROOTFS",
+        "COMMAND",
+        "STATE",
+        "CREATED",
+        "RESTART",
+    ];
+    listing(
+        &list,
+        output,
+        quiet,
+        |x| x.id.clone(),
+        &header,
+        |x| {
             let status = match (x.state, x.exit_code) {
                 (condo_api::ContainerState::Stopped, Some(code)) => format!("stopped ({code})"),
                 (s, _) => match &x.health {
@@ -419,21 +415,8 @@ fn ps(c: &Client, all: bool, quiet: bool, output: Format) -> Result<i32> {
                 ago(&x.created_at),
                 x.config.restart.to_string(),
             ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "NAME",
-            "IMAGE/ROOTFS",
-            "COMMAND",
-            "STATE",
-            "CREATED",
-            "RESTART",
-        ],
-        &rows,
-    );
-    Ok(0)
+        },
+    )
 }
 
 fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Result<i32> {

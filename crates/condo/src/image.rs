@@ -6,40 +6,76 @@ use anyhow::{bail, Context, Result};
 use condo_api::{Image, ImageEvent, ImagePull, ImagesPruned};
 
 use crate::client::{enc, Client, Response};
-use crate::output::{ago_secs, human, table};
+use crate::output::{ago_secs, human, listing};
 use crate::progress::{self, ImageBars};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::Format;
+
+/// What `pull --help` adds.
+pub const PULL_HELP: &str = "Without a registry the reference means Docker Hub (busybox is \
+    registry-1.docker.io/library/busybox:latest). A registry on loopback (localhost:5000/x) is \
+    spoken to in plain HTTP.";
+
+/// `pull`'s arguments.
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// `[registry/]repository[:tag][@digest]`.
+    pub reference: String,
+    /// Speak plain HTTP to the registry even when it is not on loopback.
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// `import`'s arguments.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The archive ("-" for stdin).
+    pub file: String,
+    /// Name for images the archive does not name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// The arguments of an image listing.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print names only.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// `export`'s arguments.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The image.
+    pub image: String,
+    /// The file to write ("-" or absent: stdout).
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+}
+
+/// `rmi`'s arguments.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Image names.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
 
 /// `condo image …`.
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// Pull an image from a registry, with progress.
-    Pull {
-        /// `[registry/]repository[:tag][@digest]`.
-        reference: String,
-        /// Speak plain HTTP to the registry even when it is not on loopback.
-        #[arg(long)]
-        plain_http: bool,
-    },
+    #[command(after_help = PULL_HELP)]
+    Pull(PullArgs),
     /// Import images from a tar (OCI layout or `docker save`).
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Import(ImportArgs),
     /// List images.
-    Ls {
-        /// Print names only.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
+    Ls(ListArgs),
     /// Everything condod knows about images, as JSON.
     Inspect {
         /// Image names.
@@ -59,19 +95,9 @@ pub enum ImageCommand {
         output: Format,
     },
     /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
-    Export {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
+    Export(ExportArgs),
     /// Remove images (containers made from them keep their files).
-    Rm {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rm(RmArgs),
 }
 
 /// Reads a streamed pull or import, showing its progress; returns the images it recorded.
@@ -230,17 +256,14 @@ pub fn export(c: &Client, image: &str, output: Option<&str>) -> Result<i32> {
 /// `condo images`.
 pub fn images(c: &Client, output: Format, quiet: bool) -> Result<i32> {
     let list: Vec<Image> = c.json("GET", "/v1/images", None::<&()>)?;
-    if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
-    }
-    if quiet {
-        list.iter().for_each(|i| println!("{}", i.name));
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|i| {
+    let header = ["NAME", "DIGEST", "LAYERS", "SIZE", "CREATED"];
+    listing(
+        &list,
+        output,
+        quiet,
+        |i| i.name.clone(),
+        &header,
+        |i| {
             vec![
                 i.name.clone(),
                 progress::short(&i.digest),
@@ -248,10 +271,8 @@ pub fn images(c: &Client, output: Format, quiet: bool) -> Result<i32> {
                 human(i.size),
                 ago_secs(i.created),
             ]
-        })
-        .collect();
-    table(&["NAME", "DIGEST", "LAYERS", "SIZE", "CREATED"], &rows);
-    Ok(0)
+        },
+    )
 }
 
 /// `condo image inspect NAME…`.

@@ -333,50 +333,17 @@ pub enum Command {
         no_follow: bool,
     },
     /// Pull an image from a registry, with progress; same as `condo image pull`.
-    #[command(
-        after_help = "Without a registry the reference means Docker Hub (busybox is \
-        registry-1.docker.io/library/busybox:latest). A registry on loopback (localhost:5000/x) \
-        is spoken to in plain HTTP."
-    )]
-    Pull {
-        /// `[registry/]repository[:tag][@digest]`.
-        reference: String,
-        /// Speak plain HTTP to the registry even when it is not on loopback.
-        #[arg(long)]
-        plain_http: bool,
-    },
+    #[command(after_help = image::PULL_HELP)]
+    Pull(image::PullArgs),
     /// Import images from a tar (OCI layout or `docker save`); same as `condo image import`.
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Import(image::ImportArgs),
     /// List images; same as `condo image ls`.
-    Images {
-        /// Print names only.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
+    Images(image::ListArgs),
     /// Write an image as an OCI image layout tar; same as `condo image export` and `condo export`.
     #[command(visible_alias = "export")]
-    Save {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
+    Save(image::ExportArgs),
     /// Remove images; same as `condo image rm`.
-    Rmi {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rmi(image::RmArgs),
     /// Images: pull, import, ls, inspect, export, rm, prune.
     Image {
         #[command(subcommand)]

@@ -1,5 +1,26 @@
 //! Formatting for people: tables, sizes, ages.
 
+use crate::Format;
+
+/// Prints a listing as the API's JSON, as one key a line (`quiet`), or as a table.
+pub fn listing<T: serde::Serialize>(
+    list: &[T],
+    output: Format,
+    quiet: bool,
+    key: impl Fn(&T) -> String,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<i32> {
+    if output == Format::Json {
+        println!("{}", serde_json::to_string_pretty(list)?);
+    } else if quiet {
+        list.iter().for_each(|x| println!("{}", key(x)));
+    } else {
+        table(header, &list.iter().map(row).collect::<Vec<_>>());
+    }
+    Ok(0)
+}
+
 /// Prints rows as aligned columns under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();

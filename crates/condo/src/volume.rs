@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use condo_api::{Volume, VolumeCreate, VolumesPruned};
 
 use crate::client::{enc, Client};
-use crate::output::{ago, human, table};
+use crate::output::{ago, human, listing};
 use clap::Subcommand;
 
 use crate::Format;
@@ -76,31 +76,22 @@ pub fn run(c: &Client, cmd: VolumeCommand) -> Result<i32> {
         }
         VolumeCommand::Ls { output, quiet } => {
             let list: Vec<Volume> = c.json("GET", "/v1/volumes", None::<&()>)?;
-            if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-                return Ok(0);
-            }
-            if quiet {
-                list.iter().for_each(|v| println!("{}", v.name));
-                return Ok(0);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|v| {
-                    vec![
-                        v.name.clone(),
-                        v.tenant.clone(),
-                        ago(&v.created_at),
-                        if v.used_by.is_empty() {
-                            "-".into()
-                        } else {
-                            v.used_by.join(",")
-                        },
-                    ]
-                })
-                .collect();
-            table(&["NAME", "TENANT", "CREATED", "USED BY"], &rows);
-            Ok(0)
+            let header = ["NAME", "TENANT", "CREATED", "USED BY"];
+            listing(
+                &list,
+                output,
+                quiet,
+                |v| v.name.clone(),
+                &header,
+                |v| {
+                    let users = if v.used_by.is_empty() {
+                        "-".into()
+                    } else {
+                        v.used_by.join(",")
+                    };
+                    vec![v.name.clone(), v.tenant.clone(), ago(&v.created_at), users]
+                },
+            )
         }
         VolumeCommand::Inspect { volumes } => {
             let mut all = Vec::new();
