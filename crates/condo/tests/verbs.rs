@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{busybox_image, condo_at, have, Daemon};
+use common::{busybox_image, condo_at, condo_with_input, have, Daemon};
 use serde_json::Value;
 
 fn condo(args: &[&str]) -> (i32, String, String) {
@@ -279,32 +279,6 @@ fn every_listing_prints_json_and_errors_have_exit_codes() {
     let (code, out_, err) = d.condo(&["run", "--rm", "--pull", "never", "bb:1", "echo", "back"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out_.trim(), "back");
-}
-
-/// Runs the CLI with each piece of `input` written to its stdin after a moment.
-fn condo_with_input(d: &Daemon, args: &[&str], input: &'static [&'static [u8]]) -> (i32, String) {
-    use std::io::Write;
-    let mut child = Command::new(common::bin("condo"))
-        .env("CONDO_HOST", d.host())
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        for chunk in input {
-            std::thread::sleep(std::time::Duration::from_millis(400));
-            let _ = stdin.write_all(chunk);
-        }
-        std::thread::sleep(std::time::Duration::from_secs(5));
-    });
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-    )
 }
 
 #[test]

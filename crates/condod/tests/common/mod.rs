@@ -248,6 +248,36 @@ pub fn condo_at(host: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs the CLI with each piece of `input` written to its stdin after a moment.
+pub fn condo_with_input(
+    d: &Daemon,
+    args: &[&str],
+    input: &'static [&'static [u8]],
+) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin("condo"))
+        .env("CONDO_HOST", d.host())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        for chunk in input {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            let _ = stdin.write_all(chunk);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    });
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
