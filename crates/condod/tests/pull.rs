@@ -90,11 +90,7 @@ fn pull_streams_progress_and_run_pulls_what_is_missing() {
         &json!({ "reference": reference }).to_string(),
     );
     assert_eq!(a.status, 201, "{}", a.body);
-    let events: Vec<Value> = a
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = a.json_lines();
     assert_eq!(events[0]["progress"]["phase"], "resolved", "{}", a.body);
     let blobs = events[0]["progress"]["current"].as_u64().unwrap();
     assert_eq!(blobs, 2, "a config and one layer: {}", a.body);
@@ -197,11 +193,7 @@ fn import_streams_its_progress() {
     s.write_all(&data).unwrap();
     let a = common::read_answer(s);
     assert_eq!(a.status, 201, "{}", a.body);
-    let events: Vec<Value> = a
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = a.json_lines();
     let reads: Vec<u64> = events
         .iter()
         .filter(|e| e["progress"]["phase"] == "import")
