@@ -170,6 +170,23 @@ fn pull_streams_progress_and_run_pulls_what_is_missing() {
     assert_eq!(r["images"][0], reference.as_str(), "{out}");
     assert!(r["blobs"].as_u64().unwrap() >= 2, "{out}");
     assert_eq!(d.get("/v1/images").json().as_array().unwrap().len(), 0);
+    // Each pull, removal and prune was an event of kind image.
+    let actions: Vec<String> = d
+        .get("/v1/events?since=0&follow=false")
+        .json_lines()
+        .iter()
+        .filter(|e| e["kind"] == "image")
+        .map(|e| {
+            assert_eq!(e["id"], reference.as_str(), "{e}");
+            assert_eq!(e["attributes"]["name"], reference.as_str(), "{e}");
+            e["action"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["pull", "pull", "delete", "pull", "delete", "pull", "delete"],
+        "one event for each pull and removal, none for the pulls that failed"
+    );
     // Without -f and without a terminal, prune refuses.
     let (code, _, err) = d.condo(&["image", "prune"]);
     assert_ne!(code, 0);

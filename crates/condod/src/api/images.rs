@@ -61,6 +61,24 @@ pub async fn list(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<Image>>> {
     Ok(Json(out))
 }
 
+/// Records and publishes an image event for each of `names` (an image's id is its name).
+fn record<'a>(app: &App, tenant: &str, action: &str, names: impl Iterator<Item = &'a str>) {
+    for n in names {
+        let ev = crate::db::event_of(
+            &app.db.lock(),
+            "image",
+            tenant,
+            action,
+            n,
+            &[("name", n.to_string())],
+        );
+        match ev {
+            Ok(ev) => app.emit(ev),
+            Err(e) => tracing::warn!(image = %n, "cannot record the {action} event: {e}"),
+        }
+    }
+}
+
 /// `POST /v1/images/import`: the body is the archive; with `stream`, progress as it is read.
 pub async fn import(
     State(app): State<Arc<App>>,
@@ -99,9 +117,13 @@ pub async fn import(
         }
     }
     drop(f);
+    let tenant = caller.tenant().to_string();
     let work = move |app: &App, report: &(dyn Fn(ImageProgress) + Sync)| {
         let r = import_file(app, &tmp, name.as_deref(), report);
         let _ = std::fs::remove_file(&tmp);
+        if let Ok(list) = &r {
+            record(app, &tenant, "import", list.iter().map(|i| i.name.as_str()));
+        }
         r
     };
     Ok(answer(app, super::flag(q.get("stream")), work).await)
@@ -269,11 +291,13 @@ pub async fn pull(
         ..Default::default()
     };
     let reference = b.reference;
+    let tenant = caller.tenant().to_string();
     let work = move |app: &App, report: &(dyn Fn(ImageProgress) + Sync)| {
         let images = &app.storage.images;
         let cb = |p: &Progress| report(progress_view(p));
         let rec = condo_storage::image::pull::pull(images, &reference, &opts, &cb)
             .map_err(|e| pull_error(&reference, e))?;
+        record(app, &tenant, "pull", [rec.name.as_str()].into_iter());
         Ok(vec![view(images, &rec)])
     };
     Ok(answer(app, super::flag(q.get("stream")), work).await)
@@ -390,6 +414,12 @@ pub async fn prune(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(|e| ApiError::internal(format!("prune: {e}")))?;
+    record(
+        &app,
+        caller.tenant(),
+        "delete",
+        out.images.iter().map(String::as_str),
+    );
     Ok(Json(out))
 }
 
@@ -401,6 +431,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     admin(&caller, "remove images")?;
     let a = app.clone();
+    let tenant = caller.tenant().to_string();
     tokio::task::spawn_blocking(move || {
         let images = &a.storage.images;
         let real = crate::storage::resolve_image(images, &name)
@@ -410,6 +441,7 @@ pub async fn delete(
             Ok(()) => {
                 // Layers that running instances sit on stay as snapshots.
                 let _ = images.gc();
+                record(&a, &tenant, "delete", [real.as_str()].into_iter());
                 Ok(())
             }
             Err(condo_storage::image::ImageError::NotFound(_)) => {
