@@ -76,7 +76,7 @@ impl ImageBars {
         match p.phase {
             ImagePhase::Resolved => {
                 if !drawn() {
-                    eprintln!("{id}: {} blobs, {}", p.current, human(p.total));
+                    eprintln!("manifest {id}: {} blobs, {}", p.current, human(p.total));
                 }
                 let pb = self.multi.add(bar("total", Some(p.total)));
                 self.total = Some(pb);
