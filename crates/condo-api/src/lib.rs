@@ -8,6 +8,7 @@ mod container;
 mod error;
 mod storage;
 mod system;
+mod tenancy;
 mod volume;
 
 #[cfg(feature = "openapi")]
@@ -17,6 +18,7 @@ pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
 pub use storage::*;
 pub use system::*;
+pub use tenancy::*;
 pub use volume::*;
 
 #[cfg(feature = "openapi")]

@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod logs;
 mod monitor;
+mod quota;
 mod spec;
 mod storage;
 mod supervisor;

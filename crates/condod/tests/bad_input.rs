@@ -20,10 +20,14 @@ fn routes() -> Vec<(String, String)> {
         .find("pub const ROUTES")
         .expect("ROUTES in src/api/mod.rs");
     let end = start + src[start..].find("];").expect("the end of ROUTES");
+    // Each entry is a tuple whose first two strings are the method and the path, on one line
+    // or spread over several.
+    let table = &src[start..end];
+    let table = &table[table.find("= &[").expect("ROUTES = &[") + 4..];
     let mut out = Vec::new();
-    for line in src[start..end].lines() {
-        let q: Vec<&str> = line.split('"').collect();
-        if q.len() >= 4 && line.trim_start().starts_with('(') {
+    for entry in table.split('(').skip(1) {
+        let q: Vec<&str> = entry.split('"').collect();
+        if q.len() >= 4 {
             out.push((q[1].to_string(), q[3].to_string()));
         }
     }
