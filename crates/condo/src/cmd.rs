@@ -30,7 +30,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Context { command } => {
             return match command {
-                ContextCommand::Ls => crate::context::list(),
+                ContextCommand::Ls { output } => crate::context::list(output),
                 ContextCommand::Use { name } => crate::context::use_(&name),
                 ContextCommand::Rm { names } => crate::context::remove(&names),
             }

@@ -435,7 +435,11 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ContextCommand {
     /// List contexts; the current one is marked with *.
-    Ls,
+    Ls {
+        /// Output format (JSON leaves the tokens out).
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Make a context the current one.
     Use {
         /// The context.

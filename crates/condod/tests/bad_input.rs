@@ -78,8 +78,11 @@ fn wrong(doc: &Value, s: &Value) -> Value {
     }
 }
 
-/// A plausible value of the schema's type.
+/// A plausible value of the schema's type (its first choice for an enumeration).
 fn sample(doc: &Value, s: &Value) -> Value {
+    if let Some(first) = resolve(doc, s)["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
     match kind(doc, s).as_str() {
         "string" => json!("probe"),
         "integer" | "number" => json!(1),
@@ -98,6 +101,15 @@ fn minimal(doc: &Value, s: &Value) -> Value {
         o.insert(r.to_string(), sample(doc, &s["properties"][r]));
     }
     Value::Object(o)
+}
+
+/// An existing resource of the kind a `{name}` in `path` names.
+fn existing(path: &str) -> &'static str {
+    match path.split('/').nth(2) {
+        Some("tenants") => "default",
+        Some("users") => "probe-user",
+        _ => "vol-busy",
+    }
 }
 
 /// A request on a fresh connection with extra header lines.
@@ -124,6 +136,9 @@ fn state(d: &Daemon) -> BTreeMap<String, String> {
         "/v1/volumes",
         "/v1/images",
         "/v1/templates",
+        "/v1/tenants",
+        "/v1/users",
+        "/v1/tokens?all=true",
     ] {
         m.insert(p.to_string(), d.get(p).body);
     }
@@ -236,6 +251,11 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
             .to_string(),
     );
     assert_eq!(a.status, 201, "{}", a.body);
+    let a = d.post(
+        "/v1/users",
+        &json!({"name": "probe-user", "role": "operator"}).to_string(),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
     let before = state(&d);
 
     let mut c = Check {
@@ -265,7 +285,7 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
         let real = p
             .replace("{id}", "busy")
             .replace("{snapshot}", "nosnap")
-            .replace("{name}", "vol-busy");
+            .replace("{name}", existing(p));
 
         // An absent resource: 404 naming it (with the upgrade header for a route that only
         // upgrades).
@@ -382,14 +402,16 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
             );
         }
 
-        // A flag (`all`, `follow`…) reads anything but 1, true and yes as false: no value of
-        // it is bad.
+        // A flag (`all`, `follow`…) reads anything but 1, true and yes as false, and a text
+        // query parameter of a listing filters it: no value of either is bad, while a number
+        // can be of the wrong type.
         let takes_input = has_path_params
             || json_body
             || raw_body
-            || params
-                .iter()
-                .any(|q| q["in"] == "query" && kind(&doc, &q["schema"]) != "boolean");
+            || params.iter().any(|q| {
+                q["in"] == "query"
+                    && matches!(kind(&doc, &q["schema"]).as_str(), "integer" | "number")
+            });
         if !takes_input {
             c.covered.insert((m.clone(), p.clone()));
         }
@@ -400,7 +422,7 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
         let real = p
             .replace("{id}", "busy")
             .replace("{snapshot}", "s")
-            .replace("{name}", "vol-busy");
+            .replace("{name}", existing(p));
         c.expect(
             ("put", p),
             "PUT",

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::tenancy::{call, import_image, tenant, user};
 use common::Daemon;
 use serde_json::{json, Value};
 
@@ -180,44 +181,14 @@ fn volumes_outlive_containers_and_guard_their_users() {
     );
 }
 
-/// Adds tenant `tenant` with a token of `role`, straight into the database (the daemon reads
-/// tokens at each request); returns the token.
-fn tenant_token(d: &Daemon, tenant: &str, role: &str) -> String {
-    use sha2::Digest;
-    let token = format!("condo_test_{tenant}_{role}");
-    let hash: String = sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let db = rusqlite::Connection::open(d.root.join("condod.db")).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?1, ?1, '2026-01-01T00:00:00Z')",
-        [tenant],
-    )
-    .unwrap();
-    db.execute(
-        "INSERT INTO tokens (id, tenant_id, role, name, hash, created_at)
-         VALUES (?1 || '-' || ?2, ?1, ?2, 't', ?3, '2026-01-01T00:00:00Z')",
-        [tenant, role, &hash],
-    )
-    .unwrap();
-    token
-}
-
 #[test]
 fn each_tenant_has_its_own_volumes() {
     let d = Daemon::start();
-    let owner = tenant_token(&d, "acme", "tenant-owner");
-    let operator = tenant_token(&d, "acme", "operator");
-    let as_acme = |m: &str, p: &str, b: Option<&str>, t: &str| {
-        let s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
-        common::request(s, m, p, b, Some(t))
-    };
-    let tar = d.tmp.path().join("bb.tar");
-    common::busybox_image(&tar, "bb:1");
-    let (code, _, err) = d.condo(&["import", tar.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    tenant(&d, "acme", json!({}));
+    let (_, owner) = user(&d, None, "acme", "ann", "tenant-owner");
+    let (_, reader) = user(&d, None, "acme", "rob", "read-only");
+    let as_acme = |m: &str, p: &str, b: Option<&str>, t: &str| call(&d, Some(t), m, p, b, false);
+    import_image(&d);
 
     // The same name in two tenants is two volumes; each tenant sees its own.
     let a = d.post("/v1/volumes", &json!({"name": "data"}).to_string());
@@ -266,10 +237,12 @@ fn each_tenant_has_its_own_volumes() {
         &owner,
     );
     assert_eq!(a.status, 403, "{}", a.body);
-    // An operator may neither make nor prune volumes.
-    let a = as_acme("POST", "/v1/volumes", Some(r#"{"name": "x"}"#), &operator);
+    // A reader may neither make, remove nor prune volumes.
+    let a = as_acme("POST", "/v1/volumes", Some(r#"{"name": "x"}"#), &reader);
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = as_acme("POST", "/v1/volumes/prune", None, &operator);
+    let a = as_acme("POST", "/v1/volumes/prune", None, &reader);
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = as_acme("DELETE", "/v1/volumes/data", None, &reader);
     assert_eq!(a.status, 403, "{}", a.body);
     // Pulling and pruning images is the admin's.
     let a = as_acme("POST", "/v1/images/prune", None, &owner);

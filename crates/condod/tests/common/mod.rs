@@ -244,14 +244,7 @@ impl Daemon {
             .tmp
             .path()
             .join(format!("{}.tar", reference.replace([':', '/'], "_")));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/engines/mkimage.sh");
-        let st = Command::new("bash")
-            .arg(script)
-            .arg(&tar)
-            .arg(reference)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mkimage.sh failed");
+        busybox_image(&tar, reference);
         tar
     }
 
