@@ -10,6 +10,7 @@ mod network;
 mod storage;
 mod system;
 mod tenancy;
+mod volume;
 
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -20,6 +21,7 @@ pub use network::*;
 pub use storage::*;
 pub use system::*;
 pub use tenancy::*;
+pub use volume::*;
 
 #[cfg(feature = "openapi")]
 pub use openapi::{openapi, openapi_json};

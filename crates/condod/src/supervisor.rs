@@ -37,7 +37,10 @@ fn write_bundle(
             target.display().to_string()
         }
     };
-    let mut v = crate::spec::config(&row.c.config, &row.c.name, &rootfs);
+    // Named volumes become their directories (made again if one was removed meanwhile).
+    let (cfg, made) = crate::volumes::resolve(app, &row.c.tenant, &row.c.config)?;
+    made.into_iter().for_each(|ev| app.emit(ev));
+    let mut v = crate::spec::config(&cfg, &row.c.name, &rootfs);
     if let Some(j) = net {
         crate::network::apply_spec(&mut v, j);
     }
