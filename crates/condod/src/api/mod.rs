@@ -5,6 +5,7 @@ mod console;
 mod containers;
 mod exec;
 mod images;
+mod rebase;
 mod snapshots;
 mod streams;
 mod system;
@@ -38,6 +39,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("delete", "/v1/containers/{id}", Operate),
     ("post", "/v1/containers/{id}/start", Operate),
     ("post", "/v1/containers/{id}/stop", Operate),
+    ("post", "/v1/containers/{id}/rebase", Operate),
     ("post", "/v1/containers/{id}/restart", Operate),
     ("post", "/v1/containers/{id}/kill", Operate),
     ("post", "/v1/containers/{id}/pause", Operate),
@@ -117,6 +119,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/containers/{id}/start", post(containers::start))
         .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/rebase", post(rebase::rebase))
         .route("/v1/containers/{id}/restart", post(containers::restart))
         .route("/v1/containers/{id}/kill", post(containers::kill))
         .route("/v1/containers/{id}/pause", post(containers::pause))
