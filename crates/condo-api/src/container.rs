@@ -458,3 +458,20 @@ pub struct Stats {
     #[serde(default)]
     pub net_tx_bytes: u64,
 }
+
+/// The body of `POST /v1/containers/{id}/rebase`: move a container made from a template onto
+/// another build of that template, keeping its volumes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContainerRebase {
+    /// The build to move to: `name:version` (or `name@version`) of the container's template;
+    /// `name` alone is its newest build.
+    pub template: String,
+    /// Parameters to add or change; the others keep the instance's values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Seconds the new build has to become healthy (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}

@@ -37,7 +37,7 @@ impl utoipa::Modify for TokenScheme {
         list_containers, create_container, inspect_container, delete_container,
         start_container, stop_container, restart_container, kill_container,
         pause_container, resume_container, rename_container, update_container,
-        wait_container, container_logs, container_stats, exec_container, attach_container, console_container,
+        wait_container, container_logs, container_stats, exec_container, attach_container, console_container, rebase_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
         list_images, pull_image, import_image, prune_images, inspect_image, delete_image, export_image,
         list_volumes, create_volume, prune_volumes, inspect_volume, delete_volume, list_templates, build_template, show_template, delete_template,
@@ -48,7 +48,7 @@ impl utoipa::Modify for TokenScheme {
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
-        ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
+        ContainerUpdate, ContainerRebase, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event, SessionLogin, SessionInfo,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
         SnapshotClone, ImagePull, ImagePhase, ImageProgress, ImageEvent, ImagesPruned, Volume,
@@ -260,6 +260,16 @@ fn delete_snapshot() {}
     responses((status = 200, description = "The container's root filesystem is the snapshot's again", body = Container),
         (status = 404, body = ErrorBody), (status = 409, description = "The container runs", body = ErrorBody)))]
 fn rollback_snapshot() {}
+
+#[utoipa::path(post, path = "/v1/containers/{id}/rebase", tag = "templates",
+    request_body = ContainerRebase,
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, description = "The container runs the new build, its volumes kept; \
+            a snapshot `rebase-VERSION-TIME` of its state before stays", body = Container),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not made from a template, already on that build, or the \
+            new build failed its healthcheck (the container is back on its old build)", body = ErrorBody)))]
+fn rebase_container() {}
 
 #[utoipa::path(post, path = "/v1/containers/{id}/snapshots/{snapshot}/clone", tag = "snapshots",
     request_body = SnapshotClone,

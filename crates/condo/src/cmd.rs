@@ -112,6 +112,32 @@ pub fn run(cli: Cli) -> Result<i32> {
             )?;
             Ok(0)
         }
+        Command::Rebase {
+            container,
+            template,
+            params,
+            timeout,
+        } => {
+            let mut p = serde_json::Map::new();
+            for kv in &params {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--param {kv}: use NAME=VALUE"))?;
+                p.insert(k.to_string(), v.into());
+            }
+            let body = serde_json::json!({"template": template, "params": p, "timeout": timeout});
+            let after: Container = c.json(
+                "POST",
+                &format!("/v1/containers/{}/rebase", enc(&container)),
+                Some(&body),
+            )?;
+            println!(
+                "{} now runs {}",
+                after.name,
+                after.config.template.unwrap_or_default()
+            );
+            Ok(0)
+        }
         Command::Update {
             memory,
             cpus,

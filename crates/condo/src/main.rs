@@ -270,6 +270,22 @@ pub enum Command {
         /// Its new name.
         name: String,
     },
+    /// Move a template's instance onto another build of its template, keeping its volumes and
+    /// parameters; a snapshot comes first, and the container goes back to it if the new build
+    /// does not become healthy.
+    Rebase {
+        /// The container.
+        container: String,
+        /// The build: NAME:VERSION or NAME@VERSION (NAME alone: the newest build).
+        #[arg(long)]
+        template: String,
+        /// A parameter to add or change, NAME=VALUE (repeatable).
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// Seconds the new build has to become healthy.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Change limits or the restart policy of a container, live.
     Update {
         /// Memory limit (bytes, or with k, m, g).

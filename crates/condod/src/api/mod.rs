@@ -6,6 +6,7 @@ mod containers;
 mod exec;
 mod images;
 mod networks;
+mod rebase;
 mod snapshots;
 mod streams;
 mod system;
@@ -39,6 +40,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("delete", "/v1/containers/{id}", Operate),
     ("post", "/v1/containers/{id}/start", Operate),
     ("post", "/v1/containers/{id}/stop", Operate),
+    ("post", "/v1/containers/{id}/rebase", Operate),
     ("post", "/v1/containers/{id}/restart", Operate),
     ("post", "/v1/containers/{id}/kill", Operate),
     ("post", "/v1/containers/{id}/pause", Operate),
@@ -122,6 +124,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/containers/{id}/start", post(containers::start))
         .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/rebase", post(rebase::rebase))
         .route("/v1/containers/{id}/restart", post(containers::restart))
         .route("/v1/containers/{id}/kill", post(containers::kill))
         .route("/v1/containers/{id}/pause", post(containers::pause))
