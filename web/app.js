@@ -527,11 +527,14 @@ function tabOverview(c, body) {
   if (cfg.params && Object.keys(cfg.params).length) {
     facts.push(['Parameters', Object.keys(cfg.params).join(', ')]);
   }
+  const rebase = el('div');
+  if (cfg.template && mayChange()) rebaseForm(c, rebase);
   const cpu = chart('CPU', (v) => `${v.toFixed(1)} %`);
   const mem = chart('Memory', bytes);
   body.replaceChildren(
     el('div', { class: 'charts' }, cpu.node, mem.node),
-    el('div', { class: 'panel' }, el('dl', { class: 'facts' }, facts.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))));
+    el('div', { class: 'panel' }, el('dl', { class: 'facts' }, facts.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))),
+    rebase);
   if (c.state !== 'running') {
     cpu.empty('not running');
     mem.empty('not running');
@@ -541,6 +544,40 @@ function tabOverview(c, body) {
     cpu.push(s.cpu_percent);
     mem.push(s.memory_bytes, s.memory_limit);
   }, aborter()).catch(() => {});
+}
+
+// Moving a template's instance onto another build of its template.
+async function rebaseForm(c, box) {
+  const [name, version] = c.config.template.split(':');
+  const builds = (await api('GET', '/v1/templates').catch(() => []))
+    .filter((t) => t.name === name && t.version !== version);
+  if (!builds.length) return;
+  const to = el('select', { 'data-field': 'template' },
+    builds.map((t) => el('option', { value: `${t.name}:${t.version}` }, `${t.name} ${t.version}`)));
+  const err = el('div', { class: 'form-error', role: 'alert' });
+  const button = el('button', { type: 'submit' }, 'Rebase');
+  const form = el('form', { class: 'panel', 'aria-label': 'Rebase' },
+    el('h2', {}, 'Rebase'),
+    el('p', { class: 'muted' }, `Runs on ${name} ${version || ''}. A rebase keeps the template's volumes and parameters, takes a snapshot first, and goes back by itself if the new build does not become healthy.`),
+    err, field('rebase-to', 'Move to', to), button);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    err.textContent = '';
+    button.disabled = true;
+    button.textContent = 'Rebasing…';
+    try {
+      await api('POST', `/v1/containers/${encodeURIComponent(c.id)}/rebase`, { template: to.value });
+      notice(`${c.name} now runs ${to.value}`);
+      route();
+    } catch (e) {
+      showError(form, err, e);
+    } finally {
+      button.disabled = false;
+      button.textContent = 'Rebase';
+    }
+  });
+  box.replaceChildren(form);
 }
 
 // A line chart of the last minute of samples, drawn on a canvas.

@@ -90,14 +90,25 @@ pub fn instantiate(
         let _ = instances.delete(name);
         return Err(e);
     }
-    Ok(Instance {
-        name: name.into(),
-        mounts,
-        args: meta.args.clone(),
-        env: meta.env.clone(),
-        cwd: meta.workdir.clone(),
-        params: values,
-    })
+    Ok(Instance::of(meta, name, mounts, values))
+}
+
+impl Instance {
+    fn of(
+        meta: &TemplateMeta,
+        name: &str,
+        mounts: Vec<Mount>,
+        params: BTreeMap<String, String>,
+    ) -> Instance {
+        Instance {
+            name: name.into(),
+            mounts,
+            args: meta.args.clone(),
+            env: meta.env.clone(),
+            cwd: meta.workdir.clone(),
+            params,
+        }
+    }
 }
 
 /// The committed layer a build's instances sit on (unpacked again if it was collected).
@@ -171,14 +182,7 @@ pub fn rebase(
             fsroot::write_file(&new_dir, FIRST_START_DONE, b"", 0o644, (0, 0))
                 .map_err(|e| werr(FIRST_START_DONE, e.to_string()))?;
         }
-        Ok(Instance {
-            name: name.into(),
-            mounts,
-            args: meta.args.clone(),
-            env: meta.env.clone(),
-            cwd: meta.workdir.clone(),
-            params: values,
-        })
+        Ok(Instance::of(meta, name, mounts, values))
     })();
     for d in mounted.iter().rev() {
         let _ = snapshot::unmount(d);
