@@ -5,6 +5,7 @@ mod console;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod rebase;
 mod snapshots;
 mod streams;
@@ -99,6 +100,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("post", "/v1/tokens", Owner),
     ("delete", "/v1/tokens/{id}", Owner),
     ("get", "/v1/audit", Owner),
+    ("get", "/v1/networks", Read),
+    ("post", "/v1/networks", Owner),
+    ("get", "/v1/networks/{name}", Read),
+    ("delete", "/v1/networks/{name}", Owner),
 ];
 
 /// The router.
@@ -168,6 +173,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/templates/{name}",
             get(templates::show).delete(templates::delete),
+        )
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route(
+            "/v1/networks/{name}",
+            get(networks::inspect).delete(networks::delete),
         )
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
         .route(
