@@ -92,8 +92,6 @@ impl Driver for Btrfs {
         fsutil::remove_all(dir)
     }
 
-    const LIVE: bool = true;
-
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
         std::fs::create_dir(dst)?;
         condo_sys::btrfs::snapshot_create(open_dir(&src.join("fs"))?, open_dir(dst)?, c"fs", true)
