@@ -92,6 +92,43 @@ pub fn disk_usage(path: &Path) -> io::Result<(u64, u64)> {
     Ok((bytes, inodes))
 }
 
+/// Copies file `src` to new file `dst`: a reflink where the filesystem has them, otherwise
+/// only the ranges that hold data (holes stay holes), in the kernel.
+pub fn copy_sparse(src: &Path, dst: &Path) -> io::Result<()> {
+    use rustix::fs::SeekFrom;
+    use rustix::io::Errno;
+    let s = File::open(src)?;
+    let d = File::options().write(true).create_new(true).open(dst)?;
+    match rustix::fs::ioctl_ficlone(&d, &s) {
+        Ok(()) => return d.sync_all(),
+        Err(Errno::OPNOTSUPP | Errno::XDEV | Errno::INVAL | Errno::NOTTY | Errno::PERM) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let len = s.metadata()?.len();
+    d.set_len(len)?;
+    let mut off = 0u64;
+    while off < len {
+        let start = match rustix::fs::seek(&s, SeekFrom::Data(off)) {
+            Ok(p) => p,
+            Err(Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let end = rustix::fs::seek(&s, SeekFrom::Hole(start))?.min(len);
+        let (mut i, mut o) = (start, start);
+        while i < end {
+            let n = (end - i).min(1 << 30) as usize;
+            if rustix::fs::copy_file_range(&s, Some(&mut i), &d, Some(&mut o), n)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} shrank while being copied", src.display()),
+                ));
+            }
+        }
+        off = end;
+    }
+    d.sync_all()
+}
+
 /// Runs a command, turning a non-zero exit into an error that carries its stderr.
 pub fn run(cmd: &mut std::process::Command) -> io::Result<String> {
     let out = cmd

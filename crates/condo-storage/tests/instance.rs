@@ -254,7 +254,7 @@ fn btrfs_snapshot_of_a_running_instance() {
 /// it keeps appending to a file, and the test holds another file open and writes to it after
 /// the snapshot. The snapshot holds exactly the state at the moment it was taken.
 fn overlay_live(quota: Option<u64>) {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = Scratch::new();
     let work = tmp.path();
     let s: Arc<dyn Snapshotter> = Arc::new(OverlaySnapshotter::open(work.join("ov")).unwrap());
     base_layer(s.as_ref(), work);

@@ -75,8 +75,10 @@ fn freeze_marker(dir: &Path) -> PathBuf {
 pub fn thaw_if_frozen(dir: &Path) {
     let m = freeze_marker(dir);
     if m.exists() {
-        // "Not frozen" is the expected answer after a reboot; either way it is thawed now.
-        let _ = run(Command::new("fsfreeze").arg("-u").arg(dir));
+        // "Not frozen" (EINVAL) is the expected answer after a reboot; it is thawed either way.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = condo_sys::fsfreeze::thaw(&d);
+        }
         let _ = std::fs::remove_file(m);
     }
 }
@@ -85,19 +87,18 @@ pub fn thaw_if_frozen(dir: &Path) {
 /// it there. The filesystem is frozen during the copy, so the copy is a clean point in time
 /// that mounts without journal recovery; writers in the instance wait meanwhile. The copy is a
 /// reflink where the host filesystem has them (btrfs, XFS: proportional to the image's
-/// extents, not its data) and a sparse copy of the written blocks elsewhere.
+/// extents, not its data) and a copy of the written ranges elsewhere. All of it happens in
+/// this process, so a kill leaves no helper running on after the store's recovery.
 pub fn copy_frozen(src: &Path, dst: &Path) -> io::Result<()> {
+    let root = std::fs::File::open(src)?;
     let marker = freeze_marker(src);
     std::fs::File::create(&marker)?;
-    if let Err(e) = run(Command::new("fsfreeze").arg("-f").arg(src)) {
+    if let Err(e) = condo_sys::fsfreeze::freeze(&root) {
         let _ = std::fs::remove_file(&marker);
         return Err(e);
     }
-    let copied = run(Command::new("cp")
-        .args(["--reflink=auto", "--sparse=always", "--"])
-        .arg(image(src))
-        .arg(image(dst)));
-    let thawed = run(Command::new("fsfreeze").arg("-u").arg(src));
+    let copied = crate::fsutil::copy_sparse(&image(src), &image(dst));
+    let thawed = condo_sys::fsfreeze::thaw(&root);
     if thawed.is_ok() {
         let _ = std::fs::remove_file(&marker);
     }
