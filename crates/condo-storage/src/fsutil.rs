@@ -92,18 +92,33 @@ pub fn disk_usage(path: &Path) -> io::Result<(u64, u64)> {
     Ok((bytes, inodes))
 }
 
-/// Copies file `src` to new file `dst`: a reflink where the filesystem has them, otherwise
-/// only the ranges that hold data (holes stay holes), in the kernel.
+/// Makes new file `dst` a reflink of `src` (sharing its extents: one atomic step whose cost
+/// grows with the extents, not the data), durable on return; `Ok(false)`, and no `dst`, where
+/// the filesystem has no reflinks.
+pub fn reflink(src: &Path, dst: &Path) -> io::Result<bool> {
+    use rustix::io::Errno;
+    let s = File::open(src)?;
+    let d = File::options().write(true).create_new(true).open(dst)?;
+    let r = match rustix::fs::ioctl_ficlone(&d, &s) {
+        Ok(()) => d.sync_all().map(|()| true),
+        Err(Errno::OPNOTSUPP | Errno::XDEV | Errno::INVAL | Errno::NOTTY | Errno::PERM) => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    };
+    if !matches!(r, Ok(true)) {
+        let _ = fs::remove_file(dst);
+    }
+    r
+}
+
+/// Copies file `src` to new file `dst`, only the ranges that hold data (holes stay holes), in
+/// the kernel; durable on return.
 pub fn copy_sparse(src: &Path, dst: &Path) -> io::Result<()> {
     use rustix::fs::SeekFrom;
     use rustix::io::Errno;
     let s = File::open(src)?;
     let d = File::options().write(true).create_new(true).open(dst)?;
-    match rustix::fs::ioctl_ficlone(&d, &s) {
-        Ok(()) => return d.sync_all(),
-        Err(Errno::OPNOTSUPP | Errno::XDEV | Errno::INVAL | Errno::NOTTY | Errno::PERM) => {}
-        Err(e) => return Err(e.into()),
-    }
     let len = s.metadata()?.len();
     d.set_len(len)?;
     let mut off = 0u64;

@@ -84,13 +84,20 @@ pub fn thaw_if_frozen(dir: &Path) {
 }
 
 /// Copies the mounted image of `src` to a new image for `dst` (which must exist) and mounts
-/// it there. The filesystem is frozen during the copy, so the copy is a clean point in time
-/// that mounts without journal recovery; writers in the instance wait meanwhile. The copy is a
-/// reflink where the host filesystem has them (btrfs, XFS: proportional to the image's
-/// extents, not its data) and a copy of the written ranges elsewhere. All of it happens in
-/// this process, so a kill leaves no helper running on after the store's recovery.
-pub fn copy_frozen(src: &Path, dst: &Path) -> io::Result<()> {
+/// it there, all in this process so that a kill leaves no helper running on.
+///
+/// Where the host has reflinks the filesystem is synced and its image reflinked: one atomic
+/// step that holds every write made before it, a crash-consistent image whose journal is
+/// replayed when it is mounted (writers the caller froze make it application-consistent), at
+/// a cost in the image's extents, not its data. Elsewhere the filesystem is frozen (writers in
+/// the instance wait) while the ranges holding data are copied, so the copy is a clean point in
+/// time too.
+pub fn copy_image(src: &Path, dst: &Path) -> io::Result<()> {
     let root = std::fs::File::open(src)?;
+    rustix::fs::syncfs(&root)?;
+    if crate::fsutil::reflink(&image(src), &image(dst))? {
+        return mount(dst);
+    }
     let marker = freeze_marker(src);
     std::fs::File::create(&marker)?;
     if let Err(e) = condo_sys::fsfreeze::freeze(&root) {
