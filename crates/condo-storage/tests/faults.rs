@@ -297,3 +297,27 @@ fn killed_live_snapshots_recover() {
     s.remove("image").unwrap();
     assert!(names(&tmp.path().join("snap/snapshots")).is_empty());
 }
+
+/// A create killed between making the writable layer and saving the record can be retried.
+#[test]
+fn create_after_a_killed_create() {
+    if !root() {
+        return;
+    }
+    let tmp = Scratch::new();
+    let (s, st) = app(tmp.path(), None);
+    // What the killed create left: the layer of generation 0, no record.
+    s.prepare("inst/web/0", Some("image"), &PrepareOptions::default())
+        .unwrap();
+    std::fs::write(s.fs_path("inst/web/0").unwrap().join("stale"), b"x").unwrap();
+    assert!(st.get("web").is_err());
+    let m = st.create("web", Some("image"), None).unwrap();
+    {
+        let _g = MountGuard::new(&m, &tmp.path().join("mnt"));
+        assert_eq!(names(&tmp.path().join("mnt")), vec!["base"]);
+    }
+    st.delete("web").unwrap();
+    st.delete("app").unwrap();
+    s.remove("image").unwrap();
+    assert!(s.walk().unwrap().is_empty());
+}

@@ -206,7 +206,15 @@ impl InstanceStore {
             pending: None,
         };
         let mut undo = crate::reverter::Reverter::new();
-        let mounts = self.snap.prepare(&active_key(&r), base, &self.opts(&r))?;
+        let (key, opts) = (active_key(&r), self.opts(&r));
+        let mounts = match self.snap.prepare(&key, base, &opts) {
+            Err(SnapshotError::Exists(_)) => {
+                // A writable layer without a record: a create killed before it saved the record.
+                self.snap.remove(&key)?;
+                self.snap.prepare(&key, base, &opts)?
+            }
+            m => m?,
+        };
         let (snap, key) = (self.snap.clone(), active_key(&r));
         undo.add(move || {
             let _ = snap.remove(&key);
