@@ -3,10 +3,10 @@
 //!
 //! An overlay's upper cannot be swapped under a mounted overlay, and processes may hold files
 //! open in it, so a live snapshot must copy what the layer holds at that moment. With a quota
-//! the layer has a filesystem of its own whose image is copied: synced and reflinked on hosts
-//! that have reflinks (cost in the image's extents, not its data), frozen and copied elsewhere.
-//! Without one the tree is copied through the VFS (reflinked where possible); the caller stops
-//! the writers meanwhile.
+//! the layer has a filesystem of its own, frozen while its image is copied: one reflink on hosts
+//! that have them (cost in the image's extents, not its data), a copy of the written ranges
+//! elsewhere. Without one the tree is copied through the VFS (reflinked where possible); the
+//! caller stops the writers meanwhile.
 
 use super::quota;
 use crate::fsutil::run;
