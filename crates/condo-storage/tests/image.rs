@@ -250,3 +250,57 @@ fn a_layer_that_fails_to_unpack_leaves_no_snapshot() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].starts_with("layer/"));
 }
+
+/// containerd (a private one: own root, state and socket, in its own mount and PID namespace so
+/// that it dies with the script) accepts an exported image with `ctr images import`, zstd
+/// layers included, and sees every blob of it.
+#[test]
+fn ctr_imports_an_export() {
+    if !root() || !have("containerd") || !have("ctr") || !have("unshare") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    write_layout(&layout, &[("v1", layers())]);
+    let images = store(tmp.path());
+    archive::import_layout_dir(&images, &layout, Some("example.org/test/bb")).unwrap();
+    let out = tmp.path().join("export.tar");
+    archive::export_archive(
+        &images,
+        &["example.org/test/bb:v1"],
+        std::fs::File::create(&out).unwrap(),
+    )
+    .unwrap();
+    let w = tmp.path().display();
+    let config = format!(
+        "version = 2\nroot = \"{w}/root\"\nstate = \"{w}/state\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.snapshotter.v1.btrfs\", \
+         \"io.containerd.snapshotter.v1.zfs\", \"io.containerd.snapshotter.v1.devmapper\", \
+         \"io.containerd.snapshotter.v1.aufs\", \"io.containerd.internal.v1.opt\", \
+         \"io.containerd.internal.v1.tracing\"]\n\
+         [grpc]\n  address = \"{w}/c.sock\"\n[ttrpc]\n  address = \"{w}/c.sock.ttrpc\"\n\
+         [debug]\n  address = \"{w}/d.sock\"\n[metrics]\n  address = \"\"\n"
+    );
+    std::fs::write(tmp.path().join("config.toml"), config).unwrap();
+    let script = format!(
+        "containerd --config {w}/config.toml >{w}/log 2>&1 &\n\
+         for i in $(seq 100); do ctr -a {w}/c.sock version >/dev/null 2>&1 && break; sleep 0.1; done\n\
+         ctr -a {w}/c.sock -n condotest images import {w}/export.tar >&2 &&\n\
+         ctr -a {w}/c.sock -n condotest images check\n\
+         r=$?; kill $!; wait; exit $r"
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc"])
+        .args(["--propagation", "private", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(tmp.path().join("log")).unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("example.org/test/bb:v1"), "{stdout}");
+    assert!(stdout.contains("complete ("), "{stdout}");
+}
