@@ -38,6 +38,12 @@ fn layers() -> Vec<(Vec<u8>, &'static str)> {
     layers_with(true)
 }
 
+/// Writes "example.org/test/bb:v1" as an OCI layout tar to `out`.
+fn export(images: &ImageStore, out: &Path) {
+    let f = std::fs::File::create(out).unwrap();
+    archive::export_archive(images, &["example.org/test/bb:v1"], f).unwrap();
+}
+
 fn check_rootfs(images: &ImageStore, name: &str, work: &Path) {
     let snap = OverlaySnapshotter::open(work.join("snap")).unwrap();
     let rec = images.get(name).unwrap();
@@ -76,12 +82,7 @@ fn import_layout_export_and_reimport() {
 
     // Export as tar, import into a fresh store: same manifest.
     let out = tmp.path().join("export.tar");
-    archive::export_archive(
-        &images,
-        &["example.org/test/bb:v1"],
-        std::fs::File::create(&out).unwrap(),
-    )
-    .unwrap();
+    export(&images, &out);
     let other = store(&tmp.path().join("other"));
     let recs2 = archive::import_archive(&other, std::fs::File::open(&out).unwrap(), None).unwrap();
     assert_eq!(recs2[0].name, "example.org/test/bb:v1");
@@ -265,12 +266,7 @@ fn ctr_imports_an_export() {
     let images = store(tmp.path());
     archive::import_layout_dir(&images, &layout, Some("example.org/test/bb")).unwrap();
     let out = tmp.path().join("export.tar");
-    archive::export_archive(
-        &images,
-        &["example.org/test/bb:v1"],
-        std::fs::File::create(&out).unwrap(),
-    )
-    .unwrap();
+    export(&images, &out);
     let w = tmp.path().display();
     let config = format!(
         "version = 2\nroot = \"{w}/root\"\nstate = \"{w}/state\"\n\
