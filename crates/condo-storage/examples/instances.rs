@@ -37,6 +37,18 @@ fn sync() {
     let _ = Command::new("sync").status();
 }
 
+/// Waits until deleted subvolumes are cleaned, so that their cleanup does not land on the
+/// next measurement (btrfs removes them in the background, inside later transactions).
+fn settle(backend: &str, root: &Path) {
+    if backend == "btrfs" {
+        let _ = Command::new("btrfs")
+            .args(["subvolume", "sync"])
+            .arg(root)
+            .status();
+    }
+    sync();
+}
+
 fn main() -> R<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, backend, root, rounds] = &args[..] else {
@@ -92,6 +104,7 @@ fn main() -> R<()> {
         for i in 0..rounds {
             st.delete(&format!("i-{label}-{i}"))?;
         }
+        settle(backend, root);
         if label == "1GiB" {
             // Snapshot after the instance wrote 1 GiB, then clone from it.
             let (mut snaps, mut clones) = (Vec::new(), Vec::new());
@@ -130,11 +143,11 @@ fn main() -> R<()> {
                 st.delete(&format!("c-{i}"))?;
                 st.delete(&format!("w-{i}"))?;
             }
-        }
-        if label == "1GiB" {
+            settle(backend, root);
             live(&st, &key, &mnt, &root.join("copy"), rounds.min(5))?;
         }
         snap.remove(&key)?;
+        settle(backend, root);
     }
     Ok(())
 }
