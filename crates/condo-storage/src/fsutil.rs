@@ -146,6 +146,9 @@ pub fn copy_sparse(src: &Path, dst: &Path) -> io::Result<()> {
 
 /// Runs a command, turning a non-zero exit into an error that carries its stderr.
 pub fn run(cmd: &mut std::process::Command) -> io::Result<String> {
+    if let Some(lock) = crate::snapshot::held_lock() {
+        cmd.stdin(lock);
+    }
     let out = cmd
         .output()
         .map_err(|e| io::Error::new(e.kind(), format!("{cmd:?}: {e}")))?;

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use condo_storage::content::ContentStore;
 use condo_storage::image::{archive, ImageStore};
-use condo_storage::instance::InstanceStore;
+use condo_storage::instance::{InstanceError, InstanceStore};
 use condo_storage::snapshot::{Kind, OverlaySnapshotter, PrepareOptions, Snapshotter};
 use std::io::Read;
 use std::path::Path;
@@ -30,12 +30,35 @@ fn spawn_child(test: &str, env: &str, val: &str) -> std::process::Child {
         .unwrap()
 }
 
-/// Runs child test `test` on `dir` and kills it with SIGKILL after `ms`, wherever it is.
+/// Runs child test `test` on `dir` and, once it took a snapshot (a loaded machine can be slow
+/// to start it), kills it with SIGKILL `ms` later, wherever it is.
 fn kill_child(test: &str, env: &str, dir: &Path, ms: u64) {
+    let before = snapshots_of_app(dir);
     let mut child = spawn_child(test, env, &dir.display().to_string());
+    let t = Instant::now();
+    while snapshots_of_app(dir) <= before {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{test} made no progress"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "{test} ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::thread::sleep(Duration::from_millis(ms));
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The number of snapshots instance "app" at `dir` has (its record read directly: opening
+/// the stores would wait for the child's lock).
+fn snapshots_of_app(dir: &Path) -> usize {
+    condo_storage::fsutil::read_json::<condo_storage::instance::InstanceRecord>(
+        &dir.join("inst/app.json"),
+    )
+    .ok()
+    .flatten()
+    .map(|r| r.snapshots.len())
+    .unwrap_or(0)
 }
 
 /// Stores at `dir` with an image and an instance "app" on it.
@@ -51,12 +74,23 @@ fn app(dir: &Path, quota: Option<u64>) -> (Arc<dyn Snapshotter>, InstanceStore) 
 /// Child of `killed_snapshots_recover`: takes snapshots until it is killed.
 #[test]
 fn child_snapshots() {
-    let Ok(dir) = std::env::var("CONDO_TEST_CHILD_SNAPSHOTS") else {
+    snapshot_forever("CONDO_TEST_CHILD_SNAPSHOTS", |st, n| {
+        st.snapshot("app", n).map(drop)
+    });
+}
+
+/// In a child run (`env` names the store): takes snapshots s0, s1, … of "app" (skipping names
+/// taken) until it is killed.
+fn snapshot_forever(env: &str, take: impl Fn(&InstanceStore, &str) -> Result<(), InstanceError>) {
+    let Ok(dir) = std::env::var(env) else {
         return;
     };
     let (_, st) = open(Path::new(&dir));
     for i in 0.. {
-        st.snapshot("app", &format!("s{i}")).unwrap();
+        match take(&st, &format!("s{i}")) {
+            Err(InstanceError::SnapshotExists { .. }) => continue,
+            r => r.unwrap(),
+        }
     }
 }
 
@@ -72,7 +106,7 @@ fn killed_snapshots_recover() {
             "child_snapshots",
             "CONDO_TEST_CHILD_SNAPSHOTS",
             tmp.path(),
-            150 + 70 * round,
+            70 * round,
         );
         let (s, st) = open(tmp.path());
         let r = st.load("app").unwrap();
@@ -223,14 +257,9 @@ fn killed_import_is_consistent_and_retryable() {
 /// Child of `killed_live_snapshots_recover`: snapshots the mounted instance until killed.
 #[test]
 fn child_live_snapshots() {
-    let Ok(dir) = std::env::var("CONDO_TEST_CHILD_LIVE") else {
-        return;
-    };
-    let (_, st) = open(Path::new(&dir));
-    let first = st.get("app").unwrap().snapshots.len();
-    for i in first.. {
-        st.snapshot_running("app", &format!("s{i}")).unwrap();
-    }
+    snapshot_forever("CONDO_TEST_CHILD_LIVE", |st, n| {
+        st.snapshot_running("app", n)
+    });
 }
 
 /// A kill while the instance's filesystem is frozen for a live snapshot must not leave its
@@ -250,7 +279,7 @@ fn killed_live_snapshots_recover() {
             "child_live_snapshots",
             "CONDO_TEST_CHILD_LIVE",
             tmp.path(),
-            250 + 37 * round,
+            37 * round,
         );
         let (s, st) = open(tmp.path());
         // Opening the store thaws a filesystem the child left frozen: writes go through.

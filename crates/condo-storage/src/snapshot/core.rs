@@ -61,25 +61,29 @@ impl<D: Driver> SnapshotStore<D> {
         self.root.join("snapshots").join(id.to_string())
     }
 
-    /// Removes directories that no record names (left by a crash mid-create or mid-remove).
+    /// Removes directories that no record names (left by a crash mid-create or mid-remove) and
+    /// undoes what a killed operation held. Under the exclusive lock, so that an operation of
+    /// another process in flight is not taken for a crashed one.
     fn sweep(&self) -> Result<(), SnapshotError> {
-        let t = self.meta.read()?;
-        let known: std::collections::HashSet<u64> = t.snapshots.values().map(|i| i.id).collect();
-        let snaps = self.root.join("snapshots");
-        for e in std::fs::read_dir(&snaps).map_err(ioe("list", &snaps))? {
-            let e = e.map_err(ioe("list", &snaps))?;
-            let name = e.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.parse::<u64>().ok()) else {
-                continue;
-            };
-            if id >= t.next_id || !known.contains(&id) {
-                // Only ids below next_id were ever handed out; a higher one is a crashed create.
-                let _ = self.driver.destroy(&e.path());
-            } else {
-                self.driver.recover(&e.path());
+        self.meta.exclusive(|t| {
+            let known: std::collections::HashSet<u64> =
+                t.snapshots.values().map(|i| i.id).collect();
+            let snaps = self.root.join("snapshots");
+            for e in std::fs::read_dir(&snaps).map_err(ioe("list", &snaps))? {
+                let e = e.map_err(ioe("list", &snaps))?;
+                let name = e.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if id >= t.next_id || !known.contains(&id) {
+                    // Only ids below next_id were ever handed out; a higher one is a crashed create.
+                    let _ = self.driver.destroy(&e.path());
+                } else {
+                    self.driver.recover(&e.path());
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The `fs` of `parent` and its ancestors, nearest first, each ready to be a lower.
@@ -157,19 +161,21 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        let t = self.meta.read()?;
-        let i = t.get(key)?;
-        if i.kind == Kind::Committed {
-            return Err(SnapshotError::WrongKind {
-                key: key.into(),
-                kind: i.kind,
-                expected: "active or a view",
-            });
-        }
-        let chain = self.chain(&t, i.parent.as_deref())?;
-        let dir = self.dir(i.id);
-        self.driver.ensure(&dir).map_err(ioe("prepare", &dir))?;
-        Ok(self.driver.mounts(&dir, i.kind, &chain))
+        // Exclusive: `ensure` may mount, which two processes must not do at once.
+        self.meta.exclusive(|t| {
+            let i = t.get(key)?;
+            if i.kind == Kind::Committed {
+                return Err(SnapshotError::WrongKind {
+                    key: key.into(),
+                    kind: i.kind,
+                    expected: "active or a view",
+                });
+            }
+            let chain = self.chain(t, i.parent.as_deref())?;
+            let dir = self.dir(i.id);
+            self.driver.ensure(&dir).map_err(ioe("prepare", &dir))?;
+            Ok(self.driver.mounts(&dir, i.kind, &chain))
+        })
     }
 
     fn commit(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
@@ -230,9 +236,11 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
     }
 
     fn fs_path(&self, key: &str) -> Result<PathBuf, SnapshotError> {
-        let dir = self.dir(self.meta.read()?.get(key)?.id);
-        self.driver.ensure(&dir).map_err(ioe("mount", &dir))?;
-        Ok(dir.join("fs"))
+        self.meta.exclusive(|t| {
+            let dir = self.dir(t.get(key)?.id);
+            self.driver.ensure(&dir).map_err(ioe("mount", &dir))?;
+            Ok(dir.join("fs"))
+        })
     }
 
     fn is_layered(&self) -> bool {

@@ -16,6 +16,7 @@ mod quota;
 pub use btrfs::BtrfsSnapshotter;
 pub use copy::CopySnapshotter;
 pub use core::{Driver, SnapshotStore};
+pub(crate) use meta::held_lock;
 pub use meta::{Info, Kind};
 pub use mount::{mount_all, unmount, Mount};
 pub use overlay::OverlaySnapshotter;
