@@ -44,6 +44,7 @@ fn settle(backend: &str, root: &Path) {
         let _ = Command::new("btrfs")
             .args(["subvolume", "sync"])
             .arg(root)
+            .stdout(std::process::Stdio::null())
             .status();
     }
     sync();
