@@ -215,7 +215,8 @@ pub struct ContainerCreate {
     /// Seconds `stop` waits before SIGKILL (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
-    /// Host directories or files to mount, as `HOST:CONTAINER[:ro]` (admin only).
+    /// Mounts as `NAME:/CONTAINER[:ro]` for a named volume (made on first use), or
+    /// `/HOST:/CONTAINER[:ro]` for a host directory or file (admin only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
     /// A command run inside the container now and then to tell whether it works.

@@ -9,6 +9,7 @@ mod error;
 mod storage;
 mod system;
 mod tenancy;
+mod volume;
 
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -18,6 +19,7 @@ pub use error::{ErrorBody, ErrorCode};
 pub use storage::*;
 pub use system::*;
 pub use tenancy::*;
+pub use volume::*;
 
 #[cfg(feature = "openapi")]
 pub use openapi::{openapi, openapi_json};

@@ -3,10 +3,14 @@
 mod client;
 mod cmd;
 mod context;
+mod image;
 mod output;
+mod progress;
+mod run;
 mod storage;
 mod tenancy;
 mod tty;
+mod volume;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -19,7 +23,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "The daemon is found through --host or CONDO_HOST (unix://PATH or tcp://HOST:PORT), \
         else the current context (condo login, condo context), else unix:///var/lib/condo/condod.sock. \
         A token is sent from --token or CONDO_TOKEN, else the context's (only to its own host). \
-        Root on the local socket needs none."
+        Root on the local socket needs none.\n\n\
+        Examples:\n  condo run -d --name web -m 256m -v data:/srv busybox httpd -f -p 8080\n  \
+        condo logs -f web\n  condo exec -it web sh\n  condo rm -f web\n\n\
+        Exit codes: 0 success (run and exec: the command's own code), 1 failure, 2 bad usage, \
+        3 no such container or image, 4 conflict with its state, 5 not allowed."
 )]
 pub struct Cli {
     /// Where condod listens (default: the context's host).
@@ -43,6 +51,17 @@ pub enum Format {
     Table,
     /// JSON, as the API answers.
     Json,
+}
+
+/// When `run` and `create` pull their image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    /// When the daemon does not have it.
+    Missing,
+    /// Every time (to get the newest).
+    Always,
+    /// Never: an image that is not local is an error.
+    Never,
 }
 
 /// What a new container runs and with which limits (shared by `run` and `create`).
@@ -100,9 +119,14 @@ pub struct CreateArgs {
     /// Seconds stop waits before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
-    /// Mount a host path: /HOST:/CONTAINER[:ro] (repeatable).
-    #[arg(short = 'v', long = "volume")]
+    /// Mount a volume: NAME:/PATH[:ro] for a named volume (made on first use; its data
+    /// outlives the container), or /HOST/PATH:/PATH[:ro] (or ./rel) for a host path (admin only).
+    /// Repeatable.
+    #[arg(short = 'v', long = "volume", value_name = "SOURCE:/PATH[:ro]")]
     pub volumes: Vec<String>,
+    /// When to pull the image: missing (when it is not local), always, never.
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     /// Healthcheck command, run with `sh -c` inside the container.
     #[arg(long)]
     pub health_cmd: Option<String>,
@@ -134,7 +158,7 @@ pub enum Command {
         /// Keep stdin open (needs -t).
         #[arg(short = 'i', long)]
         interactive: bool,
-        /// Give the container a terminal.
+        /// Give the container a terminal (with -d: attach to it later with `condo attach`).
         #[arg(short = 't', long)]
         tty: bool,
         #[command(flatten)]
@@ -162,6 +186,11 @@ pub enum Command {
         /// Containers (id, id prefix or name).
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Attach your terminal to a running container made with -t; Ctrl-P Ctrl-Q detaches.
+    Attach {
+        /// The container.
+        container: String,
     },
     /// Stop containers: their stop signal, then SIGKILL after the timeout.
     Stop {
@@ -310,38 +339,36 @@ pub enum Command {
         #[arg(long)]
         no_follow: bool,
     },
+    /// Pull an image from a registry, with progress; same as `condo image pull`.
+    #[command(after_help = image::PULL_HELP)]
+    Pull(image::PullArgs),
     /// Import images from a tar (OCI layout or `docker save`); same as `condo image import`.
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Import(image::ImportArgs),
     /// List images; same as `condo image ls`.
-    Images {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Write an image as an OCI image layout tar; same as `condo image export`.
-    Save {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
+    Images(image::ListArgs),
+    /// Write an image as an OCI image layout tar; same as `condo image export` and `condo export`.
+    #[command(visible_alias = "export")]
+    Save(image::ExportArgs),
     /// Remove images; same as `condo image rm`.
-    Rmi {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Images: import, ls, rm.
+    Rmi(image::RmArgs),
+    /// Images: pull, import, ls, inspect, export, rm, prune.
     Image {
         #[command(subcommand)]
-        command: ImageCommand,
+        command: image::ImageCommand,
+    },
+    /// Named volumes: create, ls, inspect, rm, prune.
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
+    },
+    /// Print a shell completion script: `source <(condo completion bash)`.
+    #[command(after_help = "bash: source <(condo completion bash), or save it as \
+        /usr/share/bash-completion/completions/condo\n\
+        zsh:  condo completion zsh > \"${fpath[1]}/_condo\"\n\
+        fish: condo completion fish > ~/.config/fish/completions/condo.fish")]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Templates: build, ls.
     Template {
@@ -358,6 +385,12 @@ pub enum Command {
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+    /// The versions of condo and of the daemon it talks to.
+    Version {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Daemon-wide commands.
     System {
@@ -402,7 +435,11 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ContextCommand {
     /// List contexts; the current one is marked with *.
-    Ls,
+    Ls {
+        /// Output format (JSON leaves the tokens out).
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Make a context the current one.
     Use {
         /// The context.
@@ -413,39 +450,6 @@ pub enum ContextCommand {
         /// The contexts.
         #[arg(required = true)]
         names: Vec<String>,
-    },
-}
-
-/// `condo image …`.
-#[derive(Subcommand, Debug)]
-pub enum ImageCommand {
-    /// Import images from a tar (OCI layout or `docker save`).
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List images.
-    Ls {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
-    Export {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
-    /// Remove images (containers made from them keep their files).
-    Rm {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
     },
 }
 

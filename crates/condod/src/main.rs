@@ -12,6 +12,7 @@ mod quota;
 mod spec;
 mod storage;
 mod supervisor;
+mod volumes;
 mod web;
 
 use std::collections::HashMap;
@@ -183,6 +184,8 @@ async fn main() -> Result<()> {
         .context("reconciliation")?;
     let a = app.clone();
     tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || volumes::remove_orphans(&a)).await?;
 
     // Bind every listener before serving any: once the socket answers, the TCP port does too.
     let tcp = match &cli.listen {

@@ -135,7 +135,8 @@ pub struct Process {
 }
 
 /// The record of `name` as given, or as short names mean it (`bb` is `bb:latest`, and
-/// `docker.io/library/bb:latest` as `docker load` and OCI archives name it).
+/// `docker.io/library/bb:latest` as `docker load` and OCI archives name it, or
+/// `registry-1.docker.io/library/bb:latest` as a pull from Docker Hub does).
 pub fn resolve_image(
     images: &ImageStore,
     name: &str,
@@ -157,6 +158,8 @@ pub fn resolve_image(
             format!("library/{tagged}")
         };
         candidates.push(format!("docker.io/{path}"));
+        // What a pull from Docker Hub records.
+        candidates.push(format!("registry-1.docker.io/{path}"));
     }
     for c in &candidates {
         if let Ok(r) = images.get(c) {

@@ -33,7 +33,10 @@ fn write_bundle(app: &App, row: &ContainerRow) -> ApiResult<()> {
             target.display().to_string()
         }
     };
-    let v = crate::spec::config(&row.c.config, &row.c.name, &rootfs);
+    // Named volumes become their directories (made again if one was removed meanwhile).
+    let (cfg, made) = crate::volumes::resolve(app, &row.c.tenant, &row.c.config)?;
+    made.into_iter().for_each(|ev| app.emit(ev));
+    let v = crate::spec::config(&cfg, &row.c.name, &rootfs);
     let dir = app.paths.bundle(&row.c.id);
     std::fs::create_dir_all(&dir)
         .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;

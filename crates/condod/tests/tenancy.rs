@@ -237,6 +237,7 @@ struct Owned {
     snapshot: String,
     user: String,
     token: String,
+    volume: String,
 }
 
 /// The path of `route` naming A's resources (`other`: naming ones that exist nowhere); `None`
@@ -268,6 +269,10 @@ fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
         .replace(
             "/v1/users/{name}",
             &format!("/v1/users/{}", pick(&a.user, "nobody")),
+        )
+        .replace(
+            "/v1/volumes/{name}",
+            &format!("/v1/volumes/{}", pick(&a.volume, "nowhere-data")),
         )
         .replace(
             "/v1/tokens/{id}",
@@ -324,11 +329,15 @@ fn every_route_keeps_tenants_apart() {
         false,
     );
     assert_eq!(a.status, 200, "{}", a.body);
+    // A's volume, which B must not tell from one that does not exist.
+    let a = post(&d, Some(&alice), "/v1/volumes", r#"{"name":"alpha-data"}"#);
+    assert_eq!(a.status, 201, "{}", a.body);
     let owned = Owned {
         container: cid.clone(),
         snapshot: "s1".into(),
         user: "otto".into(),
         token: alice_tok.clone(),
+        volume: "alpha-data".into(),
     };
     // B's own container, never started, for the read-only walk.
     let a = post(
@@ -344,6 +353,7 @@ fn every_route_keeps_tenants_apart() {
         snapshot: "nosnap".into(),
         user: "rita".into(),
         token: "tok-000000000000".into(),
+        volume: "nowhere-data".into(),
     };
     let events_before = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
 

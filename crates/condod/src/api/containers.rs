@@ -164,20 +164,20 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
         ));
     }
     for v in &c.volumes {
-        let Some((host, _, _)) = crate::spec::parse_volume(v) else {
-            return Err(ApiError::invalid(
-                "volumes",
-                format!("volume \"{v}\": use /HOST/PATH:/CONTAINER/PATH[:ro]"),
-            ));
-        };
-        if !caller.may_use_host_paths() {
-            return Err(ApiError::forbidden("only an admin may mount host paths"));
-        }
-        if !std::path::Path::new(&host).exists() {
-            return Err(ApiError::invalid(
-                "volumes",
-                format!("volume \"{v}\": {host} does not exist"),
-            ));
+        let m = crate::volumes::parse(v)
+            .map_err(|e| ApiError::invalid("volumes", format!("volume \"{v}\": {e}")))?;
+        if let crate::volumes::Source::Host(host) = &m.source {
+            if !caller.may_use_host_paths() {
+                return Err(ApiError::forbidden(format!(
+                    "volume \"{v}\": only an admin may mount host paths (use a volume name)"
+                )));
+            }
+            if !std::path::Path::new(host).exists() {
+                return Err(ApiError::invalid(
+                    "volumes",
+                    format!("volume \"{v}\": {host} does not exist"),
+                ));
+            }
         }
     }
     if let Some(h) = &c.healthcheck {
@@ -354,20 +354,28 @@ pub async fn create(
             return Err(e);
         }
     }
-    let config = match serde_json::to_string(&stored) {
-        Ok(c) => c,
-        Err(e) => {
-            drop_instance(&app, &id).await;
-            return Err(ApiError::internal(e.to_string()));
-        }
-    };
-    let ev = match insert(&app, caller.tenant(), &id, &name, &config, &stored) {
-        Ok(ev) => ev,
+    // Named volumes are made on first use, and unmade if the container is not.
+    let made = match crate::volumes::resolve(&app, caller.tenant(), &stored) {
+        Ok((_, made)) => made,
         Err(e) => {
             drop_instance(&app, &id).await;
             return Err(e);
         }
     };
+    let ev = serde_json::to_string(&stored)
+        .map_err(|e| ApiError::internal(e.to_string()))
+        .and_then(|config| insert(&app, caller.tenant(), &id, &name, &config, &stored));
+    let ev = match ev {
+        Ok(ev) => ev,
+        Err(e) => {
+            crate::volumes::forget(&app, &made);
+            drop_instance(&app, &id).await;
+            return Err(e);
+        }
+    };
+    for v in made {
+        app.emit(v);
+    }
     app.emit(ev);
     Ok((StatusCode::CREATED, reload(&app, &id)?))
 }

@@ -12,6 +12,9 @@ mod templates;
 mod tenants;
 mod tokens;
 mod users;
+mod volumes;
+
+pub use containers::valid_name;
 
 use std::sync::Arc;
 
@@ -65,9 +68,17 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Operate,
     ),
     ("get", "/v1/images", Read),
+    ("post", "/v1/images/pull", Admin),
     ("post", "/v1/images/import", Admin),
+    ("post", "/v1/images/prune", Admin),
+    ("get", "/v1/images/{name}", Read),
     ("delete", "/v1/images/{name}", Admin),
     ("get", "/v1/images/{name}/export", Read),
+    ("get", "/v1/volumes", Read),
+    ("post", "/v1/volumes", Operate),
+    ("post", "/v1/volumes/prune", Operate),
+    ("get", "/v1/volumes/{name}", Read),
+    ("delete", "/v1/volumes/{name}", Operate),
     ("get", "/v1/templates", Read),
     ("post", "/v1/templates/build", Admin),
     ("get", "/v1/templates/{name}", Read),
@@ -135,9 +146,20 @@ pub fn router(app: Arc<App>) -> Router {
             post(snapshots::clone),
         )
         .route("/v1/images", get(images::list))
+        .route("/v1/images/pull", post(images::pull))
         .route("/v1/images/import", post(images::import))
-        .route("/v1/images/{name}", delete(images::delete))
+        .route("/v1/images/prune", post(images::prune))
+        .route(
+            "/v1/images/{name}",
+            get(images::inspect).delete(images::delete),
+        )
         .route("/v1/images/{name}/export", get(images::export))
+        .route("/v1/volumes", get(volumes::list).post(volumes::create))
+        .route("/v1/volumes/prune", post(volumes::prune))
+        .route(
+            "/v1/volumes/{name}",
+            get(volumes::inspect).delete(volumes::delete),
+        )
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/build", post(templates::build))
         .route(

@@ -21,7 +21,7 @@ use crate::App;
 type Q = Query<HashMap<String, String>>;
 
 /// A response that sends each item of `rx` as one JSON line.
-fn ndjson<T: Serialize + Send + 'static>(mut rx: mpsc::Receiver<T>) -> Response {
+pub fn ndjson<T: Serialize + Send + 'static>(mut rx: mpsc::Receiver<T>) -> Response {
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|o| {
             o.map(|v| {
