@@ -6,6 +6,7 @@
 
 mod container;
 mod error;
+mod network;
 mod storage;
 mod system;
 mod tenancy;
@@ -16,6 +17,7 @@ mod openapi;
 
 pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
+pub use network::*;
 pub use storage::*;
 pub use system::*;
 pub use tenancy::*;

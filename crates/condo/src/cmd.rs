@@ -112,14 +112,51 @@ pub fn run(cli: Cli) -> Result<i32> {
             )?;
             Ok(0)
         }
+        Command::Rebase {
+            container,
+            template,
+            params,
+            timeout,
+        } => {
+            let mut p = serde_json::Map::new();
+            for kv in &params {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--param {kv}: use NAME=VALUE"))?;
+                p.insert(k.to_string(), v.into());
+            }
+            let body = serde_json::json!({"template": template, "params": p, "timeout": timeout});
+            let after: Container = c.json(
+                "POST",
+                &format!("/v1/containers/{}/rebase", enc(&container)),
+                Some(&body),
+            )?;
+            println!(
+                "{} now runs {}",
+                after.name,
+                after.config.template.unwrap_or_default()
+            );
+            Ok(0)
+        }
         Command::Update {
             memory,
             cpus,
             pids_limit,
             restart,
+            rate,
+            rate_in,
+            rate_out,
+            no_rate,
             container,
         } => {
+            let given = rate.is_some() || rate_in.is_some() || rate_out.is_some();
+            let rate = (given || no_rate)
+                .then(|| {
+                    crate::network::rates(rate.as_deref(), rate_in.as_deref(), rate_out.as_deref())
+                })
+                .transpose()?;
             let u = ContainerUpdate {
+                rate,
                 limits: Limits {
                     memory: memory
                         .map(|m| parse_size(&m))
@@ -188,18 +225,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             output,
             containers,
         } => stats(&c, containers, no_stream, output),
-        Command::Inspect { containers } => {
-            let mut all = Vec::new();
-            for r in &containers {
-                all.push(c.json::<Container>(
-                    "GET",
-                    &format!("/v1/containers/{}", enc(r)),
-                    None::<&()>,
-                )?);
-            }
-            println!("{}", serde_json::to_string_pretty(&all)?);
-            Ok(0)
-        }
+        Command::Inspect { containers } => inspect::<Container>(&c, "/v1/containers", &containers),
         Command::Wait { containers } => each(&containers, |r| {
             let w: WaitResult = c.json(
                 "POST",
@@ -282,6 +308,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(())
         }),
         Command::Snapshot { command } => crate::storage::snapshot(&c, command),
+        Command::Network { command } => crate::network::run(&c, command),
         Command::System {
             command: SystemCommand::Info { output },
         } => {
@@ -334,6 +361,20 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Prints the JSON of every resource `base/REF` as one array.
+pub(crate) fn inspect<T: serde::de::DeserializeOwned + serde::Serialize>(
+    c: &Client,
+    base: &str,
+    refs: &[String],
+) -> Result<i32> {
+    let mut all = Vec::new();
+    for r in refs {
+        all.push(c.json::<T>("GET", &format!("{base}/{}", enc(r)), None::<&()>)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(0)
 }
 
 /// Applies `f` to each container; with several, names the ones that failed and exits 1.
@@ -489,10 +530,22 @@ fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Res
                         format!("{} / {lim}", human(s.memory_bytes)),
                         s.pids.to_string(),
                         format!("{} / {}", human(s.io_read_bytes), human(s.io_write_bytes)),
+                        format!("{} / {}", human(s.net_rx_bytes), human(s.net_tx_bytes)),
                     ]
                 })
                 .collect();
-            table(&["ID", "NAME", "CPU", "MEMORY", "PIDS", "BLOCK I/O"], &rows);
+            table(
+                &[
+                    "ID",
+                    "NAME",
+                    "CPU",
+                    "MEMORY",
+                    "PIDS",
+                    "BLOCK I/O",
+                    "NET I/O",
+                ],
+                &rows,
+            );
         }
         if no_stream {
             return Ok(0);

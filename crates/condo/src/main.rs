@@ -4,6 +4,7 @@ mod client;
 mod cmd;
 mod context;
 mod image;
+mod network;
 mod output;
 mod progress;
 mod run;
@@ -78,8 +79,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub template: Option<String>,
     /// A template parameter NAME=VALUE (repeatable).
-    #[arg(short = 'p', long = "param", requires = "template")]
+    #[arg(long = "param", requires = "template")]
     pub params: Vec<String>,
+    /// Publish a port, [ADDR:]HOST_PORT:CONTAINER_PORT[/udp] (repeatable; needs --network).
+    /// A NAME=VALUE here is a template parameter, as with --param.
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     /// Environment variable KEY=value (repeatable).
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
@@ -110,9 +115,24 @@ pub struct CreateArgs {
     /// Mount the root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// Network to join (only "none" for now).
+    /// Network to join (see `condo network`); without one the container has only loopback.
     #[arg(long)]
     pub network: Option<String>,
+    /// Rate limit of the container's traffic, both directions (bit/s, or 10mbit, 500kbit).
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Rate limit of traffic towards the container (overrides --rate).
+    #[arg(long)]
+    pub rate_in: Option<String>,
+    /// Rate limit of traffic from the container (overrides --rate).
+    #[arg(long)]
+    pub rate_out: Option<String>,
+    /// Monthly transfer allowance, both directions (bytes, or with k, m, g, t).
+    #[arg(long)]
+    pub allowance: Option<String>,
+    /// What happens once the allowance is used: stop, or throttle[:RATE] (default 1mbit).
+    #[arg(long)]
+    pub allowance_policy: Option<String>,
     /// Signal that stop sends first.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -250,6 +270,22 @@ pub enum Command {
         /// Its new name.
         name: String,
     },
+    /// Move a template's instance onto another build of its template, keeping its volumes and
+    /// parameters; a snapshot comes first, and the container goes back to it if the new build
+    /// does not become healthy.
+    Rebase {
+        /// The container.
+        container: String,
+        /// The build: NAME:VERSION or NAME@VERSION (NAME alone: the newest build).
+        #[arg(long)]
+        template: String,
+        /// A parameter to add or change, NAME=VALUE (repeatable).
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// Seconds the new build has to become healthy.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Change limits or the restart policy of a container, live.
     Update {
         /// Memory limit (bytes, or with k, m, g).
@@ -264,6 +300,18 @@ pub enum Command {
         /// New restart policy.
         #[arg(long)]
         restart: Option<String>,
+        /// New rate limit, both directions (replaces the old limits whole).
+        #[arg(long)]
+        rate: Option<String>,
+        /// New rate limit towards the container.
+        #[arg(long)]
+        rate_in: Option<String>,
+        /// New rate limit from the container.
+        #[arg(long)]
+        rate_out: Option<String>,
+        /// Lift every rate limit.
+        #[arg(long, conflicts_with_all = ["rate", "rate_in", "rate_out"])]
+        no_rate: bool,
         /// The container.
         container: String,
     },
@@ -385,6 +433,11 @@ pub enum Command {
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+    /// Networks: create, ls, inspect, rm.
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
     },
     /// The versions of condo and of the daemon it talks to.
     Version {

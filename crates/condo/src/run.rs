@@ -19,6 +19,18 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
         bail!("give an IMAGE, --template NAME or --rootfs DIR");
     }
     let mut params = std::collections::BTreeMap::new();
+    let mut ports = Vec::new();
+    for p in a.publish {
+        if p.contains('=') {
+            if a.template.is_none() {
+                bail!("-p \"{p}\": a NAME=VALUE parameter needs --template");
+            }
+            let (k, v) = p.split_once('=').unwrap_or_default();
+            params.insert(k.to_string(), v.to_string());
+        } else {
+            ports.push(crate::network::parse_port(&p)?);
+        }
+    }
     for p in a.params {
         let Some((k, v)) = p.split_once('=') else {
             bail!("--param \"{p}\": use NAME=VALUE");
@@ -63,6 +75,16 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--restart: {e}"))?,
         network: a.network,
+        ports,
+        rate: crate::network::rates(
+            a.rate.as_deref(),
+            a.rate_in.as_deref(),
+            a.rate_out.as_deref(),
+        )?,
+        allowance: crate::network::allowance(
+            a.allowance.as_deref(),
+            a.allowance_policy.as_deref(),
+        )?,
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
         volumes: a

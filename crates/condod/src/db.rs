@@ -183,6 +183,7 @@ pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
             restart_count: r.get(9)?,
             pid: r.get(11)?,
             health: health.and_then(|h| serde_json::from_str(&h).ok()),
+            endpoint: None,
         },
         stop_requested: r.get(10)?,
         monitor_pid: r.get(12)?,

@@ -223,6 +223,16 @@ pub fn instance_from_template(
         &st.scratch,
     )
     .map_err(|e| e.to_string())?;
+    let mut p = template_process(&meta);
+    p.args = inst.args;
+    p.env = inst.env;
+    p.cwd = Some(inst.cwd).filter(|c| c.starts_with('/'));
+    Ok(p)
+}
+
+/// What an instance of the template `meta` runs: condo-init as root (it starts each service as
+/// the template's user), its healthcheck beside it, its default limits.
+pub fn template_process(meta: &condo_template::TemplateMeta) -> Process {
     // The check runs beside condo-init, with the instance's parameters as it has them.
     let healthcheck = meta.healthcheck.as_ref().map(|h| condo_api::Healthcheck {
         command: vec![
@@ -239,11 +249,10 @@ pub fn instance_from_template(
         retries: h.retries.max(1),
     });
     let r = &meta.resources;
-    // condo-init runs as root and starts each service as the template's user.
-    Ok(Process {
-        args: inst.args,
-        env: inst.env,
-        cwd: Some(inst.cwd).filter(|c| c.starts_with('/')),
+    Process {
+        args: meta.args.clone(),
+        env: meta.env.clone(),
+        cwd: Some(meta.workdir.clone()).filter(|c| c.starts_with('/')),
         user: None,
         healthcheck,
         limits: condo_api::Limits {
@@ -257,7 +266,7 @@ pub fn instance_from_template(
             .filter(|(_, p)| p.secret)
             .map(|(k, _)| k.clone())
             .collect(),
-    })
+    }
 }
 
 /// The wire view of a template's metadata.

@@ -5,6 +5,8 @@ mod console;
 mod containers;
 mod exec;
 mod images;
+mod networks;
+mod rebase;
 mod snapshots;
 mod streams;
 mod system;
@@ -38,6 +40,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("delete", "/v1/containers/{id}", Operate),
     ("post", "/v1/containers/{id}/start", Operate),
     ("post", "/v1/containers/{id}/stop", Operate),
+    ("post", "/v1/containers/{id}/rebase", Operate),
     ("post", "/v1/containers/{id}/restart", Operate),
     ("post", "/v1/containers/{id}/kill", Operate),
     ("post", "/v1/containers/{id}/pause", Operate),
@@ -97,6 +100,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("post", "/v1/tokens", Owner),
     ("delete", "/v1/tokens/{id}", Owner),
     ("get", "/v1/audit", Owner),
+    ("get", "/v1/networks", Read),
+    ("post", "/v1/networks", Owner),
+    ("get", "/v1/networks/{name}", Read),
+    ("delete", "/v1/networks/{name}", Owner),
 ];
 
 /// The router.
@@ -117,6 +124,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/containers/{id}/start", post(containers::start))
         .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/rebase", post(rebase::rebase))
         .route("/v1/containers/{id}/restart", post(containers::restart))
         .route("/v1/containers/{id}/kill", post(containers::kill))
         .route("/v1/containers/{id}/pause", post(containers::pause))
@@ -165,6 +173,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/templates/{name}",
             get(templates::show).delete(templates::delete),
+        )
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route(
+            "/v1/networks/{name}",
+            get(networks::inspect).delete(networks::delete),
         )
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
         .route(

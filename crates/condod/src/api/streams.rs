@@ -167,6 +167,7 @@ fn sample(app: &App, id: &str, name: &str) -> Result<Sample, ApiError> {
             .sum()
     };
     let limit = s.memory.usage.limit;
+    let (net_rx_bytes, net_tx_bytes) = app.network.traffic(id);
     Ok(Sample {
         at: Instant::now(),
         cpu: s.cpu.usage.total,
@@ -181,6 +182,8 @@ fn sample(app: &App, id: &str, name: &str) -> Result<Sample, ApiError> {
             pids: s.pids.current,
             io_read_bytes: io("read"),
             io_write_bytes: io("write"),
+            net_rx_bytes,
+            net_tx_bytes,
         },
     })
 }
