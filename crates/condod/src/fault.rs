@@ -10,6 +10,7 @@ pub const STEPS: &[&str] = &[
     "create.instance",
     "create.row",
     "start.monitor",
+    "snapshot.frozen",
     "snapshot.unmounted",
     "snapshot.taken",
     "clone.instance",

@@ -330,7 +330,15 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
         };
         match (mpid, mstart) {
             (Some(p), Some(s)) if monitor::alive(p, s) => {
-                let state = runtime_state(app, id);
+                let mut state = runtime_state(app, id);
+                // Frozen while the row says running: an operation (a live snapshot) was cut
+                // short between its pause and its resume. Only a finished pause says paused.
+                if state == ContainerState::Paused && row.c.state == ContainerState::Running {
+                    match condo_runtime::pause::resume(&app.paths.runtime, id) {
+                        Ok(()) => state = ContainerState::Running,
+                        Err(e) => tracing::warn!(container = %id, "cannot thaw it: {e}"),
+                    }
+                }
                 app.db.lock().execute(
                     "UPDATE containers SET state = ?2, monitor_pid = ?3, monitor_start = ?4 WHERE id = ?1",
                     params![id, state.as_str(), p, s as i64],

@@ -289,6 +289,10 @@ fn crash_at_every_step_leaves_nothing_behind() {
             }
             "snapshot" | "clone" => {
                 ever.insert(create(&d, "victim"));
+                if step == "snapshot.frozen" {
+                    // A live snapshot: the running container is frozen for it.
+                    assert_eq!(d.post("/v1/containers/victim/start", "").status, 200);
+                }
                 let snap = json!({"name": "s1"}).to_string();
                 if op == "snapshot" {
                     crash(&mut d, "POST", "/v1/containers/victim/snapshots", &snap);
@@ -322,6 +326,8 @@ fn crash_at_every_step_leaves_nothing_behind() {
         );
         let rows = d.get("/v1/containers?all=true").json();
         for r in rows.as_array().unwrap() {
+            // Nobody asked for a pause here: an operation cut short must not leave one.
+            assert_ne!(r["state"], "paused", "after a crash at {step}: {r}");
             let id = r["id"].as_str().unwrap();
             if r["state"] != "running" {
                 let a = d.post(&format!("/v1/containers/{id}/start"), "");

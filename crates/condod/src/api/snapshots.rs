@@ -138,6 +138,7 @@ pub async fn create(
             let rt = &a.paths.runtime;
             if pause {
                 condo_runtime::pause::pause(rt, &i)?;
+                crate::fault::point("snapshot.frozen");
             }
             let r = a.storage.instances.snapshot_running(&i, &name);
             if pause {
