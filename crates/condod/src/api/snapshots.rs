@@ -59,7 +59,9 @@ async fn unmounted<T: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let target = a.paths.dir(&id).join("rootfs");
         crate::storage::unmount_instance(&target).map_err(ApiError::internal)?;
+        crate::fault::point("snapshot.unmounted");
         let r = f(&a.storage.instances);
+        crate::fault::point("snapshot.taken");
         let m = crate::storage::mount_instance(&a.storage.instances, &id, &target);
         let out = r?;
         m.map_err(ApiError::internal)?;
@@ -136,6 +138,7 @@ pub async fn create(
             let rt = &a.paths.runtime;
             if pause {
                 condo_runtime::pause::pause(rt, &i)?;
+                crate::fault::point("snapshot.frozen");
             }
             let r = a.storage.instances.snapshot_running(&i, &name);
             if pause {
@@ -225,7 +228,9 @@ pub async fn clone(
         let inst = &a.storage.instances;
         inst.clone_from(&src, &s, &new, None).map_err(storage_err)?;
         let target = a.paths.dir(&new).join("rootfs");
-        crate::storage::mount_instance(inst, &new, &target).map_err(ApiError::internal)
+        crate::storage::mount_instance(inst, &new, &target).map_err(ApiError::internal)?;
+        crate::fault::point("clone.instance");
+        Ok(())
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))
