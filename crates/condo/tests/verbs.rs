@@ -258,7 +258,7 @@ fn every_listing_prints_json_and_errors_have_exit_codes() {
         (vec!["start", "web"], 4),
         (vec!["rm", "web"], 4),
         (vec!["volume", "rm", "v1"], 4),
-        (vec!["snapshot", "create", "web", "s2"], 4),
+        (vec!["snapshot", "rollback", "web", "s2"], 4),
         (vec!["create", "--name", "web", "bb:1"], 4),
     ] {
         let (code, _, err) = d.condo(&args);
