@@ -221,6 +221,33 @@ pub struct ContainerCreate {
     /// A command run inside the container now and then to tell whether it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
+    /// `host` runs the container in the host's user namespace (root inside is root outside)
+    /// instead of its own id range (admin only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
+    /// Turns isolation off: the host's user namespace, every capability, no seccomp filter,
+    /// nothing masked in /proc and /sys (admin only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+}
+
+/// The isolation a container runs with, as the daemon applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Isolation {
+    /// First host uid and gid of the container's id range (its root); absent in the host's
+    /// user namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_base: Option<u32>,
+    /// Ids in the range (65536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_count: Option<u32>,
+    /// A default seccomp allowlist applies.
+    pub seccomp: bool,
+    /// The capability set is the reduced default one.
+    pub reduced_capabilities: bool,
+    /// `privileged`: isolation turned off.
+    pub privileged: bool,
 }
 
 /// How the daemon checks that a container works.
@@ -329,6 +356,9 @@ pub struct Container {
     /// The healthcheck's state while it runs (only with a healthcheck).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthState>,
+    /// The isolation it runs with.
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 /// The body of `POST /v1/containers/{id}/rename`.

@@ -42,7 +42,7 @@ impl utoipa::Modify for TokenScheme {
         list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
     ),
     components(schemas(
-        ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
+        ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename, Isolation,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,

@@ -43,8 +43,8 @@ pub fn write_time_offsets(who: &str, linux: &Linux) -> Result<()> {
         .ctx(|| "linux.timeOffsets: cannot write timens_offsets".into())
 }
 
-/// A user namespace holding `uid`/`gid` maps, kept open by its fd.
-fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
+/// A user namespace holding `uid`/`gid` maps, kept open by its fd (for idmapped mounts).
+pub fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(std::io::Error::from)
         .ctx(|| "pipe".into())?;

@@ -360,6 +360,8 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
         stop_signal: a.stop_signal,
         stop_timeout: a.stop_timeout,
         volumes: a.volumes.iter().map(|v| absolute_volume(v)).collect(),
+        userns: a.userns,
+        privileged: a.privileged,
         healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
             command: vec!["sh".into(), "-c".into(), cmd],
             interval: a.health_interval,

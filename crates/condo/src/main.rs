@@ -96,6 +96,12 @@ pub struct CreateArgs {
     /// Mount a host path: /HOST:/CONTAINER[:ro] (repeatable).
     #[arg(short = 'v', long = "volume")]
     pub volumes: Vec<String>,
+    /// "host": share the host's user namespace instead of an id range of its own (admin).
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Turn isolation off: host user namespace, all capabilities, no seccomp (admin).
+    #[arg(long)]
+    pub privileged: bool,
     /// Healthcheck command, run with `sh -c` inside the container.
     #[arg(long)]
     pub health_cmd: Option<String>,

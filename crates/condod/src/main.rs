@@ -6,6 +6,8 @@ mod auth;
 mod db;
 mod error;
 mod health;
+mod idmount;
+mod idrange;
 mod logs;
 mod monitor;
 mod spec;
@@ -178,6 +180,10 @@ async fn main() -> Result<()> {
         .context("reconciliation")?;
     let a = app.clone();
     tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
+    let freed = idrange::release_orphans(&app.db.lock()).context("id ranges")?;
+    if freed > 0 {
+        tracing::info!("gave back {freed} id ranges of containers never made");
+    }
 
     let sock = root.join("condod.sock");
     let _ = std::fs::remove_file(&sock);

@@ -85,8 +85,14 @@ pub fn is_mounted(dir: &Path) -> bool {
     }
 }
 
-/// Mounts instance `name` at `target` unless it is mounted already.
-pub fn mount_instance(instances: &InstanceStore, name: &str, target: &Path) -> Result<(), String> {
+/// Mounts instance `name` at `target` unless it is mounted already, seen through the id
+/// range `ids` when the container has one.
+pub fn mount_instance(
+    instances: &InstanceStore,
+    name: &str,
+    target: &Path,
+    ids: Option<crate::idrange::IdRange>,
+) -> Result<(), String> {
     if is_mounted(target) {
         return Ok(());
     }
@@ -95,6 +101,9 @@ pub fn mount_instance(instances: &InstanceStore, name: &str, target: &Path) -> R
     let mounts = instances
         .mounts(name)
         .map_err(|e| format!("instance {name}: {e}"))?;
+    if let Some(ids) = ids {
+        return crate::idmount::mount_all(&mounts, target, ids);
+    }
     snapshot::mount_all(&mounts, target).map_err(|e| {
         format!(
             "cannot mount the root filesystem at {}: {e}",

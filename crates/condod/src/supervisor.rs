@@ -23,17 +23,34 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Writes the bundle of `row` (config.json regenerated from its current configuration).
 fn write_bundle(app: &App, row: &ContainerRow) -> ApiResult<()> {
-    let rootfs = match &row.c.config.rootfs {
-        Some(r) => r.clone(),
-        None => {
+    // Containers made before ranges existed get theirs now.
+    let ids = if crate::idrange::wants_range(&row.c.config) {
+        Some(crate::idrange::allocate(&app.db.lock(), &row.c.id).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    let target = app.paths.dir(&row.c.id).join("rootfs");
+    let rootfs = match (&row.c.config.rootfs, ids) {
+        (Some(r), None) => r.clone(),
+        (Some(r), Some(ids)) => {
+            // A host directory, seen through the range: bound once, until the delete.
+            if !crate::storage::is_mounted(&target) {
+                std::fs::create_dir_all(&target).map_err(|e| {
+                    ApiError::internal(format!("cannot create {}: {e}", target.display()))
+                })?;
+                crate::idmount::bind(std::path::Path::new(r), &target, ids, false)
+                    .map_err(ApiError::internal)?;
+            }
+            target.display().to_string()
+        }
+        (None, _) => {
             // An image or template instance: mounted at creation; again after a host reboot.
-            let target = app.paths.dir(&row.c.id).join("rootfs");
-            crate::storage::mount_instance(&app.storage.instances, &row.c.id, &target)
+            crate::storage::mount_instance(&app.storage.instances, &row.c.id, &target, ids)
                 .map_err(ApiError::internal)?;
             target.display().to_string()
         }
     };
-    let v = crate::spec::config(&row.c.config, &row.c.name, &rootfs);
+    let v = crate::spec::config(&row.c.config, &row.c.name, &rootfs, ids);
     let dir = app.paths.bundle(&row.c.id);
     std::fs::create_dir_all(&dir)
         .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;

@@ -180,6 +180,17 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             ));
         }
     }
+    if let Some(u) = c.userns.as_deref().filter(|u| *u != "host") {
+        return Err(ApiError::invalid(
+            "userns",
+            format!("userns \"{u}\": leave it out (a range of its own) or use \"host\""),
+        ));
+    }
+    if (c.privileged || c.userns.is_some()) && !caller.may_use_host_paths() {
+        return Err(ApiError::forbidden(
+            "only an admin may turn a container's isolation off (privileged, userns host)",
+        ));
+    }
     if let Some(h) = &c.healthcheck {
         if h.command.first().is_none_or(|a| a.is_empty()) {
             return Err(ApiError::invalid(
@@ -199,7 +210,12 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
 
 /// Creates and mounts the instance of container `id` from its image or template, and fills in
 /// the process the image or template gives where the creator did not say.
-async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> ApiResult<()> {
+async fn make_instance(
+    app: &Arc<App>,
+    id: &str,
+    c: &mut ContainerCreate,
+    ids: Option<crate::idrange::IdRange>,
+) -> ApiResult<()> {
     let (a, idc, cc) = (app.clone(), id.to_string(), c.clone());
     let made = tokio::task::spawn_blocking(move || {
         let st = &a.storage;
@@ -211,7 +227,7 @@ async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> Api
             (None, None) => Err(ApiError::internal("no image or template")),
         }?;
         let target = a.paths.dir(&idc).join("rootfs");
-        if let Err(e) = crate::storage::mount_instance(&st.instances, &idc, &target) {
+        if let Err(e) = crate::storage::mount_instance(&st.instances, &idc, &target, ids) {
             let _ = st.instances.delete(&idc);
             return Err(ApiError::internal(e));
         }
@@ -247,7 +263,8 @@ async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> Api
     Ok(())
 }
 
-/// Unmounts and deletes the instance of container `id` (if it has one) and its directory.
+/// Unmounts and deletes the instance of container `id` (if it has one) and its directory,
+/// and gives back its id range.
 pub async fn drop_instance(app: &Arc<App>, id: &str) {
     let (a, id) = (app.clone(), id.to_string());
     let _ = tokio::task::spawn_blocking(move || {
@@ -256,6 +273,9 @@ pub async fn drop_instance(app: &Arc<App>, id: &str) {
         if let Err(e) = crate::storage::unmount_instance(&target) {
             tracing::warn!(container = %id, "{e}");
             return;
+        }
+        if let Err(e) = crate::idrange::release(&a.db.lock(), &id) {
+            tracing::warn!(container = %id, "cannot give back its id range: {e}");
         }
         if a.storage.instances.get(&id).is_ok() {
             if let Err(e) = a.storage.instances.delete(&id) {
@@ -335,9 +355,20 @@ pub async fn create(
     stored.name = Some(name.clone());
     std::fs::create_dir_all(app.paths.dir(&id))
         .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
+    let ids = if crate::idrange::wants_range(&c) {
+        match crate::idrange::allocate(&app.db.lock(), &id) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(app.paths.dir(&id));
+                return Err(ApiError::internal(e));
+            }
+        }
+    } else {
+        None
+    };
     if c.rootfs.is_none() {
-        if let Err(e) = make_instance(&app, &id, &mut stored).await {
-            let _ = std::fs::remove_dir_all(app.paths.dir(&id));
+        if let Err(e) = make_instance(&app, &id, &mut stored, ids).await {
+            drop_instance(&app, &id).await;
             return Err(e);
         }
     }
@@ -661,6 +692,7 @@ pub async fn delete(
         let mut conn = app.db.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM containers WHERE id = ?1", [&row.c.id])?;
+        crate::idrange::release(&tx, &row.c.id)?;
         let ev = db::event(
             &tx,
             &row.c.tenant,
@@ -672,7 +704,10 @@ pub async fn delete(
         ev
     };
     drop_instance(&app, &row.c.id).await;
-    let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
+    // Never through a root filesystem still mounted there (a host directory, for one).
+    if !crate::storage::is_mounted(&app.paths.dir(&row.c.id).join("rootfs")) {
+        let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
+    }
     app.emit(ev);
     app.forget(&row.c.id);
     Ok(StatusCode::NO_CONTENT)
