@@ -152,6 +152,10 @@ pub struct Limits {
     /// Most processes and threads at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<i64>,
+    /// Size of the writable layer in bytes, for a container made from an image or a template
+    /// (set at creation; at least 8 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<u64>,
 }
 
 /// The body of `POST /v1/containers`.

@@ -95,6 +95,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                         .map_err(anyhow::Error::msg)?,
                     cpus,
                     pids: pids_limit,
+                    disk: None,
                 },
                 restart: restart
                     .map(|r| r.parse())
@@ -350,6 +351,11 @@ fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
                 .map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
             cpus: a.cpus,
             pids: a.pids_limit,
+            disk: a
+                .disk
+                .map(|m| parse_size(&m))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--disk: {e}"))?,
         },
         labels,
         restart: a

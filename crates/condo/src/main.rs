@@ -93,6 +93,9 @@ pub struct CreateArgs {
     /// Seconds stop waits before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Size of the writable layer (e.g. 512m), for an image or template container.
+    #[arg(long)]
+    pub disk: Option<String>,
     /// Mount a host path: /HOST:/CONTAINER[:ro] (repeatable).
     #[arg(short = 'v', long = "volume")]
     pub volumes: Vec<String>,

@@ -200,6 +200,7 @@ mod tests {
                 memory: Some(64 << 20),
                 cpus: Some(0.5),
                 pids: Some(100),
+                disk: None,
             },
             ..Default::default()
         };

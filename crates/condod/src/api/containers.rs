@@ -57,6 +57,12 @@ fn check_limits(l: &Limits) -> ApiResult<()> {
     if matches!(l.pids, Some(p) if p < 1) {
         return Err(ApiError::invalid("limits.pids", "limits.pids: at least 1"));
     }
+    if matches!(l.disk, Some(d) if d < 8 << 20) {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            "limits.disk: at least 8388608 bytes (8 MiB)",
+        ));
+    }
     Ok(())
 }
 
@@ -180,6 +186,12 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             ));
         }
     }
+    if c.limits.disk.is_some() && c.rootfs.is_some() {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            "limits.disk: only a container made from an image or a template has a writable layer to size",
+        ));
+    }
     if let Some(u) = c.userns.as_deref().filter(|u| *u != "host") {
         return Err(ApiError::invalid(
             "userns",
@@ -220,10 +232,12 @@ async fn make_instance(
     let made = tokio::task::spawn_blocking(move || {
         let st = &a.storage;
         let p = match (&cc.image, &cc.template) {
-            (Some(i), _) => crate::storage::instance_from_image(st, i, &idc)
+            (Some(i), _) => crate::storage::instance_from_image(st, i, &idc, cc.limits.disk)
                 .map_err(|e| ApiError::invalid("image", format!("image \"{i}\": {e}"))),
-            (None, Some(t)) => crate::storage::instance_from_template(st, t, &idc, &cc.params)
-                .map_err(|e| ApiError::invalid("template", e)),
+            (None, Some(t)) => {
+                { crate::storage::instance_from_template(st, t, &idc, &cc.params, cc.limits.disk) }
+                    .map_err(|e| ApiError::invalid("template", e))
+            }
             (None, None) => Err(ApiError::internal("no image or template")),
         }?;
         let target = a.paths.dir(&idc).join("rootfs");
@@ -617,6 +631,12 @@ pub async fn update(
     Body(u): Body<ContainerUpdate>,
 ) -> ApiResult<Json<Container>> {
     check_limits(&u.limits)?;
+    if u.limits.disk.is_some() {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            "limits.disk: the writable layer's size is set at creation",
+        ));
+    }
     let row = find(&app, &caller, &r)?;
     let slot = app.slot(&row.c.id);
     let _g = slot.ops.lock().await;
