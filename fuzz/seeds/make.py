@@ -340,3 +340,25 @@ from = "host-busybox"
 run = ["echo {{ x }}{{ {{y}} }}"]
 ''')
 put("template_toml", "size.txt", "512MiB")
+
+# ---- api_body ---------------------------------------------------------------------------
+put("api_body", "create_full.json", js({
+    "name": "web", "image": "nginx:1", "command": ["nginx", "-g", "daemon off;"],
+    "env": ["A=1", "PATH=/bin"], "workdir": "/srv", "user": "33:33", "hostname": "web",
+    "tty": True, "read_only": True,
+    "limits": {"memory": 67108864, "cpus": 0.5, "pids": 100, "disk": 134217728},
+    "labels": {"tier": "front"}, "restart": {"policy": "on-failure", "max_retries": 3},
+    "network": "none", "stop_signal": "SIGQUIT", "stop_timeout": 5,
+    "volumes": ["/srv/data:/data:ro"],
+    "healthcheck": {"command": ["wget", "-q", "localhost"], "interval": 5, "timeout": 2, "retries": 3},
+}))
+put("api_body", "create_template.json", js({
+    "template": "wordpress", "params": {"site": "blog", "password": "x"}, "userns": "host",
+    "privileged": True,
+}))
+put("api_body", "update.json", js({"limits": {"memory": 33554432, "cpus": 1.5}, "restart": {"policy": "always"}}))
+put("api_body", "exec.json", js({"command": ["sh", "-c", "id"], "env": ["X=1"], "tty": True, "size": [24, 80], "user": "0", "workdir": "/"}))
+put("api_body", "rename.json", js({"name": "new-name"}))
+put("api_body", "snapshot.json", js({"name": "s1"}))
+put("api_body", "build.json", js({"name": "busybox"}))
+put("api_body", "policy.txt", "on-failure:3")
