@@ -214,4 +214,48 @@ mod tests {
         assert_eq!(parse_user("5"), Some((5, 5)));
         assert_eq!(parse_user("x"), None);
     }
+
+    #[test]
+    fn isolation_is_the_default_and_privileged_turns_it_off() {
+        let c = ContainerCreate {
+            volumes: vec!["/srv:/data:ro".into()],
+            ..Default::default()
+        };
+        let ids = IdRange { base: 1 << 30 };
+        let v = config(&c, "web", "/tmp/rootfs", Some(ids));
+        let spec = condo_runtime::create::parse_spec(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let linux = spec.linux();
+        assert!(v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "user"})));
+        assert_eq!(linux.uid_mappings[0].host_id, 1 << 30);
+        assert_eq!(linux.gid_mappings[0].size, 65536);
+        assert_eq!(linux.masked_paths.len(), defaults::MASKED_PATHS.len());
+        condo_runtime::seccomp::compile(linux.seccomp.as_ref().unwrap()).unwrap();
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert!(!caps.contains(&json!("CAP_SYS_ADMIN")));
+        let vol = v["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(vol["destination"], "/data");
+        assert!(vol["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ridmap")));
+
+        let p = ContainerCreate {
+            privileged: true,
+            ..c
+        };
+        let v = config(&p, "web", "/tmp/rootfs", None);
+        assert!(v["linux"].get("seccomp").is_none());
+        assert!(v["linux"].get("maskedPaths").is_none());
+        assert!(v["linux"].get("uidMappings").is_none());
+        assert_eq!(v["process"]["noNewPrivileges"], false);
+        let vol = v["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert!(!vol["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ridmap")));
+    }
 }
