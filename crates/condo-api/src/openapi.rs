@@ -37,14 +37,14 @@ impl utoipa::Modify for TokenScheme {
         list_containers, create_container, inspect_container, delete_container,
         start_container, stop_container, restart_container, kill_container,
         pause_container, resume_container, rename_container, update_container,
-        wait_container, container_logs, container_stats, exec_container, attach_container,
+        wait_container, container_logs, container_stats, exec_container, attach_container, console_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
         list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename, Isolation,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
-        WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event,
+        WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event, SessionLogin, SessionInfo,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
         SnapshotClone,
     )),
@@ -209,6 +209,19 @@ fn exec_container() {}
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "No terminal, or not running", body = ErrorBody)))]
 fn attach_container() {}
+
+#[utoipa::path(get, path = "/v1/containers/{id}/console", tag = "containers",
+    params(("id" = String, Path, description = "Container id, id prefix or name"),
+        ("csrf" = Option<String>, Query, description = "The session's CSRF token, when a browser \
+            authenticates with the dashboard's session cookie")),
+    responses(
+        (status = 101, description = "A WebSocket for an interactive exec: the client's first \
+            message is an `ExecCreate` as JSON text (`tty` is implied); then binary messages carry \
+            exec frames both ways. A refused request gets one text message, an `ErrorBody`, and \
+            the socket closes"),
+        (status = 400, description = "Not a WebSocket request", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+fn console_container() {}
 
 #[utoipa::path(get, path = "/v1/containers/{id}/snapshots", tag = "snapshots",
     params(("id" = String, Path, description = "Container id, id prefix or name")),

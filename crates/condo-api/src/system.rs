@@ -112,3 +112,22 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
 }
+
+/// The body of `POST /ui/session`: a browser logs in with a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SessionLogin {
+    /// An API token.
+    pub token: String,
+}
+
+/// A browser's session: who it acts as, and the token its changes must carry in `X-Condo-CSRF`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    /// The principal of the session's token.
+    pub principal: Principal,
+    /// The CSRF token.
+    pub csrf: String,
+}

@@ -104,23 +104,27 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
-    let principal = match (bearer, peer) {
-        (Some(token), _) => match lookup(&app, &token) {
+    let principal = match bearer {
+        Some(token) => match lookup_hash(&app, &hash(&token)) {
             Ok(Some(p)) => p,
             Ok(None) => return ApiError::unauthorized("the token is not valid").into_response(),
             Err(e) => return ApiError::internal(e.to_string()).into_response(),
         },
-        (None, Some(Peer { uid: Some(0) })) => Principal {
-            id: "root".into(),
-            tenant: DEFAULT_TENANT.into(),
-            role: Role::Admin,
+        None => match crate::web::cookie_principal(&app, &req) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return e.into_response(),
+            None if matches!(peer, Some(Peer { uid: Some(0) })) => Principal {
+                id: "root".into(),
+                tenant: DEFAULT_TENANT.into(),
+                role: Role::Admin,
+            },
+            None => {
+                return ApiError::unauthorized(
+                    "send a token: Authorization: Bearer TOKEN (CONDO_TOKEN)",
+                )
+                .into_response()
+            }
         },
-        _ => {
-            return ApiError::unauthorized(
-                "send a token: Authorization: Bearer TOKEN (CONDO_TOKEN)",
-            )
-            .into_response()
-        }
     };
     if !allowed(principal.role, req.method(), &path) {
         return ApiError::forbidden(format!(
@@ -140,14 +144,15 @@ pub fn hash(token: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn lookup(app: &App, token: &str) -> rusqlite::Result<Option<Principal>> {
+/// The principal of the live token whose hash is `hash`.
+pub fn lookup_hash(app: &App, hash: &str) -> rusqlite::Result<Option<Principal>> {
     let now = condo_runtime::state::now_rfc3339();
     app.db
         .lock()
         .query_row(
             "SELECT id, tenant_id, role FROM tokens WHERE hash = ?1 AND revoked_at IS NULL
              AND (expires_at IS NULL OR expires_at > ?2)",
-            params![hash(token), now],
+            params![hash, now],
             |r| {
                 let role: String = r.get(2)?;
                 Ok(Principal {

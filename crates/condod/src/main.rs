@@ -13,6 +13,7 @@ mod monitor;
 mod spec;
 mod storage;
 mod supervisor;
+mod web;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub struct App {
     pub started: Instant,
     /// Images, templates and instances.
     pub storage: storage::Storage,
+    /// Browsers logged in to the dashboard.
+    pub sessions: web::Sessions,
 }
 
 impl App {
@@ -174,6 +177,7 @@ async fn main() -> Result<()> {
         slots: Mutex::new(HashMap::new()),
         started: Instant::now(),
         storage,
+        sessions: web::Sessions::default(),
     });
     supervisor::reconcile(&app)
         .await

@@ -70,7 +70,12 @@ fn helper_error(stderr: &[u8]) -> ApiError {
     }
 }
 
-fn helper(app: &App, id: &str, process: &serde_json::Value, tty: bool) -> tokio::process::Command {
+pub(super) fn helper(
+    app: &App,
+    id: &str,
+    process: &serde_json::Value,
+    tty: bool,
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(&app.paths.monitor_bin);
     cmd.arg("exec")
         .arg("--runtime-root")
@@ -83,6 +88,66 @@ fn helper(app: &App, id: &str, process: &serde_json::Value, tty: bool) -> tokio:
     cmd.env(EXEC_PROCESS_ENV, process.to_string());
     cmd.kill_on_drop(false);
     cmd
+}
+
+/// Checks an exec request against its container and records it: the container's id and the
+/// process to run.
+pub(super) fn prepare(
+    app: &App,
+    caller: &Caller,
+    r: &str,
+    x: &ExecCreate,
+) -> ApiResult<(String, serde_json::Value)> {
+    check(x)?;
+    let row = super::containers::find(app, caller, r)?;
+    if row.c.state != ContainerState::Running {
+        return Err(ApiError::conflict(format!(
+            "container \"{}\" is {}: exec needs a running container",
+            row.c.name, row.c.state
+        )));
+    }
+    let cfg = std::fs::read(app.paths.bundle(&row.c.id).join("config.json"))
+        .map_err(|e| ApiError::internal(format!("cannot read the container's config: {e}")))?;
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
+    let process = crate::spec::exec_process(&cfg["process"], x);
+    let ev = db::event(
+        &app.db.lock(),
+        &row.c.tenant,
+        "exec",
+        &row.c.id,
+        &[
+            ("name", row.c.name.clone()),
+            ("command", x.command.join(" ")),
+        ],
+    )?;
+    app.emit(ev);
+    Ok((row.c.id, process))
+}
+
+/// The frames that end an interactive exec: the helper's own failure, if it failed, then the
+/// exit code.
+pub(super) async fn last_frames(
+    mut child: tokio::process::Child,
+    mut stderr: tokio::process::ChildStderr,
+) -> Vec<Vec<u8>> {
+    let code = child
+        .wait()
+        .await
+        .ok()
+        .and_then(|s| s.code())
+        .unwrap_or(255);
+    let mut err = Vec::new();
+    let _ = stderr.read_to_end(&mut err).await;
+    let mut frames = Vec::new();
+    if code == EXEC_OWN_FAILURE && err.starts_with(b"condo-monitor exec:") {
+        frames.push(frame::encode(
+            frame::ERROR,
+            &helper_error(&err).0.message.into_bytes(),
+        ));
+    }
+    frames.push(frame::encode(frame::EXIT, &code.to_be_bytes()));
+    frames
 }
 
 /// The handler.
@@ -106,38 +171,15 @@ pub async fn exec(
         .await
         .map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
     let x: ExecCreate = parse_json(&bytes)?;
-    check(&x)?;
     if x.tty != upgrade {
         return Err(ApiError::invalid(
             "tty",
             format!("tty goes with the header Upgrade: {EXEC_UPGRADE}, and only with it"),
         ));
     }
-    let row = super::containers::find(&app, &caller, &r)?;
-    if row.c.state != ContainerState::Running {
-        return Err(ApiError::conflict(format!(
-            "container \"{}\" is {}: exec needs a running container",
-            row.c.name, row.c.state
-        )));
-    }
-    let cfg = std::fs::read(app.paths.bundle(&row.c.id).join("config.json"))
-        .map_err(|e| ApiError::internal(format!("cannot read the container's config: {e}")))?;
-    let cfg: serde_json::Value =
-        serde_json::from_slice(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
-    let process = crate::spec::exec_process(&cfg["process"], &x);
-    let ev = db::event(
-        &app.db.lock(),
-        &row.c.tenant,
-        "exec",
-        &row.c.id,
-        &[
-            ("name", row.c.name.clone()),
-            ("command", x.command.join(" ")),
-        ],
-    )?;
-    app.emit(ev);
+    let (id, process) = prepare(&app, &caller, &r, &x)?;
     if !upgrade {
-        let out = helper(&app, &row.c.id, &process, false)
+        let out = helper(&app, &id, &process, false)
             .stdin(Stdio::null())
             .output()
             .await
@@ -155,14 +197,14 @@ pub async fn exec(
     }
     let on_upgrade = on_upgrade
         .ok_or_else(|| ApiError::invalid("upgrade", "this connection cannot be upgraded"))?;
-    let mut child = helper(&app, &row.c.id, &process, true)
+    let mut child = helper(&app, &id, &process, true)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| ApiError::internal(format!("cannot run the exec helper: {e}")))?;
     tokio::spawn(async move {
-        let (Some(mut cin), Some(mut cout), Some(mut cerr)) =
+        let (Some(mut cin), Some(mut cout), Some(cerr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return;
@@ -191,25 +233,9 @@ pub async fn exec(
                 }
             }
         }
-        let code = child
-            .wait()
-            .await
-            .ok()
-            .and_then(|s| s.code())
-            .unwrap_or(255);
-        let mut err = Vec::new();
-        let _ = cerr.read_to_end(&mut err).await;
-        if code == EXEC_OWN_FAILURE && err.starts_with(b"condo-monitor exec:") {
-            let _ = wr
-                .write_all(&frame::encode(
-                    frame::ERROR,
-                    &helper_error(&err).0.message.into_bytes(),
-                ))
-                .await;
+        for f in last_frames(child, cerr).await {
+            let _ = wr.write_all(&f).await;
         }
-        let _ = wr
-            .write_all(&frame::encode(frame::EXIT, &code.to_be_bytes()))
-            .await;
         let _ = wr.shutdown().await;
         input.abort();
     });

@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource; handlers parse, check and call the supervisor.
 
+mod console;
 mod containers;
 mod exec;
 mod images;
@@ -41,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/containers/{id}/stats"),
     ("post", "/v1/containers/{id}/exec"),
     ("post", "/v1/containers/{id}/attach"),
+    ("get", "/v1/containers/{id}/console"),
     ("get", "/v1/containers/{id}/snapshots"),
     ("post", "/v1/containers/{id}/snapshots"),
     ("delete", "/v1/containers/{id}/snapshots/{snapshot}"),
@@ -85,6 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/containers/{id}/stats", get(streams::stats))
         .route("/v1/containers/{id}/exec", post(exec::exec))
         .route("/v1/containers/{id}/attach", post(exec::attach))
+        .route("/v1/containers/{id}/console", get(console::console))
         .route(
             "/v1/containers/{id}/snapshots",
             get(snapshots::list).post(snapshots::create),
@@ -117,6 +120,7 @@ pub fn router(app: Arc<App>) -> Router {
             app.clone(),
             crate::auth::layer,
         ))
+        .merge(crate::web::router())
         .with_state(app)
 }
 
