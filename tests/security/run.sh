@@ -199,27 +199,34 @@ check_host_reach() {
 
 # --- noisy neighbours against a web server's latency -----------------------------------------
 # The neighbour serves busybox httpd on its own loopback; the latency is the median of 40
-# requests from inside its network namespace. Each hog runs in its own container with limits,
+# requests from inside its network namespace. Each hog runs in its own container with limits;
 # the latency then must stay within 2x the idle one (idle counted as at least 2 ms: on the
 # shared build machine a sub-millisecond idle figure would make 2x meaningless).
 check_neighbours() {
   bash "$repo/tests/engines/mkimage.sh" "$tmp/bb.tar" bb:1 >/dev/null 2>&1 && c import "$tmp/bb.tar" >/dev/null || fail "cannot make the busybox image" || return 1
   run_d web -- httpd -f -p 127.0.0.1:8080 -h /www || return 1
   sleep 0.5
-  local idle; idle=$(latency web 40)
+  # Idle: the lowest of three medians, so a spike of the shared machine does not loosen it.
+  local idle; idle=$(for a in 1 2 3; do latency web 40; done | sort -g | head -1)
   echo "  idle latency: $idle s"
   [ "$idle" != nan ] || fail "the web server does not answer" || return 1
   local limit; limit=$(python3 -c "print(2 * max($idle, 0.002))")
   local ok=0 name
+  # The hog runs all along, so a slowdown it causes shows in every measurement; the shared
+  # machine's own spikes do not: up to three measurements, one within the bound is enough.
   hog() {
     name=$1; shift
     c run -d --name "$name" "$@" >/dev/null || { fail "cannot start $name"; return 1; }
     sleep 3
-    local l; l=$(latency web 40)
-    local state; state=$(field "$name" "c['state']")
-    echo "  $name: latency $l s (limit $limit s), hog is $state"
-    [ "$state" = running ] || [ "$name" = memhog ] || fail "$name stopped before the measurement: it proved nothing" || return 1
-    python3 -c "import sys; sys.exit(0 if '$l' != 'nan' and float('$l') <= $limit else 1)" || fail "$name: neighbour latency $l s > $limit s"
+    local l state a
+    for a in 1 2 3; do
+      l=$(latency web 40)
+      state=$(field "$name" "c['state']")
+      echo "  $name: latency $l s (limit $limit s), hog is $state"
+      [ "$state" = running ] || [ "$name" = memhog ] || fail "$name stopped before the measurement: it proved nothing" || return 1
+      python3 -c "import sys; sys.exit(0 if '$l' != 'nan' and float('$l') <= $limit else 1)" && return 0
+    done
+    fail "$name: neighbour latency $l s > $limit s three times in a row"
   }
   # Fork bomb: held by its pid limit.
   hog bomb --rootfs "$rootfs" --pids-limit 64 --cpus 0.5 sh -c 'f() { f | f & }; f; sleep 1000' || ok=1
