@@ -91,7 +91,8 @@ run_d() {
   local opts=()
   while (($#)) && [ "$1" != -- ]; do opts+=("$1"); shift; done
   shift
-  c run -d --name "$name" --rootfs "$rootfs" "${opts[@]}" "$@" >/dev/null
+  # CONDO_SECURITY_OPTS (e.g. --privileged) weakens the containers, to see a check fail.
+  c run -d --name "$name" --rootfs "$rootfs" ${CONDO_SECURITY_OPTS:-} "${opts[@]}" "$@" >/dev/null
 }
 
 # The host uid of process $1.
