@@ -142,6 +142,8 @@ try {
   await page.getByRole('link', { name: 'Tenants' }).click();
   await page.locator('tr[data-tenant="acme"]').waitFor();
   await shot(page, 'admin-tenants');
+  const denied = await d.api('GET', '/v1/audit?result=denied');
+  assert.ok(denied.some((r) => r.resource === '/ui/session'), 'the refused login is not in the audit log');
   await page.getByRole('link', { name: 'Audit log' }).click();
   await page.getByRole('cell', { name: 'acme-owner' }).first().waitFor();
   await shot(page, 'admin-audit');

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     NotFound,
     /// The resource's state forbids the operation, or the name is taken (409).
     Conflict,
+    /// The tenant's quota does not leave room for this (409).
+    QuotaExceeded,
     /// The daemon failed to do what was asked (500).
     Internal,
 }
@@ -31,7 +33,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::QuotaExceeded => 409,
             ErrorCode::Internal => 500,
         }
     }

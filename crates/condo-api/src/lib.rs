@@ -8,6 +8,7 @@ mod container;
 mod error;
 mod storage;
 mod system;
+mod tenancy;
 
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -16,6 +17,7 @@ pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
 pub use storage::*;
 pub use system::*;
+pub use tenancy::*;
 
 #[cfg(feature = "openapi")]
 pub use openapi::{openapi, openapi_json};

@@ -40,13 +40,17 @@ impl utoipa::Modify for TokenScheme {
         wait_container, container_logs, container_stats, exec_container, attach_container, console_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
         list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
+        list_tenants, create_tenant, show_tenant, delete_tenant, set_quota,
+        list_users, create_user, show_user, delete_user, set_role, list_tokens, create_token, revoke_token,
+        audit_log,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename, Isolation,
         ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event, SessionLogin, SessionInfo,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
-        SnapshotClone,
+        SnapshotClone, Quota, Usage, TenantCreate, User, UserCreate, UserRole, Token, TokenCreate,
+        TokenCreated, AuditEntry,
     )),
     tags(
         (name = "system", description = "Daemon health, information and events"),
@@ -54,6 +58,7 @@ impl utoipa::Modify for TokenScheme {
         (name = "snapshots", description = "Snapshots of containers made from an image or a template"),
         (name = "images", description = "Images: import, list, remove"),
         (name = "templates", description = "Templates: build and list"),
+        (name = "tenancy", description = "Tenants and quotas, users, tokens and the audit log"),
     )
 )]
 struct ApiDoc;
@@ -302,3 +307,94 @@ fn show_template() {}
     responses((status = 204, description = "Removed with its image; instances keep their files"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn delete_template() {}
+
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenancy",
+    responses((status = 200, description = "Every tenant for an admin, else the caller's own", body = [Tenant]),
+        (status = 401, body = ErrorBody)))]
+fn list_tenants() {}
+
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenancy", request_body = TenantCreate,
+    responses((status = 201, body = Tenant), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn create_tenant() {}
+
+#[utoipa::path(get, path = "/v1/tenants/{name}", tag = "tenancy",
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 200, description = "The tenant, its quota and its usage", body = Tenant),
+        (status = 404, body = ErrorBody)))]
+fn show_tenant() {}
+
+#[utoipa::path(delete, path = "/v1/tenants/{name}", tag = "tenancy",
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 204, description = "Removed with its users and tokens"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "It still has containers, or it is the default tenant", body = ErrorBody)))]
+fn delete_tenant() {}
+
+#[utoipa::path(post, path = "/v1/tenants/{name}/quota", tag = "tenancy", request_body = Quota,
+    params(("name" = String, Path, description = "Tenant name")),
+    responses((status = 200, description = "The tenant with its new quota (the body replaces the old one)", body = Tenant),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn set_quota() {}
+
+#[utoipa::path(get, path = "/v1/users", tag = "tenancy",
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's users (an admin sees every tenant's)")),
+    responses((status = 200, body = [User]), (status = 401, body = ErrorBody)))]
+fn list_users() {}
+
+#[utoipa::path(post, path = "/v1/users", tag = "tenancy", request_body = UserCreate,
+    responses((status = 201, body = User), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+fn create_user() {}
+
+#[utoipa::path(get, path = "/v1/users/{name}", tag = "tenancy",
+    params(("name" = String, Path, description = "User name"),
+        ("tenant" = Option<String>, Query, description = "Its tenant (an admin names it when several tenants have the name)")),
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
+fn show_user() {}
+
+#[utoipa::path(delete, path = "/v1/users/{name}", tag = "tenancy",
+    params(("name" = String, Path, description = "User name"),
+        ("tenant" = Option<String>, Query, description = "Its tenant (an admin names it when several tenants have the name)")),
+    responses((status = 204, description = "Removed with its tokens"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+fn delete_user() {}
+
+#[utoipa::path(post, path = "/v1/users/{name}/role", tag = "tenancy", request_body = UserRole,
+    params(("name" = String, Path, description = "User name"),
+        ("tenant" = Option<String>, Query, description = "Its tenant (an admin names it when several tenants have the name)")),
+    responses((status = 200, description = "The user with its new role; its tokens act with it at once", body = User),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn set_role() {}
+
+#[utoipa::path(get, path = "/v1/tokens", tag = "tenancy",
+    params(("user" = Option<String>, Query, description = "Only this user's tokens"),
+        ("all" = Option<bool>, Query, description = "Include revoked and expired tokens")),
+    responses((status = 200, description = "An admin sees every token, a tenant owner its tenant's, \
+        anyone else its own", body = [Token]), (status = 401, body = ErrorBody)))]
+fn list_tokens() {}
+
+#[utoipa::path(post, path = "/v1/tokens", tag = "tenancy", request_body = TokenCreate,
+    responses((status = 201, description = "The token and its secret, shown this once", body = TokenCreated),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+fn create_token() {}
+
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tenancy",
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 204, description = "Revoked: it no longer works"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+fn revoke_token() {}
+
+#[utoipa::path(get, path = "/v1/audit", tag = "tenancy",
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's entries (a tenant owner sees only its own)"),
+        ("principal" = Option<String>, Query, description = "Only requests by this principal"),
+        ("resource" = Option<String>, Query, description = "Only resources whose path starts with this"),
+        ("method" = Option<String>, Query, description = "Only this HTTP method"),
+        ("result" = Option<String>, Query, description = "ok, denied or error"),
+        ("since" = Option<String>, Query, description = "Only entries at or after this time (RFC 3339 or seconds since the epoch)"),
+        ("until" = Option<String>, Query, description = "Only entries before this time"),
+        ("after" = Option<i64>, Query, description = "Only entries after this sequence number"),
+        ("limit" = Option<u64>, Query, description = "At most this many, newest last (default 1000, at most 10000)")),
+    responses((status = 200, body = [AuditEntry]), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+fn audit_log() {}

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Role;
+
 /// Counts of containers by state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -52,43 +54,19 @@ pub struct Health {
     pub status: String,
 }
 
-/// A principal's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Everything, in every tenant.
-    Admin,
-    /// Everything within its tenant.
-    TenantOwner,
-    /// Lifecycle of its tenant's containers, no creation or deletion.
-    Operator,
-    /// Reads only.
-    ReadOnly,
-}
-
 /// `GET /v1/whoami`: who the daemon thinks the caller is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
-    /// Principal id (`root` for the local superuser, else a token's id).
+    /// Principal id: the user's name, `root` for the local superuser, `admin` for the admin token.
     pub id: String,
     /// The tenant the principal belongs to.
     pub tenant: String,
     /// Its role.
     pub role: Role,
-}
-
-/// A tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Tenant {
-    /// Tenant id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// When it was made.
-    pub created_at: String,
+    /// The id of the token the request came with, when it came with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// One event (`GET /v1/events` sends one JSON object per line).

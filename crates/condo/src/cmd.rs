@@ -8,14 +8,43 @@ use condo_api::{
     SystemInfo, WaitResult,
 };
 
-use crate::client::{enc, Client, Host};
+use crate::client::{enc, Client};
 use crate::output::{ago, human, parse_size, table};
-use crate::{Cli, Command, CreateArgs, Format, ImageCommand, SystemCommand, TemplateCommand};
+use crate::{
+    Cli, Command, ContextCommand, CreateArgs, Format, ImageCommand, SystemCommand, TemplateCommand,
+};
 
 /// Runs the command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    let c = Client::new(Host::parse(&cli.host)?, cli.token.filter(|t| !t.is_empty()));
+    // Verbs on the contexts file itself need no daemon.
     match cli.command {
+        Command::Login {
+            token_stdin,
+            address,
+        } => {
+            let name = cli.context.as_deref().unwrap_or("default");
+            let host = address
+                .or(cli.host)
+                .unwrap_or_else(|| crate::client::DEFAULT_HOST.to_string());
+            return crate::context::login(name, &host, cli.token, token_stdin);
+        }
+        Command::Context { command } => {
+            return match command {
+                ContextCommand::Ls => crate::context::list(),
+                ContextCommand::Use { name } => crate::context::use_(&name),
+                ContextCommand::Rm { names } => crate::context::remove(&names),
+            }
+        }
+        _ => {}
+    }
+    let (host, token) = crate::context::resolve(cli.host, cli.token, cli.context)?;
+    let c = Client::new(host, token);
+    match cli.command {
+        Command::Login { .. } | Command::Context { .. } => unreachable!("handled above"),
+        Command::Tenant { command } => crate::tenancy::tenant(&c, command),
+        Command::User { command } => crate::tenancy::user(&c, command),
+        Command::Token { command } => crate::tenancy::token(&c, command),
+        Command::Audit(a) => crate::tenancy::audit(&c, a),
         Command::Run {
             detach,
             rm,

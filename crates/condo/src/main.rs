@@ -2,8 +2,10 @@
 
 mod client;
 mod cmd;
+mod context;
 mod output;
 mod storage;
+mod tenancy;
 mod tty;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -14,16 +16,21 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "condo",
     version,
     about = "Run and manage containers through condod",
-    after_help = "The daemon is found through --host or CONDO_HOST (unix://PATH or tcp://HOST:PORT); \
-        a token is sent from CONDO_TOKEN when set. Root on the local socket needs none."
+    after_help = "The daemon is found through --host or CONDO_HOST (unix://PATH or tcp://HOST:PORT), \
+        else the current context (condo login, condo context), else unix:///var/lib/condo/condod.sock. \
+        A token is sent from --token or CONDO_TOKEN, else the context's (only to its own host). \
+        Root on the local socket needs none."
 )]
 pub struct Cli {
-    /// Where condod listens.
-    #[arg(long, global = true, env = "CONDO_HOST", default_value = client::DEFAULT_HOST)]
-    host: String,
-    /// API token (sent as a bearer token).
+    /// Where condod listens (default: the context's host).
+    #[arg(long, global = true, env = "CONDO_HOST")]
+    host: Option<String>,
+    /// API token (sent as a bearer token; default: the context's).
     #[arg(long, global = true, env = "CONDO_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Use this context instead of the current one.
+    #[arg(long, global = true, env = "CONDO_CONTEXT")]
+    context: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -366,6 +373,56 @@ pub enum Command {
         #[command(subcommand)]
         command: SystemCommand,
     },
+    /// Check a token (--token, CONDO_TOKEN or --token-stdin) with a daemon and keep both as the
+    /// context named by --context (default "default"), made current.
+    Login {
+        /// Read the token from the first line of stdin.
+        #[arg(long)]
+        token_stdin: bool,
+        /// The daemon: unix://PATH or tcp://HOST:PORT (default: --host, else the local socket).
+        #[arg(id = "address", value_name = "HOST")]
+        address: Option<String>,
+    },
+    /// Named contexts (a daemon and a token): ls, use, rm.
+    Context {
+        #[command(subcommand)]
+        command: ContextCommand,
+    },
+    /// Tenants, their quotas and usage: ls, create, show, quota, usage, rm.
+    Tenant {
+        #[command(subcommand)]
+        command: tenancy::TenantCommand,
+    },
+    /// Users of a tenant and their roles: ls, create, rm.
+    User {
+        #[command(subcommand)]
+        command: tenancy::UserCommand,
+    },
+    /// API tokens: ls, create, revoke.
+    Token {
+        #[command(subcommand)]
+        command: tenancy::TokenCommand,
+    },
+    /// The audit log of changes (an admin sees every tenant's, a tenant owner its own).
+    Audit(tenancy::AuditArgs),
+}
+
+/// `condo context …`.
+#[derive(Subcommand, Debug)]
+pub enum ContextCommand {
+    /// List contexts; the current one is marked with *.
+    Ls,
+    /// Make a context the current one.
+    Use {
+        /// The context.
+        name: String,
+    },
+    /// Forget contexts and their tokens (which keep working until revoked).
+    Rm {
+        /// The contexts.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 /// `condo image …`.
@@ -496,7 +553,14 @@ fn main() {
             eprintln!("condo: {e:#}");
             match e.downcast_ref::<condo_api::ErrorBody>() {
                 Some(b) if b.code == condo_api::ErrorCode::NotFound => 3,
-                Some(b) if b.code == condo_api::ErrorCode::Conflict => 4,
+                Some(b)
+                    if matches!(
+                        b.code,
+                        condo_api::ErrorCode::Conflict | condo_api::ErrorCode::QuotaExceeded
+                    ) =>
+                {
+                    4
+                }
                 Some(b)
                     if matches!(
                         b.code,

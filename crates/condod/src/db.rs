@@ -62,7 +62,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_tenant ON events (tenant_id, seq);",
     // 2: the healthcheck's state (JSON) of the current run.
     "ALTER TABLE containers ADD COLUMN health TEXT;",
-    // 3: the user-namespace id range each isolated container holds (see idrange.rs).
+    // 3: quotas of tenants (NULL: no limit), users, tokens acting as users, the audit log.
+    "ALTER TABLE tenants ADD COLUMN quota_containers INTEGER;
+    ALTER TABLE tenants ADD COLUMN quota_memory INTEGER;
+    ALTER TABLE tenants ADD COLUMN quota_cpus REAL;
+    ALTER TABLE tenants ADD COLUMN quota_disk INTEGER;
+    ALTER TABLE tenants ADD COLUMN quota_networks INTEGER;
+    ALTER TABLE tenants ADD COLUMN quota_bandwidth INTEGER;
+    ALTER TABLE tenants ADD COLUMN quota_monthly_traffic INTEGER;
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (tenant_id, name)
+    );
+    ALTER TABLE tokens ADD COLUMN user_id TEXT REFERENCES users(id) ON DELETE CASCADE;
+    CREATE INDEX tokens_user ON tokens (user_id);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        token_id TEXT,
+        tenant_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        message TEXT
+    );
+    CREATE INDEX audit_tenant ON audit (tenant_id, seq);
+    CREATE INDEX audit_time ON audit (time);",
+    // 4: the user-namespace id range each isolated container holds (see idrange.rs).
     "CREATE TABLE id_ranges (
         slot INTEGER PRIMARY KEY,
         container_id TEXT NOT NULL UNIQUE

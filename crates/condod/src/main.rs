@@ -10,6 +10,7 @@ mod idmount;
 mod idrange;
 mod logs;
 mod monitor;
+mod quota;
 mod spec;
 mod storage;
 mod supervisor;
@@ -189,6 +190,18 @@ async fn main() -> Result<()> {
         tracing::info!("gave back {freed} id ranges of containers never made");
     }
 
+    // Bind every listener before serving any: once the socket answers, the TCP port does too.
+    let tcp = match &cli.listen {
+        Some(l) => {
+            let addr = tcp_addr(l)?;
+            let tcp = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!("listening on tcp://{}", tcp.local_addr()?);
+            Some(tcp)
+        }
+        None => None,
+    };
     let sock = root.join("condod.sock");
     let _ = std::fs::remove_file(&sock);
     let unix = tokio::net::UnixListener::bind(&sock)
@@ -196,21 +209,16 @@ async fn main() -> Result<()> {
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
     let router = api::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
-    let r = router.clone();
-    servers.spawn(async move {
-        axum::serve(unix, r.into_make_service_with_connect_info::<auth::Peer>()).await
-    });
-    if let Some(l) = &cli.listen {
-        let addr = tcp_addr(l)?;
-        let tcp = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!("listening on tcp://{}", tcp.local_addr()?);
+    if let Some(tcp) = tcp {
         let r = router.clone();
         servers.spawn(async move {
             axum::serve(tcp, r.into_make_service_with_connect_info::<auth::Peer>()).await
         });
     }
+    let r = router.clone();
+    servers.spawn(async move {
+        axum::serve(unix, r.into_make_service_with_connect_info::<auth::Peer>()).await
+    });
     tracing::info!("condod ready on unix://{}", sock.display());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -183,22 +183,37 @@ fn info(principal: Principal, csrf: String) -> SessionInfo {
     SessionInfo { principal, csrf }
 }
 
-/// `POST /ui/session`: log in with a token.
+/// `POST /ui/session`: log in with a token. Every attempt goes to the audit log.
 async fn login(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
+) -> Response {
+    let mut rec = crate::api::audit::Record::new(&Method::POST, "/ui/session", "/ui/session");
+    let resp = match start_session(&app, &headers, &body, &mut rec) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    crate::api::audit::answer(&app, Some(rec), resp).await
+}
+
+fn start_session(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    rec: &mut crate::api::audit::Record,
 ) -> ApiResult<Response> {
-    if !same_origin(&headers) {
+    if !same_origin(headers) {
         return Err(ApiError::forbidden("log in from the dashboard's own page"));
     }
-    let l: SessionLogin = parse_json(&body)?;
+    let l: SessionLogin = parse_json(body)?;
     let hash = crate::auth::hash(l.token.trim());
-    let principal = crate::auth::lookup_hash(&app, &hash)?.ok_or_else(|| {
+    let principal = crate::auth::lookup_hash(app, &hash)?.ok_or_else(|| {
         let mut e = ApiError::unauthorized("the token is not valid (expired or revoked?)");
         e.0.field = Some("token".into());
         e
     })?;
+    rec.principal(&principal);
     let id = crate::auth::random_hex(32).map_err(|e| ApiError::internal(e.to_string()))?;
     let csrf = crate::auth::random_hex(24).map_err(|e| ApiError::internal(e.to_string()))?;
     app.sessions.insert(

@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::Daemon;
 use serde_json::json;
@@ -27,14 +26,7 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 #[test]
 fn import_run_snapshot_and_remove_an_image() {
     let d = Daemon::start();
-    let tar = d.tmp.path().join("bb.tar");
-    let st = Command::new("bash")
-        .arg(repo().join("tests/engines/mkimage.sh"))
-        .arg(&tar)
-        .arg("bb:1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "mkimage.sh failed");
+    let tar = d.image_tar("bb:1");
 
     let (code, out, err) = d.condo(&["import", tar.to_str().unwrap()]);
     assert_eq!(code, 0, "import: {err}");

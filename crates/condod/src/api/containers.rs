@@ -317,7 +317,8 @@ pub async fn list(
     ))
 }
 
-/// Stores a new container row and its `create` event.
+/// Stores a new container row and its `create` event, once the tenant's quota admits it (in
+/// the same transaction, so concurrent creates cannot pass the quota together).
 pub fn insert(
     app: &App,
     tenant: &str,
@@ -327,7 +328,8 @@ pub fn insert(
     c: &ContainerCreate,
 ) -> ApiResult<condo_api::Event> {
     let mut conn = app.db.lock();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    crate::quota::admit_container(&tx, tenant, c, None)?;
     let r = tx.execute(
         "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
          VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6)",
@@ -360,6 +362,17 @@ pub async fn create(
     Body(c): Body<ContainerCreate>,
 ) -> ApiResult<impl IntoResponse> {
     check_create(&c, &caller)?;
+    // A tenant at its container quota is told before an image is unpacked for nothing; the
+    // insert checks again, in its transaction.
+    crate::quota::admit(
+        &app.db.lock(),
+        caller.tenant(),
+        &crate::quota::Claim {
+            containers: 1,
+            ..Default::default()
+        },
+        &Default::default(),
+    )?;
     let id = crate::auth::random_hex(8).map_err(|e| ApiError::internal(e.to_string()))?;
     let name = c
         .name
@@ -393,7 +406,7 @@ pub async fn create(
             return Err(ApiError::internal(e.to_string()));
         }
     };
-    let ev = match insert(&app, caller.tenant(), &id, &name, &config, &c) {
+    let ev = match insert(&app, caller.tenant(), &id, &name, &config, &stored) {
         Ok(ev) => ev,
         Err(e) => {
             drop_instance(&app, &id).await;
@@ -642,6 +655,15 @@ pub async fn update(
     let _g = slot.ops.lock().await;
     let row =
         db::get(&app.db.lock(), &row.c.id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+    let mut resized = row.c.config.clone();
+    resized.limits.memory = u.limits.memory.or(resized.limits.memory);
+    resized.limits.cpus = u.limits.cpus.or(resized.limits.cpus);
+    crate::quota::admit_container(
+        &app.db.lock(),
+        &row.c.tenant,
+        &resized,
+        Some(&row.c.config.limits),
+    )?;
     if row.c.state.is_live() {
         let res: condo_cgroups::Resources =
             serde_json::from_value(crate::spec::resources(&u.limits))

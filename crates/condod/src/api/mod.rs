@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource; handlers parse, check and call the supervisor.
 
+pub mod audit;
 mod console;
 mod containers;
 mod exec;
@@ -8,54 +9,83 @@ mod snapshots;
 mod streams;
 mod system;
 mod templates;
+mod tenants;
+mod tokens;
+mod users;
 
 use std::sync::Arc;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+use crate::auth::Access::{self, Admin, Operate, Owner, Public, Read};
 use crate::App;
 
-/// Every route, behind the authorisation layer. Each must be declared in `condo_api::openapi`
-/// (a test checks it).
-#[cfg_attr(not(test), allow(dead_code))]
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/health"),
-    ("get", "/openapi.json"),
-    ("get", "/v1/system/info"),
-    ("get", "/v1/whoami"),
-    ("get", "/v1/events"),
-    ("get", "/v1/containers"),
-    ("post", "/v1/containers"),
-    ("get", "/v1/containers/{id}"),
-    ("delete", "/v1/containers/{id}"),
-    ("post", "/v1/containers/{id}/start"),
-    ("post", "/v1/containers/{id}/stop"),
-    ("post", "/v1/containers/{id}/restart"),
-    ("post", "/v1/containers/{id}/kill"),
-    ("post", "/v1/containers/{id}/pause"),
-    ("post", "/v1/containers/{id}/resume"),
-    ("post", "/v1/containers/{id}/rename"),
-    ("post", "/v1/containers/{id}/update"),
-    ("post", "/v1/containers/{id}/wait"),
-    ("get", "/v1/containers/{id}/logs"),
-    ("get", "/v1/containers/{id}/stats"),
-    ("post", "/v1/containers/{id}/exec"),
-    ("post", "/v1/containers/{id}/attach"),
-    ("get", "/v1/containers/{id}/console"),
-    ("get", "/v1/containers/{id}/snapshots"),
-    ("post", "/v1/containers/{id}/snapshots"),
-    ("delete", "/v1/containers/{id}/snapshots/{snapshot}"),
-    ("post", "/v1/containers/{id}/snapshots/{snapshot}/rollback"),
-    ("post", "/v1/containers/{id}/snapshots/{snapshot}/clone"),
-    ("get", "/v1/images"),
-    ("post", "/v1/images/import"),
-    ("delete", "/v1/images/{name}"),
-    ("get", "/v1/images/{name}/export"),
-    ("get", "/v1/templates"),
-    ("post", "/v1/templates/build"),
-    ("get", "/v1/templates/{name}"),
-    ("delete", "/v1/templates/{name}"),
+/// Every route with the access it needs (see [`Access`]): the authorisation layer reads this
+/// table, and each route must be declared in `condo_api::openapi` (a test checks both).
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("get", "/health", Public),
+    ("get", "/openapi.json", Public),
+    ("get", "/v1/system/info", Read),
+    ("get", "/v1/whoami", Read),
+    ("get", "/v1/events", Read),
+    ("get", "/v1/containers", Read),
+    ("post", "/v1/containers", Operate),
+    ("get", "/v1/containers/{id}", Read),
+    ("delete", "/v1/containers/{id}", Operate),
+    ("post", "/v1/containers/{id}/start", Operate),
+    ("post", "/v1/containers/{id}/stop", Operate),
+    ("post", "/v1/containers/{id}/restart", Operate),
+    ("post", "/v1/containers/{id}/kill", Operate),
+    ("post", "/v1/containers/{id}/pause", Operate),
+    ("post", "/v1/containers/{id}/resume", Operate),
+    ("post", "/v1/containers/{id}/rename", Operate),
+    ("post", "/v1/containers/{id}/update", Operate),
+    ("post", "/v1/containers/{id}/wait", Read),
+    ("get", "/v1/containers/{id}/logs", Read),
+    ("get", "/v1/containers/{id}/stats", Read),
+    ("post", "/v1/containers/{id}/exec", Operate),
+    ("post", "/v1/containers/{id}/attach", Operate),
+    ("get", "/v1/containers/{id}/console", Operate),
+    ("get", "/v1/containers/{id}/snapshots", Read),
+    ("post", "/v1/containers/{id}/snapshots", Operate),
+    (
+        "delete",
+        "/v1/containers/{id}/snapshots/{snapshot}",
+        Operate,
+    ),
+    (
+        "post",
+        "/v1/containers/{id}/snapshots/{snapshot}/rollback",
+        Operate,
+    ),
+    (
+        "post",
+        "/v1/containers/{id}/snapshots/{snapshot}/clone",
+        Operate,
+    ),
+    ("get", "/v1/images", Read),
+    ("post", "/v1/images/import", Admin),
+    ("delete", "/v1/images/{name}", Admin),
+    ("get", "/v1/images/{name}/export", Read),
+    ("get", "/v1/templates", Read),
+    ("post", "/v1/templates/build", Admin),
+    ("get", "/v1/templates/{name}", Read),
+    ("delete", "/v1/templates/{name}", Admin),
+    ("get", "/v1/tenants", Read),
+    ("post", "/v1/tenants", Admin),
+    ("get", "/v1/tenants/{name}", Read),
+    ("delete", "/v1/tenants/{name}", Admin),
+    ("post", "/v1/tenants/{name}/quota", Admin),
+    ("get", "/v1/users", Read),
+    ("post", "/v1/users", Owner),
+    ("get", "/v1/users/{name}", Read),
+    ("delete", "/v1/users/{name}", Owner),
+    ("post", "/v1/users/{name}/role", Owner),
+    ("get", "/v1/tokens", Read),
+    ("post", "/v1/tokens", Owner),
+    ("delete", "/v1/tokens/{id}", Owner),
+    ("get", "/v1/audit", Owner),
 ];
 
 /// The router.
@@ -114,6 +144,18 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/templates/{name}",
             get(templates::show).delete(templates::delete),
         )
+        .route("/v1/tenants", get(tenants::list).post(tenants::create))
+        .route(
+            "/v1/tenants/{name}",
+            get(tenants::show).delete(tenants::delete),
+        )
+        .route("/v1/tenants/{name}/quota", post(tenants::set_quota))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{name}", get(users::show).delete(users::delete))
+        .route("/v1/users/{name}/role", post(users::set_role))
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/v1/audit", get(audit::list))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -136,7 +178,7 @@ mod tests {
     #[test]
     fn every_route_is_documented() {
         let doc = condo_api::openapi();
-        for (m, p) in ROUTES {
+        for (m, p, _) in ROUTES {
             let item = doc
                 .paths
                 .paths

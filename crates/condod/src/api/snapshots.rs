@@ -220,7 +220,7 @@ pub async fn clone(
     cfg.hostname = None;
     let text = serde_json::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()));
     let stored =
-        text.and_then(|t| super::containers::insert(&app, caller.tenant(), &id, &b.name, &t, &cfg));
+        text.and_then(|t| super::containers::insert(&app, &row.c.tenant, &id, &b.name, &t, &cfg));
     match stored {
         Ok(ev) => app.emit(ev),
         Err(e) => {

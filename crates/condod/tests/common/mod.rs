@@ -5,6 +5,8 @@
 //! `cargo test -p condod -p condo -p condo-monitor` builds them all before any test runs.
 #![allow(dead_code)]
 
+pub mod tenancy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -231,6 +233,24 @@ impl Daemon {
         }
     }
 
+    /// Writes the busybox image `reference` as an image tar (tests/engines/mkimage.sh) under
+    /// the temporary directory; returns its path.
+    pub fn image_tar(&self, reference: &str) -> PathBuf {
+        let tar = self
+            .tmp
+            .path()
+            .join(format!("{}.tar", reference.replace([':', '/'], "_")));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/engines/mkimage.sh");
+        let st = Command::new("bash")
+            .arg(script)
+            .arg(&tar)
+            .arg(reference)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkimage.sh failed");
+        tar
+    }
+
     /// Runs the CLI against this daemon.
     pub fn condo(&self, args: &[&str]) -> (i32, String, String) {
         let o = Command::new(bin("condo"))
@@ -272,17 +292,10 @@ impl Drop for Daemon {
     }
 }
 
-/// Sends one request on `s` and reads the whole answer (sized, chunked or to the end).
-pub fn request<S: Read + Write>(
-    mut s: S,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    token: Option<&str>,
-) -> Answer {
-    let body = body.unwrap_or("");
+/// The head of a request with a JSON `body`, a bearer `token` and `extra` header lines.
+pub fn head(method: &str, path: &str, body: &str, token: Option<&str>, extra: &str) -> String {
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: t\r\n{extra}Content-Length: {}\r\n",
         body.len()
     );
     if !body.is_empty() {
@@ -292,6 +305,32 @@ pub fn request<S: Read + Write>(
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     head.push_str("\r\n");
+    head
+}
+
+/// Sends one request on `s` and reads the whole answer (sized, chunked or to the end).
+pub fn request<S: Read + Write>(
+    s: S,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Answer {
+    request_with(s, method, path, body, token, "Connection: close\r\n")
+}
+
+/// [`request`] with `extra` header lines. A sized answer is read by its length (the connection
+/// may stay open), and a 101 answer's body is left unread.
+pub fn request_with<S: Read + Write>(
+    mut s: S,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+    extra: &str,
+) -> Answer {
+    let body = body.unwrap_or("");
+    let head = head(method, path, body, token, extra);
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
     let mut r = BufReader::new(s);
@@ -302,22 +341,32 @@ pub fn request<S: Read + Write>(
         .nth(1)
         .and_then(|x| x.parse().ok())
         .unwrap_or(0);
-    let mut chunked = false;
+    let (mut chunked, mut length) = (false, None);
     loop {
         line.clear();
         r.read_line(&mut line).unwrap();
         if line.trim().is_empty() {
             break;
         }
-        if line
-            .to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-        {
+        let l = line.to_ascii_lowercase();
+        if l.starts_with("transfer-encoding: chunked") {
             chunked = true;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            length = v.trim().parse::<usize>().ok();
         }
     }
     let mut raw = Vec::new();
-    r.read_to_end(&mut raw).unwrap();
+    match length {
+        _ if status == 101 => {}
+        Some(n) => {
+            raw.resize(n, 0);
+            r.read_exact(&mut raw).unwrap();
+        }
+        None => {
+            r.read_to_end(&mut raw).unwrap();
+        }
+    }
     let body = if chunked { dechunk(&raw) } else { raw };
     Answer {
         status,
