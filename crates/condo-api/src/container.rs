@@ -73,10 +73,11 @@ pub enum RestartKind {
     Always,
 }
 
-/// A restart policy: its kind and, for `on-failure`, the retry limit.
+/// A restart policy: its kind and, for `on-failure`, the retry limit (refused with any other
+/// kind, as the text form `always:3` is: it would be stored and then mean nothing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RestartPolicyFields")]
 pub struct RestartPolicy {
     /// The kind.
     #[serde(default)]
@@ -84,6 +85,30 @@ pub struct RestartPolicy {
     /// For `on-failure`: the most restarts in a row (0 = no limit).
     #[serde(default)]
     pub max_retries: u32,
+}
+
+/// [`RestartPolicy`] as read, before the retry limit is checked against the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartPolicyFields {
+    #[serde(default)]
+    policy: RestartKind,
+    #[serde(default)]
+    max_retries: u32,
+}
+
+impl TryFrom<RestartPolicyFields> for RestartPolicy {
+    type Error = String;
+
+    fn try_from(f: RestartPolicyFields) -> Result<Self, String> {
+        if f.max_retries != 0 && f.policy != RestartKind::OnFailure {
+            return Err("max_retries: only the on-failure policy takes a count".into());
+        }
+        Ok(RestartPolicy {
+            policy: f.policy,
+            max_retries: f.max_retries,
+        })
+    }
 }
 
 impl std::str::FromStr for RestartPolicy {
@@ -467,4 +492,22 @@ pub struct Stats {
     pub io_read_bytes: u64,
     /// Bytes written to block devices.
     pub io_write_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_limit_belongs_to_on_failure_only() {
+        let p: RestartPolicy =
+            serde_json::from_str(r#"{"policy": "on-failure", "max_retries": 3}"#).unwrap();
+        assert_eq!(p.to_string().parse::<RestartPolicy>().unwrap(), p);
+        let e = serde_json::from_str::<RestartPolicy>(r#"{"policy": "no", "max_retries": 3}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("only the on-failure policy"), "{e}");
+        assert!(serde_json::from_str::<RestartPolicy>(r#"{"policy": "always", "x": 1}"#).is_err());
+        let d: RestartPolicy = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, RestartPolicy::default());
+    }
 }
