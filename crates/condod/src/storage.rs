@@ -100,23 +100,35 @@ pub fn mount_instance(
     target: &Path,
     ids: Option<crate::idrange::IdRange>,
 ) -> Result<(), String> {
+    // Beside the mount, the range it shows the files through ("" for none): a mount made
+    // another way (before ranges existed) is made again, not reused.
+    let mark = target.with_file_name("rootfs.ids");
+    let want = ids.map(|i| i.base.to_string()).unwrap_or_default();
     if is_mounted(target) {
-        return Ok(());
+        if std::fs::read_to_string(&mark).unwrap_or_default() == want {
+            return Ok(());
+        }
+        unmount_instance(target)?;
     }
     std::fs::create_dir_all(target)
         .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
     let mounts = instances
         .mounts(name)
         .map_err(|e| format!("instance {name}: {e}"))?;
-    if let Some(ids) = ids {
-        return crate::idmount::mount_all(&mounts, target, ids);
+    match ids {
+        Some(ids) => crate::idmount::mount_all(&mounts, target, ids)?,
+        None => snapshot::mount_all(&mounts, target).map_err(|e| {
+            format!(
+                "cannot mount the root filesystem at {}: {e}",
+                target.display()
+            )
+        })?,
     }
-    snapshot::mount_all(&mounts, target).map_err(|e| {
-        format!(
-            "cannot mount the root filesystem at {}: {e}",
-            target.display()
-        )
-    })
+    if let Err(e) = std::fs::write(&mark, &want) {
+        let _ = unmount_instance(target);
+        return Err(format!("cannot write {}: {e}", mark.display()));
+    }
+    Ok(())
 }
 
 /// Unmounts `target` while it is a mount point.
