@@ -350,9 +350,10 @@ function paramInput(name, p) {
 }
 
 async function viewNew() {
-  const [templates, images] = await Promise.all([
+  const [templates, images, networks] = await Promise.all([
     api('GET', '/v1/templates').catch(() => []),
     api('GET', '/v1/images').catch(() => []),
+    api('GET', '/v1/networks').catch(() => []),
   ]);
   const from = el('select', { name: 'from', 'data-field': 'template' },
     templates.map((t) => el('option', { value: `template:${t.name}:${t.version}` }, `Template ${t.name} ${t.version} — ${t.description}`)),
@@ -363,6 +364,10 @@ async function viewNew() {
   const memory = el('input', { name: 'memory', type: 'number', min: '4', 'data-field': 'limits.memory' });
   const cpus = el('input', { name: 'cpus', type: 'number', step: '0.1', min: '0.01', 'data-field': 'limits.cpus' });
   const pids = el('input', { name: 'pids', type: 'number', min: '1', 'data-field': 'limits.pids' });
+  const network = el('select', { name: 'network', 'data-field': 'network' },
+    el('option', { value: '' }, 'none (loopback only)'),
+    networks.map((n) => el('option', { value: n.name }, `${n.name} (${n.subnet})`)));
+  if (networks.length === 1) network.value = networks[0].name;
   const publish = el('input', { name: 'ports', 'data-field': 'ports', placeholder: '8080:80' });
   const restart = el('select', { name: 'restart', 'data-field': 'restart' },
     ['no', 'on-failure', 'always', 'unless-stopped'].map((r) => el('option', { value: r }, r)));
@@ -394,6 +399,7 @@ async function viewNew() {
         field('cpus', 'CPUs', cpus),
         field('pids', 'Processes', pids),
         field('restart', 'Restart policy', restart),
+        field('network', 'Network', network),
         field('ports', 'Published ports', publish, '(HOST:CONTAINER, comma separated)'))),
     submit);
   if (!templates.length && !images.length) {
@@ -413,6 +419,7 @@ async function viewNew() {
     if (memory.value) body.limits.memory = Math.round(Number(memory.value) * 1024 * 1024);
     if (cpus.value) body.limits.cpus = Number(cpus.value);
     if (pids.value) body.limits.pids = Number(pids.value);
+    if (network.value) body.network = network.value;
     if (publish.value.trim()) body.ports = publish.value.split(',').map((s) => s.trim()).filter(Boolean);
     const p = {};
     for (const i of params.querySelectorAll('[data-field^="params."]')) {
@@ -522,16 +529,20 @@ function tabOverview(c, body) {
     ['Restarts', c.restart_count],
     ['Memory limit', lim.memory ? bytes(lim.memory) : 'none'],
     ['CPU limit', lim.cpus ? `${lim.cpus} CPUs` : 'none'],
+    ['Network', cfg.network ? `${cfg.network}${c.endpoint ? ` · ${c.endpoint.ipv4 || c.endpoint.address || ''}` : ''}` : 'none'],
     ['Ports', ports(c).map(([t, href]) => href ? el('a', { href, target: '_blank', rel: 'noopener' }, t) : t)],
   ];
   if (cfg.params && Object.keys(cfg.params).length) {
     facts.push(['Parameters', Object.keys(cfg.params).join(', ')]);
   }
+  const rebase = el('div');
+  if (cfg.template && mayChange()) rebaseForm(c, rebase);
   const cpu = chart('CPU', (v) => `${v.toFixed(1)} %`);
   const mem = chart('Memory', bytes);
   body.replaceChildren(
     el('div', { class: 'charts' }, cpu.node, mem.node),
-    el('div', { class: 'panel' }, el('dl', { class: 'facts' }, facts.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))));
+    el('div', { class: 'panel' }, el('dl', { class: 'facts' }, facts.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))),
+    rebase);
   if (c.state !== 'running') {
     cpu.empty('not running');
     mem.empty('not running');
@@ -541,6 +552,40 @@ function tabOverview(c, body) {
     cpu.push(s.cpu_percent);
     mem.push(s.memory_bytes, s.memory_limit);
   }, aborter()).catch(() => {});
+}
+
+// Moving a template's instance onto another build of its template.
+async function rebaseForm(c, box) {
+  const [name, version] = c.config.template.split(':');
+  const builds = (await api('GET', '/v1/templates').catch(() => []))
+    .filter((t) => t.name === name && t.version !== version);
+  if (!builds.length) return;
+  const to = el('select', { 'data-field': 'template' },
+    builds.map((t) => el('option', { value: `${t.name}:${t.version}` }, `${t.name} ${t.version}`)));
+  const err = el('div', { class: 'form-error', role: 'alert' });
+  const button = el('button', { type: 'submit' }, 'Rebase');
+  const form = el('form', { class: 'panel', 'aria-label': 'Rebase' },
+    el('h2', {}, 'Rebase'),
+    el('p', { class: 'muted' }, `Runs on ${name} ${version || ''}. A rebase keeps the template's volumes and parameters, takes a snapshot first, and goes back by itself if the new build does not become healthy.`),
+    err, field('rebase-to', 'Move to', to), button);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    err.textContent = '';
+    button.disabled = true;
+    button.textContent = 'Rebasing…';
+    try {
+      await api('POST', `/v1/containers/${encodeURIComponent(c.id)}/rebase`, { template: to.value });
+      notice(`${c.name} now runs ${to.value}`);
+      route();
+    } catch (e) {
+      showError(form, err, e);
+    } finally {
+      button.disabled = false;
+      button.textContent = 'Rebase';
+    }
+  });
+  box.replaceChildren(form);
 }
 
 // A line chart of the last minute of samples, drawn on a canvas.

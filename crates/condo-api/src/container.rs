@@ -235,16 +235,27 @@ pub struct ContainerCreate {
     /// The restart policy.
     #[serde(default)]
     pub restart: RestartPolicy,
-    /// The network to join; absent means none (an empty network namespace).
+    /// The network to join; absent (or `none`) means no network: a namespace of its own
+    /// with only a loopback interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// Container ports published on the host (needs a network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::PortMapping>,
+    /// Rate limits of its traffic (needs a network; changed live with update).
+    #[serde(default, skip_serializing_if = "crate::RateLimits::is_empty")]
+    pub rate: crate::RateLimits,
+    /// A monthly transfer allowance (needs a network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance: Option<crate::TransferAllowance>,
     /// Signal `stop` sends first (default `SIGTERM`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before SIGKILL (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
-    /// Host directories or files to mount, as `HOST:CONTAINER[:ro]` (admin only).
+    /// Mounts as `NAME:/CONTAINER[:ro]` for a named volume (made on first use), or
+    /// `/HOST:/CONTAINER[:ro]` for a host directory or file (admin only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
     /// A command run inside the container now and then to tell whether it works.
@@ -388,6 +399,9 @@ pub struct Container {
     /// The isolation it runs with.
     #[serde(default)]
     pub isolation: Isolation,
+    /// Its place on its network while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<crate::NetworkEndpoint>,
 }
 
 /// The body of `POST /v1/containers/{id}/rename`.
@@ -410,6 +424,10 @@ pub struct ContainerUpdate {
     /// A new restart policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
+    /// New rate limits, applied at once to a running container (they replace the old ones
+    /// whole: an absent direction becomes unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::RateLimits>,
 }
 
 /// The body of `POST /v1/containers/{id}/exec`.
@@ -492,6 +510,29 @@ pub struct Stats {
     pub io_read_bytes: u64,
     /// Bytes written to block devices.
     pub io_write_bytes: u64,
+    /// Bytes the container received over its network since it started.
+    #[serde(default)]
+    pub net_rx_bytes: u64,
+    /// Bytes the container sent over its network since it started.
+    #[serde(default)]
+    pub net_tx_bytes: u64,
+}
+
+/// The body of `POST /v1/containers/{id}/rebase`: move a container made from a template onto
+/// another build of that template, keeping its volumes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContainerRebase {
+    /// The build to move to: `name:version` (or `name@version`) of the container's template;
+    /// `name` alone is its newest build.
+    pub template: String,
+    /// Parameters to add or change; the others keep the instance's values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Seconds the new build has to become healthy (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The daemon failed to do what was asked (500).
     Internal,
+    /// A server the daemon relies on (an image registry) failed or refused (502).
+    Upstream,
 }
 
 impl ErrorCode {
@@ -35,6 +37,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::QuotaExceeded => 409,
             ErrorCode::Internal => 500,
+            ErrorCode::Upstream => 502,
         }
     }
 }

@@ -6,18 +6,22 @@
 
 mod container;
 mod error;
+mod network;
 mod storage;
 mod system;
 mod tenancy;
+mod volume;
 
 #[cfg(feature = "openapi")]
 mod openapi;
 
 pub use container::*;
 pub use error::{ErrorBody, ErrorCode};
+pub use network::*;
 pub use storage::*;
 pub use system::*;
 pub use tenancy::*;
+pub use volume::*;
 
 #[cfg(feature = "openapi")]
 pub use openapi::{openapi, openapi_json};

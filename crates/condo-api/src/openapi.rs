@@ -37,27 +37,34 @@ impl utoipa::Modify for TokenScheme {
         list_containers, create_container, inspect_container, delete_container,
         start_container, stop_container, restart_container, kill_container,
         pause_container, resume_container, rename_container, update_container,
-        wait_container, container_logs, container_stats, exec_container, attach_container, console_container,
+        wait_container, container_logs, container_stats, exec_container, attach_container, console_container, rebase_container,
         list_snapshots, create_snapshot, delete_snapshot, rollback_snapshot, clone_snapshot,
-        list_images, import_image, delete_image, export_image, list_templates, build_template, show_template, delete_template,
+        list_images, pull_image, import_image, prune_images, inspect_image, delete_image, export_image,
+        list_volumes, create_volume, prune_volumes, inspect_volume, delete_volume, list_templates, build_template, show_template, delete_template,
+        list_networks, create_network, inspect_network, delete_network,
         list_tenants, create_tenant, show_tenant, delete_tenant, set_quota,
         list_users, create_user, show_user, delete_user, set_role, list_tokens, create_token, revoke_token,
         audit_log,
     ),
     components(schemas(
         ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename, Isolation,
-        ContainerUpdate, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
+        ContainerUpdate, ContainerRebase, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event, SessionLogin, SessionInfo,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,
-        SnapshotClone, Quota, Usage, TenantCreate, User, UserCreate, UserRole, Token, TokenCreate,
-        TokenCreated, AuditEntry,
+        SnapshotClone, ImagePull, ImagePhase, ImageProgress, ImageEvent, ImagesPruned, Volume,
+        VolumeCreate, VolumesPruned, Quota, Usage, TenantCreate, User, UserCreate, UserRole, Token,
+        TokenCreate, TokenCreated, AuditEntry,
+        Network, NetworkCreate, NetworkEndpoint, PortMapping, PortProtocol, RateLimits,
+        AllowancePolicy, TransferAllowance,
     )),
     tags(
         (name = "system", description = "Daemon health, information and events"),
         (name = "containers", description = "Container lifecycle, logs, exec and stats"),
         (name = "snapshots", description = "Snapshots of containers made from an image or a template"),
-        (name = "images", description = "Images: import, list, remove"),
+        (name = "images", description = "Images: pull, import, list, export, remove, prune"),
+        (name = "volumes", description = "Named volumes: data that outlives containers"),
         (name = "templates", description = "Templates: build and list"),
+        (name = "networks", description = "Networks: bridges with their subnets, NAT and DNS"),
         (name = "tenancy", description = "Tenants and quotas, users, tokens and the audit log"),
     )
 )]
@@ -254,6 +261,16 @@ fn delete_snapshot() {}
         (status = 404, body = ErrorBody), (status = 409, description = "The container runs", body = ErrorBody)))]
 fn rollback_snapshot() {}
 
+#[utoipa::path(post, path = "/v1/containers/{id}/rebase", tag = "templates",
+    request_body = ContainerRebase,
+    params(("id" = String, Path, description = "Container id, id prefix or name")),
+    responses((status = 200, description = "The container runs the new build, its volumes kept; \
+            a snapshot `rebase-VERSION-TIME` of its state before stays", body = Container),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not made from a template, already on that build, or the \
+            new build failed its healthcheck (the container is back on its old build)", body = ErrorBody)))]
+fn rebase_container() {}
+
 #[utoipa::path(post, path = "/v1/containers/{id}/snapshots/{snapshot}/clone", tag = "snapshots",
     request_body = SnapshotClone,
     params(("id" = String, Path, description = "Container id, id prefix or name"),
@@ -266,13 +283,33 @@ fn clone_snapshot() {}
     responses((status = 200, body = [Image]), (status = 401, body = ErrorBody)))]
 fn list_images() {}
 
+#[utoipa::path(post, path = "/v1/images/pull", tag = "images", request_body = ImagePull,
+    params(("stream" = Option<bool>, Query, description = "Answer at once with one ImageEvent per line \
+        (application/x-ndjson) as the pull goes; the images or the error come last")),
+    responses((status = 201, description = "The image pulled", body = [Image]),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 502, description = "The registry failed or refused", body = ErrorBody)))]
+fn pull_image() {}
+
 #[utoipa::path(post, path = "/v1/images/import", tag = "images",
-    params(("name" = Option<String>, Query, description = "Name for images the archive does not name")),
+    params(("name" = Option<String>, Query, description = "Name for images the archive does not name"),
+        ("stream" = Option<bool>, Query, description = "Once the body is received, answer with one \
+            ImageEvent per line (application/x-ndjson) as the import goes; the images or the error come last")),
     request_body(content = String, content_type = "application/x-tar",
         description = "An OCI image layout or a docker-archive (`docker save`) as a tar, optionally compressed"),
     responses((status = 201, description = "The images the archive held", body = [Image]),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 fn import_image() {}
+
+#[utoipa::path(post, path = "/v1/images/prune", tag = "images",
+    params(("all" = Option<bool>, Query, description = "Also remove images no container was made from")),
+    responses((status = 200, body = ImagesPruned), (status = 403, body = ErrorBody)))]
+fn prune_images() {}
+
+#[utoipa::path(get, path = "/v1/images/{name}", tag = "images",
+    params(("name" = String, Path, description = "Image name (percent-encoded)")),
+    responses((status = 200, body = Image), (status = 404, body = ErrorBody)))]
+fn inspect_image() {}
 
 #[utoipa::path(delete, path = "/v1/images/{name}", tag = "images",
     params(("name" = String, Path, description = "Image name (percent-encoded)")),
@@ -285,6 +322,32 @@ fn delete_image() {}
     responses((status = 200, description = "The image as an OCI image layout tar (application/x-tar)"),
         (status = 404, body = ErrorBody)))]
 fn export_image() {}
+
+#[utoipa::path(get, path = "/v1/volumes", tag = "volumes",
+    responses((status = 200, body = [Volume]), (status = 401, body = ErrorBody)))]
+fn list_volumes() {}
+
+#[utoipa::path(post, path = "/v1/volumes", tag = "volumes", request_body = VolumeCreate,
+    responses((status = 201, body = Volume), (status = 400, body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody)))]
+fn create_volume() {}
+
+#[utoipa::path(post, path = "/v1/volumes/prune", tag = "volumes",
+    responses((status = 200, description = "Volumes no container mounts are removed", body = VolumesPruned)))]
+fn prune_volumes() {}
+
+#[utoipa::path(get, path = "/v1/volumes/{name}", tag = "volumes",
+    params(("name" = String, Path, description = "Volume name")),
+    responses((status = 200, description = "The volume, its size and its users", body = Volume),
+        (status = 404, body = ErrorBody)))]
+fn inspect_volume() {}
+
+#[utoipa::path(delete, path = "/v1/volumes/{name}", tag = "volumes",
+    params(("name" = String, Path, description = "Volume name"),
+        ("force" = Option<bool>, Query, description = "Remove it even when stopped containers mount it")),
+    responses((status = 204, description = "Removed with its data"), (status = 404, body = ErrorBody),
+        (status = 409, description = "Containers mount it", body = ErrorBody)))]
+fn delete_volume() {}
 
 #[utoipa::path(get, path = "/v1/templates", tag = "templates",
     responses((status = 200, body = [Template]), (status = 401, body = ErrorBody)))]
@@ -308,6 +371,27 @@ fn show_template() {}
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 fn delete_template() {}
 
+#[utoipa::path(get, path = "/v1/networks", tag = "networks",
+    responses((status = 200, body = [Network]), (status = 401, body = ErrorBody)))]
+fn list_networks() {}
+
+#[utoipa::path(post, path = "/v1/networks", tag = "networks", request_body = NetworkCreate,
+    responses((status = 201, body = Network), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody)))]
+fn create_network() {}
+
+#[utoipa::path(get, path = "/v1/networks/{name}", tag = "networks",
+    params(("name" = String, Path, description = "Network name")),
+    responses((status = 200, body = Network), (status = 404, body = ErrorBody)))]
+fn inspect_network() {}
+
+#[utoipa::path(delete, path = "/v1/networks/{name}", tag = "networks",
+    params(("name" = String, Path, description = "Network name")),
+    responses((status = 204, description = "Removed with its bridge, rules and DNS server"),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Containers still use it", body = ErrorBody)))]
+fn delete_network() {}
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenancy",
     responses((status = 200, description = "Every tenant for an admin, else the caller's own", body = [Tenant]),
         (status = 401, body = ErrorBody)))]

@@ -132,3 +132,81 @@ pub struct SnapshotClone {
     /// The new container's name.
     pub name: String,
 }
+
+/// The body of `POST /v1/images/pull`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImagePull {
+    /// `[registry/]repository[:tag][@digest]`; without a registry, Docker Hub.
+    pub reference: String,
+    /// Speak plain HTTP to the registry (default: only for a registry on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_http: Option<bool>,
+    /// User name for the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password or access token for the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Which part of a pull or an import a progress event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImagePhase {
+    /// The manifest is known: `total` bytes in `current` blobs at most will be fetched.
+    Resolved,
+    /// Bytes of one blob (`id`) fetched so far.
+    Download,
+    /// One blob (`id`) is verified and stored.
+    Downloaded,
+    /// Bytes of an uploaded archive read and stored so far.
+    Import,
+}
+
+/// A progress event of a pull or an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageProgress {
+    /// What it reports.
+    pub phase: ImagePhase,
+    /// The blob's digest (downloads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Bytes (or, for `resolved`, blobs) so far.
+    pub current: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+/// One line of a streamed pull or import (`?stream=true`): progress, then the images or the
+/// error last.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageEvent {
+    /// Progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ImageProgress>,
+    /// The images recorded (the last line of a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<Image>>,
+    /// Why it failed (the last line of a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorBody>,
+}
+
+/// What `POST /v1/images/prune` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImagesPruned {
+    /// Images no container was made from (only with `all`).
+    pub images: Vec<String>,
+    /// Blobs no image reached any more.
+    pub blobs: u64,
+    /// Unpacked layers no image or container used.
+    pub layers: u64,
+    /// Bytes of blobs freed.
+    pub bytes: u64,
+}

@@ -79,10 +79,10 @@ pub struct Event {
     pub time: String,
     /// The tenant it concerns.
     pub tenant: String,
-    /// Kind of resource (`container`).
+    /// Kind of resource (`container`, `volume`, `image`).
     pub kind: String,
     /// What happened (`create`, `start`, `die`, `stop`, `restart`, `pause`, `resume`, `rename`,
-    /// `update`, `exec`, `delete`).
+    /// `update`, `exec`, `delete`; for images `pull`, `import`, `delete`).
     pub action: String,
     /// The resource id.
     pub id: String,

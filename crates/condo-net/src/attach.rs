@@ -6,7 +6,25 @@ use crate::error::{invalid, Error, Result};
 use crate::manager::{Networks, Undo};
 use crate::netlink::Netlink;
 use crate::spec::{check_name, short_hash, Netns};
-use crate::state::{allocate, AllowanceUsage, Lease, RateLimit};
+use crate::state::{allocate, AllowanceUsage, Draining, Lease, NetworkRecord, RateLimit};
+
+/// Seconds a released container's veth may take to go away with its namespace before it is
+/// deleted outright.
+pub const DRAIN_LIMIT_SECS: u64 = 10;
+
+/// The container's hardware address, made from its IPv4 address (locally administered): a
+/// container that gets an address again gets the same MAC, so the bridge's and its peers'
+/// neighbour caches stay right and it is reachable at once.
+pub(crate) fn mac_of(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0xc0, o[0], o[1], o[2], o[3]]
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// What to attach.
 #[derive(Debug)]
@@ -69,7 +87,8 @@ impl Networks {
         if let Some(fresh) = self.state.load(network)? {
             self.records.insert(network.to_string(), fresh);
         }
-        let rec = self.record(network)?.clone();
+        let mut rec = self.record(network)?.clone();
+        self.prune_draining(&mut rec, DRAIN_LIMIT_SECS)?;
         if rec.leases.contains_key(&req.container) {
             return Err(Error::AlreadyAttached {
                 network: network.to_string(),
@@ -87,7 +106,11 @@ impl Networks {
             },
             None => None,
         };
-        let host_veth = format!("cv{}", &short_hash(&[network, &req.container])[..11]);
+        let serial = rec.serial.to_string();
+        let host_veth = format!(
+            "cv{}",
+            &short_hash(&[network, &req.container, &serial])[..11]
+        );
         let lease = Lease {
             container: req.container.clone(),
             hostname: req.hostname.clone(),
@@ -101,6 +124,7 @@ impl Networks {
             usage: AllowanceUsage::default(),
         };
         let mut next = rec.clone();
+        next.serial += 1;
         next.leases.insert(req.container.clone(), lease);
         let mut undo = vec![Undo::RestoreRecord(Box::new(rec.clone()))];
         let res = (|| -> Result<()> {
@@ -112,7 +136,7 @@ impl Networks {
                 .link_index(&rec.bridge)?
                 .ok_or_else(|| invalid("network", format!("bridge {} is missing", rec.bridge)))?;
             self.nl
-                .create_veth(&host_veth, bridge, "eth0", ns.fd(), rec.mtu)?;
+                .create_veth(&host_veth, bridge, "eth0", mac_of(ipv4), ns.fd(), rec.mtu)?;
             undo.push(Undo::DeleteLink(host_veth.clone()));
             let mut inner = Netlink::open_in(ns.fd()).map_err(|source| Error::Netns {
                 what: format!("of container {}", req.container),
@@ -158,8 +182,23 @@ impl Networks {
         })
     }
 
-    /// Detaches a container: removes its veth pair (and ifb), rules, name and lease.
+    /// Detaches a container whose network namespace lives on: removes its veth pair (and
+    /// ifb), rules, name and lease, and waits for the kernel to delete the link.
     pub fn detach(&mut self, network: &str, container: &str) -> Result<()> {
+        self.remove_lease(network, container, true)
+    }
+
+    /// Releases a container whose network namespace is going away (its last process has
+    /// ended and the caller drops its last reference): rules, name, lease and ifb go now; the
+    /// veth pair goes with the namespace, in the kernel's own batched cleanup, instead of
+    /// blocking here on a link deletion. Its address stays taken until the veth has gone, and
+    /// a veth still there after [`DRAIN_LIMIT_SECS`] is deleted by the next attach or
+    /// [`Networks::settle`].
+    pub fn release(&mut self, network: &str, container: &str) -> Result<()> {
+        self.remove_lease(network, container, false)
+    }
+
+    fn remove_lease(&mut self, network: &str, container: &str, delete_veth: bool) -> Result<()> {
         let _g = self.state.lock()?;
         if let Some(fresh) = self.state.load(network)? {
             self.records.insert(network.to_string(), fresh);
@@ -174,6 +213,23 @@ impl Networks {
         let had_rules = !lease.ports.is_empty() || lease.usage.exceeded;
         let mut next = rec.clone();
         next.leases.remove(container);
+        if lease.allowance.is_some() {
+            let c = self.nl.counters(&lease.host_veth)?.unwrap_or_default();
+            let mut usage = lease.usage.clone();
+            if usage.period == crate::traffic::current_period() {
+                usage.carried += (c.rx_bytes + c.tx_bytes).saturating_sub(usage.baseline);
+            }
+            usage.baseline = 0;
+            next.meters.insert(container.to_string(), usage);
+        }
+        if !delete_veth {
+            next.draining.push(Draining {
+                host_veth: lease.host_veth.clone(),
+                ipv4: lease.ipv4,
+                ipv6: lease.ipv6,
+                since: unix_now(),
+            });
+        }
         self.records.insert(network.to_string(), next.clone());
         if had_rules {
             if let Err(e) = self.sync_firewall() {
@@ -181,9 +237,14 @@ impl Networks {
                 return Err(e);
             }
         }
-        self.nl.delete_link(&lease.host_veth)?;
-        self.nl
-            .delete_link(&crate::traffic::ifb_name(&lease.host_veth))?;
+        if delete_veth {
+            self.nl.delete_link(&lease.host_veth)?;
+        }
+        // The ifb exists only while an egress limit (or a throttle) is in force.
+        if lease.rate.egress_bps.is_some() || lease.usage.exceeded {
+            self.nl
+                .delete_link(&crate::traffic::ifb_name(&lease.host_veth))?;
+        }
         self.state.save(&next)?;
         if let Some(z) = self.zones.get(network) {
             for n in std::iter::once(&lease.hostname).chain(&lease.aliases) {
@@ -191,6 +252,73 @@ impl Networks {
             }
         }
         Ok(())
+    }
+
+    /// Forgets the released veths the kernel has removed and deletes those older than
+    /// `max_age` seconds (their namespace outlived the release); errors leave the rest listed.
+    pub(crate) fn prune_draining(&mut self, rec: &mut NetworkRecord, max_age: u64) -> Result<()> {
+        let now = unix_now();
+        // Many at once: one dump of the links costs less than a request each.
+        let present: Option<std::collections::HashSet<String>> = if rec.draining.len() > 8 {
+            Some(self.nl.link_names()?.into_iter().collect())
+        } else {
+            None
+        };
+        let mut err = None;
+        let nl = &mut self.nl;
+        rec.draining.retain(|d| {
+            if err.is_some() {
+                return true;
+            }
+            let exists = match &present {
+                Some(p) => Ok(p.contains(&d.host_veth).then_some(0)),
+                None => nl.link_index(&d.host_veth),
+            };
+            let gone = match exists {
+                Ok(None) => Ok(true),
+                Ok(Some(_)) if now.saturating_sub(d.since) >= max_age => {
+                    tracing::debug!(veth = %d.host_veth, "released veth outlived its namespace");
+                    nl.delete_link(&d.host_veth).map(|_| true)
+                }
+                Ok(Some(_)) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match gone {
+                Ok(g) => !g,
+                Err(e) => {
+                    err = Some(e);
+                    true
+                }
+            }
+        });
+        match err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets released veths the kernel has removed, deletes those past
+    /// [`DRAIN_LIMIT_SECS`], and returns how many are still going away.
+    pub fn settle(&mut self) -> Result<usize> {
+        let _g = self.state.lock()?;
+        let names: Vec<String> = self.records.keys().cloned().collect();
+        let mut left = 0;
+        for name in names {
+            let Some(mut rec) = self.state.load(&name)? else {
+                continue;
+            };
+            if rec.draining.is_empty() {
+                continue;
+            }
+            let before = rec.draining.len();
+            self.prune_draining(&mut rec, DRAIN_LIMIT_SECS)?;
+            left += rec.draining.len();
+            if rec.draining.len() != before {
+                self.state.save(&rec)?;
+            }
+            self.records.insert(name, rec);
+        }
+        Ok(left)
     }
 
     /// The lease of a container on a network.

@@ -11,12 +11,13 @@ mod error;
 pub mod firewall;
 mod manager;
 pub mod netlink;
+pub mod pin;
 mod spec;
 pub mod state;
 pub mod tc;
 mod traffic;
 
-pub use attach::{AttachRequest, Attachment};
+pub use attach::{AttachRequest, Attachment, DRAIN_LIMIT_SECS};
 pub use error::{Error, Result};
 pub use firewall::{Firewall, NftCli, Protocol, RecordingFirewall};
 pub use manager::{NetworkInfo, Networks, Options};

@@ -69,6 +69,10 @@ pub struct NetworkInfo {
     pub gateway6: Option<IpAddr>,
     /// Whether the network has no way out.
     pub internal: bool,
+    /// The MTU, if not the kernel's default.
+    pub mtu: Option<u32>,
+    /// The owner given at creation.
+    pub owner: Option<String>,
     /// Attached container ids.
     pub containers: Vec<String>,
 }
@@ -83,6 +87,8 @@ impl From<&NetworkRecord> for NetworkInfo {
             subnet6: r.subnet6,
             gateway6: r.gateway6.map(IpAddr::V6),
             internal: r.internal,
+            mtu: r.mtu,
+            owner: r.owner.clone(),
             containers: r.leases.keys().cloned().collect(),
         }
     }
@@ -134,6 +140,11 @@ impl Networks {
             me.sync_firewall()?;
         }
         Ok(me)
+    }
+
+    /// The port policy in force.
+    pub fn port_policy(&self) -> &PortPolicy {
+        &self.policy
     }
 
     /// The state dir.
@@ -299,6 +310,10 @@ impl Networks {
             internal: spec.internal,
             mtu: spec.mtu,
             leases: BTreeMap::new(),
+            owner: spec.owner.clone(),
+            serial: 0,
+            draining: Vec::new(),
+            meters: BTreeMap::new(),
         })
     }
 
@@ -336,13 +351,15 @@ impl Networks {
     /// Removes an empty network: DNS server, rules, bridge and state file.
     pub fn remove_network(&mut self, name: &str) -> Result<()> {
         let _g = self.state.lock()?;
-        let rec = self.record(name)?.clone();
+        let mut rec = self.record(name)?.clone();
         if !rec.leases.is_empty() {
             return Err(Error::NetworkInUse {
                 network: name.to_string(),
                 count: rec.leases.len(),
             });
         }
+        // Released veths whose namespace still lives would outlast the record: delete them.
+        self.prune_draining(&mut rec, 0)?;
         if let Some(s) = self.dns.remove(name) {
             s.stop();
         }

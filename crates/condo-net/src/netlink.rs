@@ -225,17 +225,20 @@ impl Netlink {
     }
 
     /// Creates a veth pair: `host` up and enslaved to `controller`, and `peer` (still down: the
-    /// kernel refuses to open it here) inside the namespace `peer_ns`, in one request.
+    /// kernel refuses to open it here) with the hardware address `peer_mac` inside the
+    /// namespace `peer_ns`, in one request.
     pub fn create_veth(
         &mut self,
         host: &str,
         controller: u32,
         peer: &str,
+        peer_mac: [u8; 6],
         peer_ns: BorrowedFd<'_>,
         mtu: Option<u32>,
     ) -> Res<()> {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.to_string()));
+        p.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
         p.attributes
             .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
         let mut m = LinkMessage::default();
@@ -327,6 +330,42 @@ impl Netlink {
             "add default route via",
             &gateway.to_string(),
         )
+    }
+
+    /// The destinations (address and prefix length) of every route in every table; a default
+    /// route shows as the unspecified address with length 0.
+    pub fn route_destinations(&mut self) -> Res<Vec<(IpAddr, u8)>> {
+        let mut out = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut m = RouteMessage::default();
+            m.header.address_family = family;
+            let found = self
+                .request(RouteNetlinkMessage::GetRoute(m), NLM_F_DUMP)
+                .map_err(|source| NetlinkError {
+                    op: "list routes",
+                    target: String::new(),
+                    source,
+                })?;
+            for r in found {
+                let RouteNetlinkMessage::NewRoute(r) = r else {
+                    continue;
+                };
+                let dst = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+                    RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+                    _ => None,
+                });
+                let unspecified = match family {
+                    AddressFamily::Inet => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                    _ => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                };
+                out.push((
+                    dst.unwrap_or(unspecified),
+                    r.header.destination_prefix_length,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// The kernel's counters of the link called `name`.

@@ -30,6 +30,8 @@ pub struct NetworkSpec {
     pub mtu: Option<u32>,
     /// The bridge's name; `cb-<name>` (or a hash when too long) when absent.
     pub bridge: Option<String>,
+    /// Who owns the network (the manager's tenant); kept and shown, not interpreted.
+    pub owner: Option<String>,
 }
 
 /// A port to publish: a host address and port forwarded to the container's port.

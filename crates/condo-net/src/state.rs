@@ -56,6 +56,34 @@ pub struct NetworkRecord {
     pub mtu: Option<u32>,
     /// Leases by container id.
     pub leases: BTreeMap<String, Lease>,
+    /// Who owns the network (a tenant, for the manager); free-form.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Counts attaches, so a container attached again gets a veth of a new name even while
+    /// the previous one is still going away.
+    #[serde(default)]
+    pub serial: u64,
+    /// Veths of released containers that the kernel has not removed yet (their addresses stay
+    /// taken until it has).
+    #[serde(default)]
+    pub draining: Vec<Draining>,
+    /// Allowance usage of containers that left the network, by container id, taken up again
+    /// when they come back within the same month.
+    #[serde(default)]
+    pub meters: BTreeMap<String, AllowanceUsage>,
+}
+
+/// The host end of a released container's veth, left to go away with its namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draining {
+    /// The host veth.
+    pub host_veth: String,
+    /// The address the container had.
+    pub ipv4: Ipv4Addr,
+    /// Its IPv6 address, on dual-stack networks.
+    pub ipv6: Option<Ipv6Addr>,
+    /// When it was released (seconds since the epoch).
+    pub since: u64,
 }
 
 /// Rate limits of one container in bits per second; `None` is unlimited.
@@ -141,13 +169,18 @@ pub struct Lease {
 }
 
 impl NetworkRecord {
-    /// Every address in use on the network (gateways and leases).
+    /// Every address in use on the network (gateways, leases and veths still going away).
     pub fn used(&self) -> Vec<IpAddr> {
         let mut v: Vec<IpAddr> = vec![IpAddr::V4(self.gateway)];
         v.extend(self.gateway6.map(IpAddr::V6));
-        for l in self.leases.values() {
-            v.push(IpAddr::V4(l.ipv4));
-            v.extend(l.ipv6.map(IpAddr::V6));
+        let held = self
+            .leases
+            .values()
+            .map(|l| (l.ipv4, l.ipv6))
+            .chain(self.draining.iter().map(|d| (d.ipv4, d.ipv6)));
+        for (a4, a6) in held {
+            v.push(IpAddr::V4(a4));
+            v.extend(a6.map(IpAddr::V6));
         }
         v
     }

@@ -224,27 +224,50 @@ impl Networks {
         let _g = self.state.lock()?;
         let rec = self.record(network)?.clone();
         let mut next = rec.clone();
+        let period = current_period();
+        // What the container used earlier this month, on an earlier attach.
+        let earlier = next.meters.remove(container).filter(|m| m.period == period);
         let Some(l) = next.leases.get_mut(container) else {
             return Err(Error::NotAttached {
                 network: network.to_string(),
                 container: container.to_string(),
             });
         };
-        let was_throttled = l.usage.exceeded;
         let old_eff = effective(l.rate, throttle_of(l));
         l.allowance = allowance;
         if l.usage.period.is_empty() {
-            l.usage.period = current_period();
-            l.usage.baseline = t.sent_bytes + t.received_bytes;
+            let earlier = earlier.unwrap_or_default();
+            l.usage = crate::state::AllowanceUsage {
+                period,
+                carried: earlier.carried,
+                baseline: t.sent_bytes + t.received_bytes,
+                exceeded: earlier.exceeded,
+            };
         }
         if allowance.is_none() {
             l.usage.exceeded = false;
         }
         let (veth, new_eff) = (l.host_veth.clone(), effective(l.rate, throttle_of(l)));
-        if was_throttled && old_eff != new_eff {
+        if old_eff != new_eff {
             self.apply_rate(&veth, &old_eff, &new_eff)?;
         }
         self.commit(rec, next)
+    }
+
+    /// Forgets what a container used of its allowances (it is gone for good).
+    pub fn forget_usage(&mut self, container: &str) -> Result<()> {
+        let _g = self.state.lock()?;
+        let names: Vec<String> = self.records.keys().cloned().collect();
+        for name in names {
+            let Some(mut rec) = self.state.load(&name)? else {
+                continue;
+            };
+            if rec.meters.remove(container).is_some() {
+                self.state.save(&rec)?;
+            }
+            self.records.insert(name, rec);
+        }
+        Ok(())
     }
 
     /// Compares every container's use with its allowance for `period` (`YYYY-MM`, see

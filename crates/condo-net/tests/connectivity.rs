@@ -12,9 +12,14 @@ use condo_net::dns::message;
 use condo_net::{PortSpec, Protocol};
 
 fn tcp_echo_server(port: u16) -> impl FnOnce() + Send + 'static {
+    tcp_echo_server_for(port, 8)
+}
+
+/// An echo server that ends after `n` connections.
+fn tcp_echo_server_for(port: u16, n: usize) -> impl FnOnce() + Send + 'static {
     move || {
         let l = TcpListener::bind(("0.0.0.0", port)).unwrap();
-        for c in l.incoming().take(8) {
+        for c in l.incoming().take(n) {
             let Ok(mut c) = c else { continue };
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
@@ -202,5 +207,50 @@ fn networks_are_isolated_from_each_other_and_the_host() {
         nets.detach("blue", "b1").unwrap();
         nets.remove_network("red").unwrap();
         nets.remove_network("blue").unwrap();
+    });
+}
+
+/// Round trips to `addr` until one works, for at most `secs` seconds.
+fn roundtrip_within(addr: SocketAddr, secs: u64) {
+    let t = std::time::Instant::now();
+    while let Err(e) = tcp_roundtrip(addr) {
+        assert!(t.elapsed() < Duration::from_secs(secs), "{addr}: {e}");
+    }
+}
+
+#[test]
+fn an_address_given_again_answers_soon() {
+    in_private_netns(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nets = open(dir.path());
+        nets.create_network(&spec("again", "10.76.0.0/24")).unwrap();
+        // Another container keeps the bridge up, and with it the host's neighbour cache.
+        let keeper = new_container_ns();
+        nets.attach("again", &req("keeper", &keeper)).unwrap();
+        let first = new_container_ns();
+        let a = nets.attach("again", &req("c", &first)).unwrap();
+        let addr = SocketAddr::new(IpAddr::V4(a.ipv4), 7000);
+        // The host talks to it (its neighbour cache now holds the container's hardware
+        // address), then the server ends and the namespace is let go.
+        let server = spawn_in_ns(&first, tcp_echo_server_for(7000, 1));
+        roundtrip_within(addr, 3);
+        server.join().unwrap();
+        nets.release("again", "c").unwrap();
+        drop(first);
+        let t = std::time::Instant::now();
+        while nets.settle().unwrap() > 0 {
+            assert!(t.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The same container back in a new namespace, with the same address.
+        let second = new_container_ns();
+        let b = nets.attach("again", &req("c", &second)).unwrap();
+        assert_eq!(a.ipv4, b.ipv4);
+        spawn_in_ns(&second, tcp_echo_server(7000));
+        wait_listening(&second, addr);
+        roundtrip_within(addr, 3);
+        nets.detach("again", "c").unwrap();
+        nets.detach("again", "keeper").unwrap();
+        nets.remove_network("again").unwrap();
     });
 }

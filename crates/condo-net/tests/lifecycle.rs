@@ -224,11 +224,15 @@ fn no_leak_after_200_cycles() {
         let dir = tempfile::tempdir().unwrap();
         let mut nets = open(dir.path());
         nets.create_network(&spec("churn", "10.87.0.0/24")).unwrap();
-        let ns = new_container_ns();
+        let kept = new_container_ns();
         for i in 0..200u16 {
             let id = format!("c{i}");
-            nets.attach("churn", &req(&id, &ns)).unwrap();
-            if i % 10 == 0 {
+            // Odd cycles: a namespace that lives on (detach deletes the veth); even cycles:
+            // a namespace that dies at once (release leaves the veth to it).
+            let fresh = (i % 2 == 0).then(new_container_ns);
+            nets.attach("churn", &req(&id, fresh.as_ref().unwrap_or(&kept)))
+                .unwrap();
+            if i % 10 == 0 || i % 10 == 5 {
                 let p = PortSpec {
                     host_ip: None,
                     host_port: 20000 + i,
@@ -246,25 +250,116 @@ fn no_leak_after_200_cycles() {
                 )
                 .unwrap();
             }
-            nets.detach("churn", &id).unwrap();
+            match fresh {
+                Some(ns) => {
+                    nets.release("churn", &id).unwrap();
+                    drop(ns);
+                }
+                None => nets.detach("churn", &id).unwrap(),
+            }
         }
         assert!(nets.get("churn").unwrap().containers.is_empty());
-        let inner = in_ns(&ns, links);
-        assert_eq!(inner, vec!["lo".to_string()]);
+        // The released veths go with their namespaces, without anyone deleting them.
+        let t = Instant::now();
+        while nets.settle().unwrap() > 0 {
+            assert!(t.elapsed() < Duration::from_secs(5), "veths still draining");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(t.elapsed() < Duration::from_secs(condo_net::DRAIN_LIMIT_SECS));
+        let mut have = links();
+        have.sort();
+        assert_eq!(have, vec!["cb-churn".to_string(), "lo".to_string()]);
+        assert_eq!(in_ns(&kept, links), vec!["lo".to_string()]);
+        let text = std::fs::read_to_string(dir.path().join("networks/churn.json")).unwrap();
+        let stored: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(stored["leases"], serde_json::json!({}), "{text}");
+        assert_eq!(stored["draining"], serde_json::json!([]), "{text}");
+        let subnet: condo_net::cidr::IpNet = "10.87.0.0/24".parse().unwrap();
+        let routed = |nl: &mut condo_net::netlink::Netlink| {
+            let routes = nl.route_destinations().unwrap();
+            assert!(routes.iter().any(|(a, _)| a.is_loopback()), "{routes:?}");
+            routes.iter().any(|(a, _)| subnet.contains(*a))
+        };
+        let mut nl = condo_net::netlink::Netlink::open().unwrap();
+        assert!(routed(&mut nl), "the bridge's routes are seen");
         nets.remove_network("churn").unwrap();
         assert_eq!(links(), vec!["lo".to_string()]);
         assert!(!nft_tables().contains("condo"));
-        let routes = std::process::Command::new("ip")
-            .args(["-o", "route", "show", "table", "all"])
-            .output()
-            .unwrap();
-        let routes = String::from_utf8_lossy(&routes.stdout).to_string();
-        assert!(!routes.contains("10.87."), "{routes}");
+        assert!(!routed(&mut nl), "routes of the removed network are left");
         assert_eq!(
             std::fs::read_dir(dir.path().join("networks"))
                 .unwrap()
                 .count(),
             0
         );
+    });
+}
+
+#[test]
+fn a_released_address_waits_for_its_veth() {
+    in_private_netns(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nets = open(dir.path());
+        nets.create_network(&spec("hold", "10.88.0.0/24")).unwrap();
+        // Released while its namespace lives on: the veth stays, and so does its address.
+        let alive = new_container_ns();
+        let a = nets.attach("hold", &req("a", &alive)).unwrap();
+        nets.release("hold", "a").unwrap();
+        assert_eq!(nets.settle().unwrap(), 1);
+        let other = new_container_ns();
+        let b = nets.attach("hold", &req("b", &other)).unwrap();
+        assert_ne!(a.ipv4, b.ipv4);
+        // Attached again at once: a veth of a new name beside the old one.
+        let restarted = new_container_ns();
+        let again = nets.attach("hold", &req("a", &restarted)).unwrap();
+        assert_ne!(again.host_veth, a.host_veth);
+        assert!(links().contains(&a.host_veth));
+        nets.detach("hold", "a").unwrap();
+        nets.detach("hold", "b").unwrap();
+        // Removing the network deletes what its namespace kept.
+        nets.remove_network("hold").unwrap();
+        assert_eq!(links(), vec!["lo".to_string()]);
+    });
+}
+
+#[test]
+fn an_allowance_used_up_stays_used_up_across_attaches() {
+    in_private_netns(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nets = open(dir.path());
+        nets.create_network(&spec("meter", "10.89.0.0/24")).unwrap();
+        let stop = Some(Allowance {
+            bytes_per_month: 1000,
+            policy: AllowancePolicy::Stop,
+        });
+        let ns = new_container_ns();
+        let a = nets.attach("meter", &req("c", &ns)).unwrap();
+        nets.set_allowance("meter", "c", stop).unwrap();
+        let target = SocketAddr::new(IpAddr::V4(a.ipv4), 7100);
+        let _l = in_ns(&ns, move || TcpListener::bind(target).unwrap());
+        let mut c = TcpStream::connect_timeout(&target, Duration::from_millis(500)).unwrap();
+        c.write_all(&[5u8; 20_000]).unwrap();
+        drop(c);
+        std::thread::sleep(Duration::from_millis(100));
+        let ev = nets.check_allowances(&condo_net::current_period()).unwrap();
+        assert!(ev.len() == 1 && ev[0].exceeded, "{ev:?}");
+        nets.release("meter", "c").unwrap();
+        drop((_l, ns));
+        // Back on the network the same month: still stopped, without new traffic.
+        let ns = new_container_ns();
+        let a = nets.attach("meter", &req("c", &ns)).unwrap();
+        nets.set_allowance("meter", "c", stop).unwrap();
+        assert!(nets.lease("meter", "c").unwrap().usage.exceeded);
+        let target = SocketAddr::new(IpAddr::V4(a.ipv4), 7101);
+        let _l = in_ns(&ns, move || TcpListener::bind(target).unwrap());
+        assert!(TcpStream::connect_timeout(&target, Duration::from_millis(300)).is_err());
+        // A container gone for good starts afresh.
+        nets.detach("meter", "c").unwrap();
+        nets.forget_usage("c").unwrap();
+        nets.attach("meter", &req("c", &ns)).unwrap();
+        nets.set_allowance("meter", "c", stop).unwrap();
+        assert!(!nets.lease("meter", "c").unwrap().usage.exceeded);
+        nets.detach("meter", "c").unwrap();
+        nets.remove_network("meter").unwrap();
     });
 }

@@ -113,6 +113,16 @@ pub fn read_file(root: &Path, path: &str) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Opens directory `path` in `root`; None when nothing is there.
+pub fn open_dir(root: &Path, path: &str) -> io::Result<Option<OwnedFd>> {
+    let r = open_root(root)?;
+    match in_root(&r, path, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether absolute `path` exists in `root`.
 pub fn exists(root: &Path, path: &str) -> bool {
     open_root(root)

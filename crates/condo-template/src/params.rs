@@ -214,6 +214,43 @@ pub fn shell_quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "'\\''"))
 }
 
+/// Reads what a parameters file holds: `KEY=VALUE` lines with each value as [`shell_quote`]
+/// wrote it (a value may span lines), and `#` comments.
+pub fn parse_env_file(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.starts_with('#') || rest.starts_with('\n') {
+            rest = rest.split_once('\n').map_or("", |(_, r)| r);
+            continue;
+        }
+        let (key, after) = rest
+            .split_once("='")
+            .ok_or_else(|| format!("not KEY='VALUE': {}", rest.lines().next().unwrap_or("")))?;
+        let mut value = String::new();
+        let mut tail = after;
+        loop {
+            let (part, more) = tail
+                .split_once('\'')
+                .ok_or_else(|| format!("{key}: the quoted value does not end"))?;
+            value.push_str(part);
+            match more.strip_prefix("\\''") {
+                Some(m) => {
+                    value.push('\'');
+                    tail = m;
+                }
+                None => {
+                    tail = more;
+                    break;
+                }
+            }
+        }
+        out.insert(key.to_string(), value);
+        rest = tail.strip_prefix('\n').unwrap_or(tail);
+    }
+    Ok(out)
+}
+
 /// Parses a size such as `512M`, `2G`, `1048576` into bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -311,5 +348,20 @@ mod scan_tests {
         let mut v = BTreeMap::new();
         v.insert("y".to_string(), "1".to_string());
         assert_eq!(render(text, &v).unwrap(), "{{ 1 }}");
+    }
+
+    #[test]
+    fn parameters_files_read_back() {
+        let mut v = BTreeMap::new();
+        v.insert("a".to_string(), "it's \"quoted\"".to_string());
+        v.insert("b".to_string(), "two\nlines ''".to_string());
+        v.insert("c".to_string(), String::new());
+        let mut text = String::from("# written by Condo\n");
+        for (k, x) in &v {
+            text.push_str(&format!("{k}={}\n", shell_quote(x)));
+        }
+        assert_eq!(parse_env_file(&text).unwrap(), v);
+        assert!(parse_env_file("a='open\n").is_err());
+        assert!(parse_env_file("a=bare\n").is_err());
     }
 }

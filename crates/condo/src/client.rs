@@ -58,6 +58,14 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// Closes both directions, so that a read blocked on it returns.
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
     /// A second handle on the same connection (for writing while another thread reads).
     pub fn try_clone(&self) -> std::io::Result<Conn> {
         Ok(match self {
@@ -220,56 +228,63 @@ impl Client {
         head.push_str("\r\n");
         conn.write_all(head.as_bytes())?;
         conn.write_all(body)?;
-        let mut r = BufReader::new(conn);
-        let mut line = String::new();
-        r.read_line(&mut line)
-            .context("condod closed the connection")?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| anyhow!("not an HTTP answer: {line:?}"))?;
-        let mut kind = Framing::ToEnd;
-        loop {
-            line.clear();
-            r.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
+        read_head(conn)
+    }
+
+    /// Sends `len` bytes from `r` as the body (`content_type`), calling `sent` after each
+    /// piece with the bytes sent so far; an error answer becomes an error.
+    pub fn upload(
+        &self,
+        path: &str,
+        content_type: &str,
+        len: u64,
+        mut r: impl Read,
+        mut sent: impl FnMut(u64),
+    ) -> Result<Response> {
+        let mut conn = self.connect()?;
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: condod\r\nUser-Agent: condo/{}\r\nConnection: close\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {len}\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        if let Some(t) = &self.token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        conn.write_all(head.as_bytes())?;
+        let mut buf = vec![0u8; 256 << 10];
+        let mut done = 0u64;
+        let mut failed = None;
+        while done < len {
+            let want = (len - done).min(buf.len() as u64) as usize;
+            let n = match r.read(&mut buf[..want]) {
+                Ok(0) => bail!("the input ended after {done} of {len} bytes"),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context("reading the input"),
+            };
+            // The daemon may answer (and close) before it has read everything: an early
+            // refusal is read below rather than lost in a broken pipe.
+            if let Err(e) = conn.write_all(&buf[..n]) {
+                failed = Some(e);
                 break;
             }
-            if let Some((k, v)) = l.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-                if k == "content-length" {
-                    kind = Framing::Length(v.parse().unwrap_or(0));
-                } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                    kind = Framing::Chunked {
-                        left: 0,
-                        done: false,
-                    };
-                }
-            }
+            done += n as u64;
+            sent(done);
         }
-        if status == 101 {
-            kind = Framing::ToEnd;
-        }
-        Ok(Response {
-            status,
-            body: BodyReader { inner: r, kind },
-        })
+        let resp = match read_head(conn) {
+            Ok(r) => r,
+            Err(e) => match failed {
+                Some(w) => return Err(w).context("condod stopped reading the upload"),
+                None => return Err(e),
+            },
+        };
+        check(resp)
     }
 
     /// Sends a request; an error answer becomes an error naming what the daemon said.
     pub fn call(&self, method: &str, path: &str, body: Option<&[u8]>) -> Result<Response> {
-        let mut resp = self.send(method, path, body, None)?;
-        if resp.status >= 400 {
-            let mut text = String::new();
-            resp.body.read_to_string(&mut text)?;
-            return Err(match serde_json::from_str::<ErrorBody>(&text) {
-                Ok(e) => anyhow::Error::new(e),
-                Err(_) => anyhow!("condod answered {}: {}", resp.status, text.trim()),
-            });
-        }
-        Ok(resp)
+        check(self.send(method, path, body, None)?)
     }
 
     /// A JSON request with a JSON answer.
@@ -318,6 +333,59 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// An error answer as an error naming what the daemon said; any other answer as it is.
+fn check(mut resp: Response) -> Result<Response> {
+    if resp.status >= 400 {
+        let mut text = String::new();
+        resp.body.read_to_string(&mut text)?;
+        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(e) => anyhow::Error::new(e),
+            Err(_) => anyhow!("condod answered {}: {}", resp.status, text.trim()),
+        });
+    }
+    Ok(resp)
+}
+
+/// Reads the status line and headers of an answer.
+fn read_head(conn: Conn) -> Result<Response> {
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    r.read_line(&mut line)
+        .context("condod closed the connection")?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("not an HTTP answer: {line:?}"))?;
+    let mut kind = Framing::ToEnd;
+    loop {
+        line.clear();
+        r.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "content-length" {
+                kind = Framing::Length(v.parse().unwrap_or(0));
+            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                kind = Framing::Chunked {
+                    left: 0,
+                    done: false,
+                };
+            }
+        }
+    }
+    if status == 101 {
+        kind = Framing::ToEnd;
+    }
+    Ok(Response {
+        status,
+        body: BodyReader { inner: r, kind },
+    })
 }
 
 /// Percent-encodes a path segment or query value.

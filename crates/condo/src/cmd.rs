@@ -4,15 +4,15 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 use condo_api::{
-    Container, ContainerCreate, ContainerUpdate, ExecCreate, ExecResult, Limits, LogLine, Stats,
-    SystemInfo, WaitResult,
+    Container, ContainerUpdate, ExecCreate, ExecResult, Limits, LogLine, Stats, SystemInfo,
+    WaitResult,
 };
 
 use crate::client::{enc, Client};
-use crate::output::{ago, human, parse_size, table};
-use crate::{
-    Cli, Command, ContextCommand, CreateArgs, Format, ImageCommand, SystemCommand, TemplateCommand,
-};
+use crate::image::ImageCommand;
+use crate::output::{ago, human, listing, parse_size, table};
+use crate::run::{create, run_container};
+use crate::{Cli, Command, ContextCommand, Format, SystemCommand, TemplateCommand};
 
 /// Runs the command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -30,7 +30,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Context { command } => {
             return match command {
-                ContextCommand::Ls => crate::context::list(),
+                ContextCommand::Ls { output } => crate::context::list(output),
                 ContextCommand::Use { name } => crate::context::use_(&name),
                 ContextCommand::Rm { names } => crate::context::remove(&names),
             }
@@ -55,19 +55,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             if interactive && !tty {
                 bail!("run -i needs -t for now (an interactive container runs on a terminal)");
             }
-            if tty && detach {
-                bail!("run -d -t is not available yet: run -d, then exec -it");
-            }
             run_container(&c, spec, detach, rm, tty)
         }
         Command::Create { spec } => {
-            let made: Container =
-                c.json("POST", "/v1/containers", Some(&create_body(spec, false)?))?;
+            let made = create(&c, spec, false)?;
             println!("{}", made.id);
             Ok(0)
         }
         Command::Ps { all, quiet, output } => ps(&c, all, quiet, output),
         Command::Start { containers } => each(&containers, |r| post(&c, r, "start", "")),
+        Command::Attach { container } => match crate::tty::attach(&c, &container)? {
+            Some(code) => Ok(code),
+            None => {
+                eprintln!("\r\ndetached from {container}; it keeps running");
+                Ok(0)
+            }
+        },
         Command::Stop {
             time,
             signal,
@@ -109,14 +112,51 @@ pub fn run(cli: Cli) -> Result<i32> {
             )?;
             Ok(0)
         }
+        Command::Rebase {
+            container,
+            template,
+            params,
+            timeout,
+        } => {
+            let mut p = serde_json::Map::new();
+            for kv in &params {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--param {kv}: use NAME=VALUE"))?;
+                p.insert(k.to_string(), v.into());
+            }
+            let body = serde_json::json!({"template": template, "params": p, "timeout": timeout});
+            let after: Container = c.json(
+                "POST",
+                &format!("/v1/containers/{}/rebase", enc(&container)),
+                Some(&body),
+            )?;
+            println!(
+                "{} now runs {}",
+                after.name,
+                after.config.template.unwrap_or_default()
+            );
+            Ok(0)
+        }
         Command::Update {
             memory,
             cpus,
             pids_limit,
             restart,
+            rate,
+            rate_in,
+            rate_out,
+            no_rate,
             container,
         } => {
+            let given = rate.is_some() || rate_in.is_some() || rate_out.is_some();
+            let rate = (given || no_rate)
+                .then(|| {
+                    crate::network::rates(rate.as_deref(), rate_in.as_deref(), rate_out.as_deref())
+                })
+                .transpose()?;
             let u = ContainerUpdate {
+                rate,
                 limits: Limits {
                     memory: memory
                         .map(|m| parse_size(&m))
@@ -186,18 +226,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             output,
             containers,
         } => stats(&c, containers, no_stream, output),
-        Command::Inspect { containers } => {
-            let mut all = Vec::new();
-            for r in &containers {
-                all.push(c.json::<Container>(
-                    "GET",
-                    &format!("/v1/containers/{}", enc(r)),
-                    None::<&()>,
-                )?);
-            }
-            println!("{}", serde_json::to_string_pretty(&all)?);
-            Ok(0)
-        }
+        Command::Inspect { containers } => inspect::<Container>(&c, "/v1/containers", &containers),
         Command::Wait { containers } => each(&containers, |r| {
             let w: WaitResult = c.json(
                 "POST",
@@ -218,26 +247,42 @@ pub fn run(cli: Cli) -> Result<i32> {
             })?;
             Ok(0)
         }
-        Command::Import { file, name }
+        Command::Pull(a)
         | Command::Image {
-            command: ImageCommand::Import { file, name },
-        } => crate::storage::import(&c, &file, name.as_deref()),
-        Command::Images { output }
+            command: ImageCommand::Pull(a),
+        } => crate::image::pull(&c, &a.reference, a.plain_http.then_some(true)),
+        Command::Import(a)
         | Command::Image {
-            command: ImageCommand::Ls { output },
-        } => crate::storage::images(&c, output),
-        Command::Save { image, output }
+            command: ImageCommand::Import(a),
+        } => crate::image::import(&c, &a.file, a.name.as_deref()),
+        Command::Images(a)
         | Command::Image {
-            command: ImageCommand::Export { image, output },
-        } => crate::storage::export(&c, &image, output.as_deref()),
-        Command::Rmi { images }
+            command: ImageCommand::Ls(a),
+        } => crate::image::images(&c, a.output, a.quiet),
+        Command::Image {
+            command: ImageCommand::Inspect { images },
+        } => crate::image::inspect(&c, &images),
+        Command::Image {
+            command: ImageCommand::Prune { all, force, output },
+        } => crate::image::prune(&c, all, force, output),
+        Command::Save(a)
         | Command::Image {
-            command: ImageCommand::Rm { images },
-        } => each(&images, |i| {
+            command: ImageCommand::Export(a),
+        } => crate::image::export(&c, &a.image, a.output.as_deref()),
+        Command::Rmi(a)
+        | Command::Image {
+            command: ImageCommand::Rm(a),
+        } => each(&a.images, |i| {
             c.empty("DELETE", &format!("/v1/images/{}", enc(i)))?;
             println!("{i}");
             Ok(())
         }),
+        Command::Volume { command } => crate::volume::run(&c, command),
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "condo", &mut std::io::stdout());
+            Ok(0)
+        }
         Command::Template {
             command: TemplateCommand::Build { template, verbose },
         } => crate::storage::build(&c, &template, verbose),
@@ -264,6 +309,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(())
         }),
         Command::Snapshot { command } => crate::storage::snapshot(&c, command),
+        Command::Network { command } => crate::network::run(&c, command),
         Command::System {
             command: SystemCommand::Info { output },
         } => {
@@ -291,6 +337,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Version { output } => {
+            let client = env!("CARGO_PKG_VERSION");
+            let info = c.json::<SystemInfo>("GET", "/v1/system/info", None::<&()>);
+            if output == Format::Json {
+                let server = info.as_ref().ok().map(
+                    |i| serde_json::json!({"version": i.version, "api_version": i.api_version}),
+                );
+                let v = serde_json::json!({"client": {"version": client}, "server": server});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("Client:  {client}");
+                if let Ok(i) = &info {
+                    println!("Server:  {} (API {})", i.version, i.api_version);
+                }
+            }
+            info.map(|_| 0)
+        }
         Command::System {
             command: SystemCommand::Whoami,
         } => {
@@ -301,8 +364,22 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Prints the JSON of every resource `base/REF` as one array.
+pub(crate) fn inspect<T: serde::de::DeserializeOwned + serde::Serialize>(
+    c: &Client,
+    base: &str,
+    refs: &[String],
+) -> Result<i32> {
+    let mut all = Vec::new();
+    for r in refs {
+        all.push(c.json::<T>("GET", &format!("{base}/{}", enc(r)), None::<&()>)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&all)?);
+    Ok(0)
+}
+
 /// Applies `f` to each container; with several, names the ones that failed and exits 1.
-fn each(refs: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(crate) fn each(refs: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     if let [one] = refs {
         f(one)?;
         return Ok(0);
@@ -332,142 +409,7 @@ fn post(c: &Client, r: &str, verb: &str, query: &str) -> Result<()> {
     Ok(())
 }
 
-fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
-    let mut args = a.args.into_iter();
-    let image = if a.rootfs.is_some() || a.template.is_some() {
-        None
-    } else {
-        args.next()
-    };
-    if image.is_none() && a.rootfs.is_none() && a.template.is_none() {
-        bail!("give an IMAGE, --template NAME or --rootfs DIR");
-    }
-    let mut params = std::collections::BTreeMap::new();
-    for p in a.params {
-        let Some((k, v)) = p.split_once('=') else {
-            bail!("--param \"{p}\": use NAME=VALUE");
-        };
-        params.insert(k.to_string(), v.to_string());
-    }
-    let rootfs = a.rootfs.map(|r| {
-        std::fs::canonicalize(&r)
-            .map(|p| p.display().to_string())
-            .unwrap_or(r)
-    });
-    let mut labels = std::collections::BTreeMap::new();
-    for l in a.labels {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
-    Ok(ContainerCreate {
-        name: a.name,
-        image,
-        template: a.template,
-        params,
-        rootfs,
-        command: args.collect(),
-        env: a.env,
-        workdir: a.workdir,
-        user: a.user,
-        hostname: a.hostname,
-        tty,
-        read_only: a.read_only,
-        limits: Limits {
-            memory: a
-                .memory
-                .map(|m| parse_size(&m))
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
-            cpus: a.cpus,
-            pids: a.pids_limit,
-            disk: a
-                .disk
-                .map(|m| parse_size(&m))
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("--disk: {e}"))?,
-        },
-        labels,
-        restart: a
-            .restart
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--restart: {e}"))?,
-        network: a.network,
-        stop_signal: a.stop_signal,
-        stop_timeout: a.stop_timeout,
-        volumes: a.volumes.iter().map(|v| absolute_volume(v)).collect(),
-        userns: a.userns,
-        privileged: a.privileged,
-        healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
-            command: vec!["sh".into(), "-c".into(), cmd],
-            interval: a.health_interval,
-            timeout: a.health_timeout,
-            retries: a.health_retries,
-        }),
-    })
-}
-
-/// Makes the host side of `HOST:CONTAINER[:ro]` absolute (relative to the current directory).
-fn absolute_volume(v: &str) -> String {
-    match v.split_once(':') {
-        Some((host, rest)) if !host.starts_with('/') => match std::fs::canonicalize(host) {
-            Ok(p) => format!("{}:{rest}", p.display()),
-            Err(_) => v.to_string(),
-        },
-        _ => v.to_string(),
-    }
-}
-
-fn run_container(
-    c: &Client,
-    spec: CreateArgs,
-    detach: bool,
-    rm: bool,
-    interactive: bool,
-) -> Result<i32> {
-    if rm && detach {
-        bail!("--rm works only in the foreground (without -d)");
-    }
-    let made: Container = c.json(
-        "POST",
-        "/v1/containers",
-        Some(&create_body(spec, interactive)?),
-    )?;
-    let path = format!("/v1/containers/{}", made.id);
-    if let Err(e) = c.json::<Container>("POST", &format!("{path}/start"), None::<&()>) {
-        if rm {
-            let _ = c.empty("DELETE", &format!("{path}?force=true"));
-        }
-        return Err(e);
-    }
-    if detach {
-        println!("{}", made.id);
-        return Ok(0);
-    }
-    if interactive {
-        let code = crate::tty::attach(c, &made.id);
-        if rm {
-            let _ = c.json::<WaitResult>("POST", &format!("{path}/wait"), None::<&()>);
-            c.empty("DELETE", &format!("{path}?force=true"))?;
-        }
-        return code;
-    }
-    if interactive {
-        let code = crate::tty::attach(c, &made.id);
-        if rm {
-            let _ = c.json::<WaitResult>("POST", &format!("{path}/wait"), None::<&()>);
-            c.empty("DELETE", &format!("{path}?force=true"))?;
-        }
-        return code;
-    }
-    logs(c, &made.id, true, None, None, false)?;
-    let w: WaitResult = c.json("POST", &format!("{path}/wait"), None::<&()>)?;
-    if rm {
-        c.empty("DELETE", &format!("{path}?force=true"))?;
-    }
-    Ok(w.exit_code)
-}
-
-fn logs(
+pub(crate) fn logs(
     c: &Client,
     r: &str,
     follow: bool,
@@ -503,19 +445,22 @@ fn logs(
 
 fn ps(c: &Client, all: bool, quiet: bool, output: Format) -> Result<i32> {
     let list: Vec<Container> = c.json("GET", &format!("/v1/containers?all={all}"), None::<&()>)?;
-    if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
-    }
-    if quiet {
-        for x in &list {
-            println!("{}", x.id);
-        }
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|x| {
+    let header = [
+        "ID",
+        "NAME",
+        "IMAGE/ROOTFS",
+        "COMMAND",
+        "STATE",
+        "CREATED",
+        "RESTART",
+    ];
+    listing(
+        &list,
+        output,
+        quiet,
+        |x| x.id.clone(),
+        &header,
+        |x| {
             let status = match (x.state, x.exit_code) {
                 (condo_api::ContainerState::Stopped, Some(code)) => format!("stopped ({code})"),
                 (s, _) => match &x.health {
@@ -539,21 +484,8 @@ fn ps(c: &Client, all: bool, quiet: bool, output: Format) -> Result<i32> {
                 ago(&x.created_at),
                 x.config.restart.to_string(),
             ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "NAME",
-            "IMAGE/ROOTFS",
-            "COMMAND",
-            "STATE",
-            "CREATED",
-            "RESTART",
-        ],
-        &rows,
-    );
-    Ok(0)
+        },
+    )
 }
 
 fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Result<i32> {
@@ -599,10 +531,22 @@ fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Res
                         format!("{} / {lim}", human(s.memory_bytes)),
                         s.pids.to_string(),
                         format!("{} / {}", human(s.io_read_bytes), human(s.io_write_bytes)),
+                        format!("{} / {}", human(s.net_rx_bytes), human(s.net_tx_bytes)),
                     ]
                 })
                 .collect();
-            table(&["ID", "NAME", "CPU", "MEMORY", "PIDS", "BLOCK I/O"], &rows);
+            table(
+                &[
+                    "ID",
+                    "NAME",
+                    "CPU",
+                    "MEMORY",
+                    "PIDS",
+                    "BLOCK I/O",
+                    "NET I/O",
+                ],
+                &rows,
+            );
         }
         if no_stream {
             return Ok(0);

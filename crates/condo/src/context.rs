@@ -179,8 +179,25 @@ pub fn login(name: &str, host: &str, token: Option<String>, stdin: bool) -> Resu
 }
 
 /// `condo context ls`.
-pub fn list() -> Result<i32> {
+pub fn list(output: crate::Format) -> Result<i32> {
     let all = Contexts::load()?;
+    if output == crate::Format::Json {
+        let list: Vec<serde_json::Value> = all
+            .contexts
+            .iter()
+            .map(|(n, c)| {
+                serde_json::json!({
+                    "name": n,
+                    "host": c.host,
+                    "principal": c.principal,
+                    "tenant": c.tenant,
+                    "current": all.current.as_deref() == Some(n.as_str()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
     let rows: Vec<Vec<String>> = all
         .contexts
         .iter()

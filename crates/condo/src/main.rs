@@ -3,10 +3,15 @@
 mod client;
 mod cmd;
 mod context;
+mod image;
+mod network;
 mod output;
+mod progress;
+mod run;
 mod storage;
 mod tenancy;
 mod tty;
+mod volume;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -19,7 +24,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "The daemon is found through --host or CONDO_HOST (unix://PATH or tcp://HOST:PORT), \
         else the current context (condo login, condo context), else unix:///var/lib/condo/condod.sock. \
         A token is sent from --token or CONDO_TOKEN, else the context's (only to its own host). \
-        Root on the local socket needs none."
+        Root on the local socket needs none.\n\n\
+        Examples:\n  condo run -d --name web -m 256m -v data:/srv busybox httpd -f -p 8080\n  \
+        condo logs -f web\n  condo exec -it web sh\n  condo rm -f web\n\n\
+        Exit codes: 0 success (run and exec: the command's own code), 1 failure, 2 bad usage, \
+        3 no such container or image, 4 conflict with its state, 5 not allowed."
 )]
 pub struct Cli {
     /// Where condod listens (default: the context's host).
@@ -45,6 +54,17 @@ pub enum Format {
     Json,
 }
 
+/// When `run` and `create` pull their image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    /// When the daemon does not have it.
+    Missing,
+    /// Every time (to get the newest).
+    Always,
+    /// Never: an image that is not local is an error.
+    Never,
+}
+
 /// What a new container runs and with which limits (shared by `run` and `create`).
 #[derive(Args, Debug, Clone)]
 pub struct CreateArgs {
@@ -59,8 +79,12 @@ pub struct CreateArgs {
     #[arg(long)]
     pub template: Option<String>,
     /// A template parameter NAME=VALUE (repeatable).
-    #[arg(short = 'p', long = "param", requires = "template")]
+    #[arg(long = "param", requires = "template")]
     pub params: Vec<String>,
+    /// Publish a port, [ADDR:]HOST_PORT:CONTAINER_PORT[/udp] (repeatable; needs --network).
+    /// A NAME=VALUE here is a template parameter, as with --param.
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     /// Environment variable KEY=value (repeatable).
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
@@ -91,21 +115,41 @@ pub struct CreateArgs {
     /// Mount the root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// Network to join (only "none" for now).
+    /// Network to join (see `condo network`); without one the container has only loopback.
     #[arg(long)]
     pub network: Option<String>,
+    /// Rate limit of the container's traffic, both directions (bit/s, or 10mbit, 500kbit).
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Rate limit of traffic towards the container (overrides --rate).
+    #[arg(long)]
+    pub rate_in: Option<String>,
+    /// Rate limit of traffic from the container (overrides --rate).
+    #[arg(long)]
+    pub rate_out: Option<String>,
+    /// Monthly transfer allowance, both directions (bytes, or with k, m, g, t).
+    #[arg(long)]
+    pub allowance: Option<String>,
+    /// What happens once the allowance is used: stop, or throttle[:RATE] (default 1mbit).
+    #[arg(long)]
+    pub allowance_policy: Option<String>,
     /// Signal that stop sends first.
     #[arg(long)]
     pub stop_signal: Option<String>,
     /// Seconds stop waits before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Mount a volume: NAME:/PATH[:ro] for a named volume (made on first use; its data
+    /// outlives the container), or /HOST/PATH:/PATH[:ro] (or ./rel) for a host path (admin only).
+    /// Repeatable.
+    #[arg(short = 'v', long = "volume", value_name = "SOURCE:/PATH[:ro]")]
+    pub volumes: Vec<String>,
+    /// When to pull the image: missing (when it is not local), always, never.
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     /// Size of the writable layer (e.g. 512m), for an image or template container.
     #[arg(long)]
     pub disk: Option<String>,
-    /// Mount a host path: /HOST:/CONTAINER[:ro] (repeatable).
-    #[arg(short = 'v', long = "volume")]
-    pub volumes: Vec<String>,
     /// "host": share the host's user namespace instead of an id range of its own (admin).
     #[arg(long)]
     pub userns: Option<String>,
@@ -143,7 +187,7 @@ pub enum Command {
         /// Keep stdin open (needs -t).
         #[arg(short = 'i', long)]
         interactive: bool,
-        /// Give the container a terminal.
+        /// Give the container a terminal (with -d: attach to it later with `condo attach`).
         #[arg(short = 't', long)]
         tty: bool,
         #[command(flatten)]
@@ -171,6 +215,11 @@ pub enum Command {
         /// Containers (id, id prefix or name).
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Attach your terminal to a running container made with -t; Ctrl-P Ctrl-Q detaches.
+    Attach {
+        /// The container.
+        container: String,
     },
     /// Stop containers: their stop signal, then SIGKILL after the timeout.
     Stop {
@@ -230,6 +279,22 @@ pub enum Command {
         /// Its new name.
         name: String,
     },
+    /// Move a template's instance onto another build of its template, keeping its volumes and
+    /// parameters; a snapshot comes first, and the container goes back to it if the new build
+    /// does not become healthy.
+    Rebase {
+        /// The container.
+        container: String,
+        /// The build: NAME:VERSION or NAME@VERSION (NAME alone: the newest build).
+        #[arg(long)]
+        template: String,
+        /// A parameter to add or change, NAME=VALUE (repeatable).
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// Seconds the new build has to become healthy.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Change limits or the restart policy of a container, live.
     Update {
         /// Memory limit (bytes, or with k, m, g).
@@ -244,6 +309,18 @@ pub enum Command {
         /// New restart policy.
         #[arg(long)]
         restart: Option<String>,
+        /// New rate limit, both directions (replaces the old limits whole).
+        #[arg(long)]
+        rate: Option<String>,
+        /// New rate limit towards the container.
+        #[arg(long)]
+        rate_in: Option<String>,
+        /// New rate limit from the container.
+        #[arg(long)]
+        rate_out: Option<String>,
+        /// Lift every rate limit.
+        #[arg(long, conflicts_with_all = ["rate", "rate_in", "rate_out"])]
+        no_rate: bool,
         /// The container.
         container: String,
     },
@@ -319,38 +396,36 @@ pub enum Command {
         #[arg(long)]
         no_follow: bool,
     },
+    /// Pull an image from a registry, with progress; same as `condo image pull`.
+    #[command(after_help = image::PULL_HELP)]
+    Pull(image::PullArgs),
     /// Import images from a tar (OCI layout or `docker save`); same as `condo image import`.
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Import(image::ImportArgs),
     /// List images; same as `condo image ls`.
-    Images {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Write an image as an OCI image layout tar; same as `condo image export`.
-    Save {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
+    Images(image::ListArgs),
+    /// Write an image as an OCI image layout tar; same as `condo image export` and `condo export`.
+    #[command(visible_alias = "export")]
+    Save(image::ExportArgs),
     /// Remove images; same as `condo image rm`.
-    Rmi {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Images: import, ls, rm.
+    Rmi(image::RmArgs),
+    /// Images: pull, import, ls, inspect, export, rm, prune.
     Image {
         #[command(subcommand)]
-        command: ImageCommand,
+        command: image::ImageCommand,
+    },
+    /// Named volumes: create, ls, inspect, rm, prune.
+    Volume {
+        #[command(subcommand)]
+        command: volume::VolumeCommand,
+    },
+    /// Print a shell completion script: `source <(condo completion bash)`.
+    #[command(after_help = "bash: source <(condo completion bash), or save it as \
+        /usr/share/bash-completion/completions/condo\n\
+        zsh:  condo completion zsh > \"${fpath[1]}/_condo\"\n\
+        fish: condo completion fish > ~/.config/fish/completions/condo.fish")]
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Templates: build, ls.
     Template {
@@ -367,6 +442,17 @@ pub enum Command {
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
+    },
+    /// Networks: create, ls, inspect, rm.
+    Network {
+        #[command(subcommand)]
+        command: network::NetworkCommand,
+    },
+    /// The versions of condo and of the daemon it talks to.
+    Version {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Daemon-wide commands.
     System {
@@ -411,7 +497,11 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ContextCommand {
     /// List contexts; the current one is marked with *.
-    Ls,
+    Ls {
+        /// Output format (JSON leaves the tokens out).
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Make a context the current one.
     Use {
         /// The context.
@@ -422,39 +512,6 @@ pub enum ContextCommand {
         /// The contexts.
         #[arg(required = true)]
         names: Vec<String>,
-    },
-}
-
-/// `condo image …`.
-#[derive(Subcommand, Debug)]
-pub enum ImageCommand {
-    /// Import images from a tar (OCI layout or `docker save`).
-    Import {
-        /// The archive ("-" for stdin).
-        file: String,
-        /// Name for images the archive does not name.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List images.
-    Ls {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        output: Format,
-    },
-    /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
-    Export {
-        /// The image.
-        image: String,
-        /// The file to write ("-" or absent: stdout).
-        #[arg(short = 'o', long)]
-        output: Option<String>,
-    },
-    /// Remove images (containers made from them keep their files).
-    Rm {
-        /// Image names.
-        #[arg(required = true)]
-        images: Vec<String>,
     },
 }
 

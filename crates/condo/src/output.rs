@@ -1,5 +1,26 @@
 //! Formatting for people: tables, sizes, ages.
 
+use crate::Format;
+
+/// Prints a listing as the API's JSON, as one key a line (`quiet`), or as a table.
+pub fn listing<T: serde::Serialize>(
+    list: &[T],
+    output: Format,
+    quiet: bool,
+    key: impl Fn(&T) -> String,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<i32> {
+    if output == Format::Json {
+        println!("{}", serde_json::to_string_pretty(list)?);
+    } else if quiet {
+        list.iter().for_each(|x| println!("{}", key(x)));
+    } else {
+        table(header, &list.iter().map(row).collect::<Vec<_>>());
+    }
+    Ok(0)
+}
+
 /// Prints rows as aligned columns under a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -65,9 +86,18 @@ pub fn human(n: u64) -> String {
 
 /// How long ago an RFC 3339 UTC time was, roughly ("3 minutes ago").
 pub fn ago(t: &str) -> String {
-    let Some(then) = epoch_secs(t) else {
-        return t.to_string();
-    };
+    match epoch_secs(t) {
+        Some(then) => since(then),
+        None => t.to_string(),
+    }
+}
+
+/// How long ago a time in seconds since the epoch was, roughly.
+pub fn ago_secs(t: u64) -> String {
+    since(t.min(i64::MAX as u64) as i64)
+}
+
+fn since(then: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -1,84 +1,11 @@
-//! The storage verbs: images, templates and snapshots.
-
-use std::io::Read;
+//! The storage verbs: templates and snapshots.
 
 use anyhow::{Context, Result};
-use condo_api::{
-    Container, Image, Snapshot, Template, TemplateBuild, TemplateBuildEvent, TemplateBuilt,
-};
+use condo_api::{Container, Snapshot, Template, TemplateBuild, TemplateBuildEvent, TemplateBuilt};
 
 use crate::client::{enc, Client};
 use crate::output::{human, table};
 use crate::{Format, SnapshotCommand};
-
-/// `condo import FILE`.
-pub fn import(c: &Client, file: &str, name: Option<&str>) -> Result<i32> {
-    let mut data = Vec::new();
-    if file == "-" {
-        std::io::stdin().read_to_end(&mut data)?;
-    } else {
-        std::fs::File::open(file)
-            .and_then(|mut f| f.read_to_end(&mut data))
-            .with_context(|| format!("cannot read {file}"))?;
-    }
-    let q = name
-        .map(|n| format!("?name={}", enc(n)))
-        .unwrap_or_default();
-    let mut resp = c.call("POST", &format!("/v1/images/import{q}"), Some(&data))?;
-    let mut text = Vec::new();
-    resp.body.read_to_end(&mut text)?;
-    let list: Vec<Image> =
-        serde_json::from_slice(&text).context("unexpected answer from condod")?;
-    for i in list {
-        println!("{}", i.name);
-    }
-    Ok(0)
-}
-
-/// `condo save IMAGE [-o FILE]`.
-pub fn export(c: &Client, image: &str, output: Option<&str>) -> Result<i32> {
-    let mut resp = c.call("GET", &format!("/v1/images/{}/export", enc(image)), None)?;
-    match output {
-        None | Some("-") => {
-            std::io::copy(&mut resp.body, &mut std::io::stdout().lock())?;
-        }
-        Some(path) => {
-            // Written beside, then renamed: a failed export leaves no half archive.
-            let tmp = format!("{path}.part");
-            let res = std::fs::File::create(&tmp)
-                .and_then(|mut f| std::io::copy(&mut resp.body, &mut f).and_then(|_| f.sync_all()))
-                .and_then(|_| std::fs::rename(&tmp, path));
-            if let Err(e) = res {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e).with_context(|| format!("cannot write {path}"));
-            }
-        }
-    }
-    Ok(0)
-}
-
-/// `condo images`.
-pub fn images(c: &Client, output: Format) -> Result<i32> {
-    let list: Vec<Image> = c.json("GET", "/v1/images", None::<&()>)?;
-    if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|i| {
-            let d = i.digest.strip_prefix("sha256:").unwrap_or(&i.digest);
-            vec![
-                i.name.clone(),
-                d.chars().take(12).collect(),
-                i.layers.to_string(),
-                human(i.size),
-            ]
-        })
-        .collect();
-    table(&["NAME", "DIGEST", "LAYERS", "SIZE"], &rows);
-    Ok(0)
-}
 
 /// `condo template build DIR|NAME`.
 pub fn build(c: &Client, template: &str, verbose: bool) -> Result<i32> {

@@ -1,6 +1,7 @@
-//! `exec -it`: a terminal in a container over an upgraded HTTP connection.
+//! `exec -it` and `attach`: a terminal in a container over an upgraded HTTP connection.
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,22 +57,44 @@ pub fn exec(c: &Client, container: &str, mut x: ExecCreate) -> Result<i32> {
         c,
         &format!("/v1/containers/{}/exec", enc(container)),
         &body,
-        false,
+        None,
     )
 }
 
-/// Attaches to the terminal of a running container; returns its exit code once it ends.
-pub fn attach(c: &Client, container: &str) -> Result<i32> {
+/// Ctrl-P then Ctrl-Q: leave an attached container running.
+const DETACH: [u8; 2] = [0x10, 0x11];
+
+/// Attaches to the terminal of a running container; returns its exit code once it ends, or
+/// `None` when the user detached with Ctrl-P Ctrl-Q.
+pub fn attach(c: &Client, container: &str) -> Result<Option<i32>> {
+    let detached = Arc::new(AtomicBool::new(false));
+    let code = session(
+        c,
+        &format!("/v1/containers/{}/attach", enc(container)),
+        &[],
+        Some(detached.clone()),
+    );
+    if detached.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    code.map(Some)
+}
+
+/// Attaches as [`attach`] does, for `run -it`; detaching there is not offered.
+pub fn attach_run(c: &Client, container: &str) -> Result<i32> {
     session(
         c,
         &format!("/v1/containers/{}/attach", enc(container)),
         &[],
-        true,
+        None,
     )
 }
 
-/// One terminal session over an upgraded request to `path`.
-fn session(c: &Client, path: &str, body: &[u8], send_size: bool) -> Result<i32> {
+/// One terminal session over an upgraded request to `path`. An attach sends its size first,
+/// and with `detach` the keys Ctrl-P Ctrl-Q end the session (setting it) instead of reaching
+/// the container.
+fn session(c: &Client, path: &str, body: &[u8], detach: Option<Arc<AtomicBool>>) -> Result<i32> {
+    let send_size = body.is_empty();
     let mut resp = c.send("POST", path, Some(body), Some(EXEC_UPGRADE))?;
     if resp.status != 101 {
         let mut text = String::new();
@@ -90,16 +113,41 @@ fn session(c: &Client, path: &str, body: &[u8], send_size: bool) -> Result<i32> 
         let _ = send(&writer, frame::RESIZE, &p);
     }
     let w = writer.clone();
+    let shut = reader.get_ref().try_clone()?;
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let mut stdin = std::io::stdin();
+        let mut prev = 0u8;
         loop {
             match stdin.read(&mut buf) {
                 Ok(0) | Err(_) => {
-                    let _ = send(&w, frame::END, &[]);
+                    // An attached container outlives our input; an exec's process gets EOF.
+                    if detach.is_none() {
+                        let _ = send(&w, frame::END, &[]);
+                    }
                     return;
                 }
                 Ok(n) => {
+                    if let Some(flag) = &detach {
+                        // Where Ctrl-Q ends the sequence (the Ctrl-P may be in the last read).
+                        let mut last = prev;
+                        let hit = buf[..n].iter().position(|&b| {
+                            let seq = [last, b] == DETACH;
+                            last = b;
+                            seq
+                        });
+                        prev = buf[n - 1];
+                        if let Some(i) = hit {
+                            // What came before the keys still goes (less a Ctrl-P in it).
+                            let before = i.saturating_sub(1);
+                            if before > 0 {
+                                let _ = send(&w, frame::INPUT, &buf[..before]);
+                            }
+                            flag.store(true, Ordering::SeqCst);
+                            shut.shutdown();
+                            return;
+                        }
+                    }
                     if send(&w, frame::INPUT, &buf[..n]).is_err() {
                         return;
                     }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{condo_with_input, Daemon};
 
 fn rootfs(d: &Daemon) -> String {
     d.rootfs.display().to_string()
@@ -222,29 +222,6 @@ impl Offline for Daemon {
 }
 
 /// Runs the CLI with `input` written to its stdin after a short pause.
-fn condo_with_input(d: &Daemon, args: &[&str], input: &'static str) -> (i32, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(common::bin("condo"))
-        .env("CONDO_HOST", d.host())
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(400));
-        let _ = stdin.write_all(input.as_bytes());
-        std::thread::sleep(Duration::from_secs(5));
-    });
-    let o = child.wait_with_output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-    )
-}
-
 #[test]
 fn interactive_run_and_exec() {
     let d = Daemon::start();
@@ -254,7 +231,7 @@ fn interactive_run_and_exec() {
         &[
             "run", "-it", "--rm", "--name", "shell", "--rootfs", &r, "sh",
         ],
-        "echo in-$((1+2)) $(tty); exit 5\n",
+        &[b"echo in-$((1+2)) $(tty); exit 5\n"],
     );
     assert_eq!(code, 5, "{out}");
     assert!(out.contains("in-3 /dev/pts/0"), "{out}");
@@ -263,7 +240,7 @@ fn interactive_run_and_exec() {
     let (code, out) = condo_with_input(
         &d,
         &["exec", "-it", "bg", "sh"],
-        "echo via-$((2+2)); exit 6\n",
+        &[b"echo via-$((2+2)); exit 6\n"],
     );
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("via-4"), "{out}");

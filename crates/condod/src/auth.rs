@@ -197,6 +197,7 @@ fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Op
             })
             .optional()?,
         ),
+        "/v1/networks/" => ("network", app.network.owner(&value)),
         "/v1/users/" => (
             "user",
             one("SELECT tenant_id FROM users WHERE name = ?1 AND (?2 IS NULL OR tenant_id = ?2)")?,

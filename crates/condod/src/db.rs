@@ -95,7 +95,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_tenant ON audit (tenant_id, seq);
     CREATE INDEX audit_time ON audit (time);",
-    // 4: the user-namespace id range each isolated container holds (see idrange.rs).
+    // 4: named volumes.
+    "CREATE TABLE volumes (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        UNIQUE (tenant_id, name)
+    );",
+    // 5: the user-namespace id range each isolated container holds (see idrange.rs).
     "CREATE TABLE id_ranges (
         slot INTEGER PRIMARY KEY,
         container_id TEXT NOT NULL UNIQUE
@@ -189,6 +198,7 @@ pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
             pid: r.get(11)?,
             health: health.and_then(|h| serde_json::from_str(&h).ok()),
             isolation,
+            endpoint: None,
         },
         stop_requested: r.get(10)?,
         monitor_pid: r.get(12)?,
@@ -243,9 +253,21 @@ pub fn find(
     })
 }
 
-/// Records an event in the current transaction and returns it.
+/// Records a container's event in the current transaction and returns it.
 pub fn event(
     conn: &Connection,
+    tenant: &str,
+    action: &str,
+    id: &str,
+    attributes: &[(&str, String)],
+) -> rusqlite::Result<Event> {
+    event_of(conn, "container", tenant, action, id, attributes)
+}
+
+/// Records an event about a resource of `kind` in the current transaction and returns it.
+pub fn event_of(
+    conn: &Connection,
+    kind: &str,
     tenant: &str,
     action: &str,
     id: &str,
@@ -258,14 +280,14 @@ pub fn event(
         .collect();
     let attrs = serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into());
     conn.execute(
-        "INSERT INTO events (tenant_id, time, kind, action, resource_id, attributes) VALUES (?1, ?2, 'container', ?3, ?4, ?5)",
-        params![tenant, time, action, id, attrs],
+        "INSERT INTO events (tenant_id, time, kind, action, resource_id, attributes) VALUES (?1, ?2, ?6, ?3, ?4, ?5)",
+        params![tenant, time, action, id, attrs, kind],
     )?;
     Ok(Event {
         seq: conn.last_insert_rowid(),
         time,
         tenant: tenant.to_string(),
-        kind: "container".into(),
+        kind: kind.to_string(),
         action: action.to_string(),
         id: id.to_string(),
         attributes,

@@ -37,6 +37,11 @@ impl ApiError {
         ApiError(ErrorBody::new(ErrorCode::Internal, message))
     }
 
+    /// 502: a registry or another server failed.
+    pub fn upstream(message: impl Into<String>) -> ApiError {
+        ApiError(ErrorBody::new(ErrorCode::Upstream, message))
+    }
+
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError(ErrorBody::new(ErrorCode::Unauthorized, message))
@@ -102,6 +107,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request needs a JSON body",
         )));
     }
+    // Every body is an object: serde would also take an array as a struct's fields in order.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError(ErrorBody::new(
+            ErrorCode::InvalidJson,
+            "the body must be a JSON object ({…})",
+        )));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let mut path = e.path().to_string();
@@ -117,10 +129,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 path = format!("{path}.{name}");
             }
         }
+        // serde_json calls a value of the wrong kind for an enumeration a syntax error; JSON
+        // that parses as a whole is well-formed, and the fault is the field's.
         let syntax = matches!(
             inner.classify(),
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        );
+        ) && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err();
         if syntax || path == "." || path.is_empty() {
             let what = if syntax {
                 "malformed JSON"
@@ -152,6 +166,12 @@ mod tests {
         assert_eq!(e.0.field.as_deref(), Some("limits.memory"));
         let e = parse_json::<condo_api::ContainerCreate>(br#"{"nmae": "x"}"#).unwrap_err();
         assert_eq!(e.0.field.as_deref(), Some("nmae"));
+        let e =
+            parse_json::<condo_api::ContainerCreate>(br#"{"restart": {"policy": 5}}"#).unwrap_err();
+        assert_eq!(e.0.field.as_deref(), Some("restart.policy"));
+        // An array would fill a struct's fields in order: refused.
+        let e = parse_json::<condo_api::Limits>(b"[1, 2]").unwrap_err();
+        assert_eq!(e.0.code, ErrorCode::InvalidJson);
         let e = parse_json::<condo_api::ContainerCreate>(br#"{"name": "#).unwrap_err();
         assert_eq!(e.0.code, ErrorCode::InvalidJson);
         assert!(e.0.field.is_none());

@@ -10,10 +10,12 @@ mod idmount;
 mod idrange;
 mod logs;
 mod monitor;
+mod network;
 mod quota;
 mod spec;
 mod storage;
 mod supervisor;
+mod volumes;
 mod web;
 
 use std::collections::HashMap;
@@ -46,6 +48,13 @@ struct Cli {
     /// The template library, for `condo template build NAME` (default: /usr/share/condo/templates).
     #[arg(long, env = "CONDOD_TEMPLATES")]
     templates: Option<PathBuf>,
+    /// Host ports containers may publish, as `PORT` or `LOW-HIGH` ranges separated by commas.
+    #[arg(long, default_value = "1024-65535", env = "CONDOD_PUBLISH_PORTS")]
+    publish_ports: String,
+    /// Host addresses (CIDRs, comma-separated) ports may be published on; with a list,
+    /// publishing on every address is refused. Default: any address.
+    #[arg(long, env = "CONDOD_PUBLISH_ADDRESSES")]
+    publish_addresses: Option<String>,
     /// Log filter (error, warn, info, debug, trace).
     #[arg(long, default_value = "info", env = "CONDOD_LOG")]
     log: String,
@@ -72,6 +81,8 @@ pub struct App {
     pub started: Instant,
     /// Images, templates and instances.
     pub storage: storage::Storage,
+    /// Networks, and the containers' places on them.
+    pub network: network::Hub,
     /// Browsers logged in to the dashboard.
     pub sessions: web::Sessions,
 }
@@ -171,6 +182,8 @@ async fn main() -> Result<()> {
         None => build_step_link(&root, &paths.monitor_bin)?,
     };
     let storage = storage::Storage::open(&root, helper, library)?;
+    let policy = network::port_policy(Some(&cli.publish_ports), cli.publish_addresses.as_deref())?;
+    let network = network::Hub::open(&root, policy).context("networks")?;
     let app = Arc::new(App {
         db,
         paths,
@@ -178,13 +191,17 @@ async fn main() -> Result<()> {
         slots: Mutex::new(HashMap::new()),
         started: Instant::now(),
         storage,
+        network,
         sessions: web::Sessions::default(),
     });
     supervisor::reconcile(&app)
         .await
         .context("reconciliation")?;
+    network::start(&app).await.context("networks")?;
     let a = app.clone();
     tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || volumes::remove_orphans(&a)).await?;
     let freed = idrange::release_orphans(&app.db.lock()).context("id ranges")?;
     if freed > 0 {
         tracing::info!("gave back {freed} id ranges of containers never made");

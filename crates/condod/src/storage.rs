@@ -163,7 +163,8 @@ pub struct Process {
 }
 
 /// The record of `name` as given, or as short names mean it (`bb` is `bb:latest`, and
-/// `docker.io/library/bb:latest` as `docker load` and OCI archives name it).
+/// `docker.io/library/bb:latest` as `docker load` and OCI archives name it, or
+/// `registry-1.docker.io/library/bb:latest` as a pull from Docker Hub does).
 pub fn resolve_image(
     images: &ImageStore,
     name: &str,
@@ -185,6 +186,8 @@ pub fn resolve_image(
             format!("library/{tagged}")
         };
         candidates.push(format!("docker.io/{path}"));
+        // What a pull from Docker Hub records.
+        candidates.push(format!("registry-1.docker.io/{path}"));
     }
     for c in &candidates {
         if let Ok(r) = images.get(c) {
@@ -254,6 +257,16 @@ pub fn instance_from_template(
         &st.scratch,
     )
     .map_err(|e| e.to_string())?;
+    let mut p = template_process(&meta);
+    p.args = inst.args;
+    p.env = inst.env;
+    p.cwd = Some(inst.cwd).filter(|c| c.starts_with('/'));
+    Ok(p)
+}
+
+/// What an instance of the template `meta` runs: condo-init as root (it starts each service as
+/// the template's user), its healthcheck beside it, its default limits.
+pub fn template_process(meta: &condo_template::TemplateMeta) -> Process {
     // The check runs beside condo-init, with the instance's parameters as it has them.
     let healthcheck = meta.healthcheck.as_ref().map(|h| condo_api::Healthcheck {
         command: vec![
@@ -270,11 +283,10 @@ pub fn instance_from_template(
         retries: h.retries.max(1),
     });
     let r = &meta.resources;
-    // condo-init runs as root and starts each service as the template's user.
-    Ok(Process {
-        args: inst.args,
-        env: inst.env,
-        cwd: Some(inst.cwd).filter(|c| c.starts_with('/')),
+    Process {
+        args: meta.args.clone(),
+        env: meta.env.clone(),
+        cwd: Some(meta.workdir.clone()).filter(|c| c.starts_with('/')),
         user: None,
         healthcheck,
         limits: condo_api::Limits {
@@ -289,7 +301,7 @@ pub fn instance_from_template(
             .filter(|(_, p)| p.secret)
             .map(|(k, _)| k.clone())
             .collect(),
-    })
+    }
 }
 
 /// The wire view of a template's metadata.

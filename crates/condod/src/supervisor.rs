@@ -22,7 +22,11 @@ const STABLE_RUN: u64 = 10;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Writes the bundle of `row` (config.json regenerated from its current configuration).
-fn write_bundle(app: &App, row: &ContainerRow) -> ApiResult<()> {
+fn write_bundle(
+    app: &App,
+    row: &ContainerRow,
+    net: Option<&crate::network::Joined>,
+) -> ApiResult<()> {
     // Containers made before ranges existed get theirs now.
     let ids = if crate::idrange::wants_range(&row.c.config) {
         Some(crate::idrange::allocate(&app.db.lock(), &row.c.id).map_err(ApiError::internal)?)
@@ -50,7 +54,13 @@ fn write_bundle(app: &App, row: &ContainerRow) -> ApiResult<()> {
             target.display().to_string()
         }
     };
-    let v = crate::spec::config(&row.c.config, &row.c.name, &rootfs, ids);
+    // Named volumes become their directories (made again if one was removed meanwhile).
+    let (cfg, made) = crate::volumes::resolve(app, &row.c.tenant, &row.c.config)?;
+    made.into_iter().for_each(|ev| app.emit(ev));
+    let mut v = crate::spec::config(&cfg, &row.c.name, &rootfs, ids);
+    if let Some(j) = net {
+        crate::network::apply_spec(&mut v, j);
+    }
     let dir = app.paths.bundle(&row.c.id);
     std::fs::create_dir_all(&dir)
         .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
@@ -79,10 +89,15 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
     clear_runtime(app, id).await;
     let dir = app.paths.dir(id);
     let _ = std::fs::remove_file(dir.join(monitor::EXIT_FILE));
-    write_bundle(app, &row)?;
+    let joined = crate::network::join_container(app, &row).await?;
+    if let Err(e) = write_bundle(app, &row, joined.as_ref()) {
+        crate::network::leave_container(app, id).await;
+        return Err(e);
+    }
     let started = match monitor::spawn(&app.paths, id).await {
         Ok(s) => s,
         Err(msg) => {
+            crate::network::leave_container(app, id).await;
             let conn = app.db.lock();
             if row.c.state == ContainerState::Restarting {
                 conn.execute(
@@ -187,6 +202,7 @@ pub async fn record_exit(app: &Arc<App>, id: &str, monitor_pid: i32) {
         }
         (row, ev)
     };
+    crate::network::leave_container(app, id).await;
     app.emit(ev);
     if let Some(delay) = restart_delay(&row) {
         schedule_restart(app, id, delay);

@@ -3,6 +3,7 @@
 //! audit log. A real condod on a temporary root (needs root). The CLI's side is in contexts.rs.
 
 mod common;
+mod netns;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -237,6 +238,8 @@ struct Owned {
     snapshot: String,
     user: String,
     token: String,
+    network: String,
+    volume: String,
 }
 
 /// The path of `route` naming A's resources (`other`: naming ones that exist nowhere); `None`
@@ -270,8 +273,16 @@ fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
             &format!("/v1/users/{}", pick(&a.user, "nobody")),
         )
         .replace(
+            "/v1/volumes/{name}",
+            &format!("/v1/volumes/{}", pick(&a.volume, "nowhere-data")),
+        )
+        .replace(
             "/v1/tokens/{id}",
             &format!("/v1/tokens/{}", pick(&a.token, "tok-000000000000")),
+        )
+        .replace(
+            "/v1/networks/{name}",
+            &format!("/v1/networks/{}", pick(&a.network, "nowhere-net")),
         );
     assert!(
         !p.contains('{'),
@@ -293,6 +304,8 @@ fn no_follow(path: &str) -> String {
 
 #[test]
 fn every_route_keeps_tenants_apart() {
+    // A's network gets a bridge: it must not be the host's.
+    netns::private_netns();
     let d = Daemon::start();
     import_image(&d);
     tenant(&d, "alpha", json!({}));
@@ -324,12 +337,19 @@ fn every_route_keeps_tenants_apart() {
         false,
     );
     assert_eq!(a.status, 200, "{}", a.body);
+    // A's volume, which B must not tell from one that does not exist.
+    let a = post(&d, Some(&alice), "/v1/volumes", r#"{"name":"alpha-data"}"#);
+    assert_eq!(a.status, 201, "{}", a.body);
     let owned = Owned {
         container: cid.clone(),
         snapshot: "s1".into(),
         user: "otto".into(),
         token: alice_tok.clone(),
+        network: "alpha-net".into(),
+        volume: "alpha-data".into(),
     };
+    let a = post(&d, Some(&alice), "/v1/networks", r#"{"name":"alpha-net"}"#);
+    assert_eq!(a.status, 201, "{}", a.body);
     // B's own container, never started, for the read-only walk.
     let a = post(
         &d,
@@ -344,6 +364,8 @@ fn every_route_keeps_tenants_apart() {
         snapshot: "nosnap".into(),
         user: "rita".into(),
         token: "tok-000000000000".into(),
+        network: "nowhere-net".into(),
+        volume: "nowhere-data".into(),
     };
     let events_before = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
 

@@ -337,21 +337,39 @@ impl InstanceStore {
     /// Throws away the instance's current state and restarts it from snapshot `snap`; later
     /// snapshots are kept. The instance must be unmounted.
     pub fn rollback(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
-        let mut r = self.load(name)?;
+        let r = self.load(name)?;
         self.require(&r, snap)?;
-        let key = snapshot_key(name, snap);
+        self.restart_on(r, snapshot_key(name, snap))
+    }
+
+    /// Replaces the instance's writable layer with a fresh one on `parent`.
+    fn restart_on(
+        &self,
+        mut r: InstanceRecord,
+        parent: String,
+    ) -> Result<Vec<Mount>, InstanceError> {
         let old = active_key(&r);
         r.generation += 1;
-        r.parent = Some(key.clone());
         let mounts = self
             .snap
-            .prepare(&active_key(&r), Some(&key), &self.opts(&r))?;
+            .prepare(&active_key(&r), Some(&parent), &self.opts(&r))?;
+        r.parent = Some(parent);
         if let Err(e) = self.save(&r) {
             let _ = self.snap.remove(&active_key(&r));
             return Err(e);
         }
         self.snap.remove(&old)?;
         Ok(mounts)
+    }
+
+    /// Moves the instance onto committed snapshot `base` (a newer build of what it was made
+    /// from): its current writable state is dropped, its snapshots are kept, so a rollback to
+    /// one of them brings back the old base too. O(1); the instance must be unmounted.
+    pub fn rebase(&self, name: &str, base: &str) -> Result<Vec<Mount>, InstanceError> {
+        let mut r = self.load(name)?;
+        self.snap.stat(base)?;
+        r.base = Some(base.into());
+        self.restart_on(r, base.into())
     }
 
     /// Creates instance `new` from snapshot `snap` of `name`; O(1).

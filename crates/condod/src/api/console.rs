@@ -9,6 +9,7 @@
 use std::process::Stdio;
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -18,18 +19,27 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::Caller;
-use crate::error::{parse_json, ApiError};
+use crate::error::{parse_json, ApiError, ApiResult};
 use crate::App;
 
-/// The handler.
+/// The handler. An absent container and a request that is not a WebSocket get an error body
+/// before any upgrade.
 pub async fn console(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(r): Path<String>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    ws.max_message_size(1 << 20)
-        .on_upgrade(move |socket| session(app, caller, r, socket))
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    super::containers::find(&app, &caller, &r)?;
+    let ws = ws.map_err(|e| {
+        ApiError::invalid(
+            "upgrade",
+            format!("the console is a WebSocket: {}", e.body_text()),
+        )
+    })?;
+    Ok(ws
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| session(app, caller, r, socket)))
 }
 
 async fn refuse(mut socket: WebSocket, e: ApiError) {

@@ -163,27 +163,21 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
         condo_runtime::kill::parse_signal(s)
             .map_err(|e| ApiError::invalid("stop_signal", e.to_string()))?;
     }
-    if matches!(&c.network, Some(n) if n != "none") {
-        return Err(ApiError::invalid(
-            "network",
-            "networks are not available yet; leave network out (none)",
-        ));
-    }
     for v in &c.volumes {
-        let Some((host, _, _)) = crate::spec::parse_volume(v) else {
-            return Err(ApiError::invalid(
-                "volumes",
-                format!("volume \"{v}\": use /HOST/PATH:/CONTAINER/PATH[:ro]"),
-            ));
-        };
-        if !caller.may_use_host_paths() {
-            return Err(ApiError::forbidden("only an admin may mount host paths"));
-        }
-        if !std::path::Path::new(&host).exists() {
-            return Err(ApiError::invalid(
-                "volumes",
-                format!("volume \"{v}\": {host} does not exist"),
-            ));
+        let m = crate::volumes::parse(v)
+            .map_err(|e| ApiError::invalid("volumes", format!("volume \"{v}\": {e}")))?;
+        if let crate::volumes::Source::Host(host) = &m.source {
+            if !caller.may_use_host_paths() {
+                return Err(ApiError::forbidden(format!(
+                    "volume \"{v}\": only an admin may mount host paths (use a volume name)"
+                )));
+            }
+            if !std::path::Path::new(host).exists() {
+                return Err(ApiError::invalid(
+                    "volumes",
+                    format!("volume \"{v}\": {host} does not exist"),
+                ));
+            }
         }
     }
     if c.limits.disk.is_some() && c.rootfs.is_some() {
@@ -309,12 +303,12 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<Container>>> {
     let all = super::flag(q.get("all"));
     let rows = db::list(&app.db.lock(), caller.scope())?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| r.c)
-            .filter(|c| all || c.state.is_live() || c.state == ContainerState::Restarting)
-            .collect(),
-    ))
+    let list: Vec<Container> = rows
+        .into_iter()
+        .map(|r| r.c)
+        .filter(|c| all || c.state.is_live() || c.state == ContainerState::Restarting)
+        .collect();
+    Ok(Json(with_endpoints(&app, list).await?))
 }
 
 /// Stores a new container row and its `create` event, once the tenant's quota admits it (in
@@ -373,6 +367,9 @@ pub async fn create(
         },
         &Default::default(),
     )?;
+    let (cc, tenant) = (c.clone(), caller.tenant().to_string());
+    let cap = crate::network::bandwidth_of(&app, &tenant)?;
+    crate::network::blocking(&app, move |h| h.check_create(&tenant, cap, &cc)).await??;
     let id = crate::auth::random_hex(8).map_err(|e| ApiError::internal(e.to_string()))?;
     let name = c
         .name
@@ -399,20 +396,28 @@ pub async fn create(
             return Err(e);
         }
     }
-    let config = match serde_json::to_string(&stored) {
-        Ok(c) => c,
-        Err(e) => {
-            drop_instance(&app, &id).await;
-            return Err(ApiError::internal(e.to_string()));
-        }
-    };
-    let ev = match insert(&app, caller.tenant(), &id, &name, &config, &stored) {
-        Ok(ev) => ev,
+    // Named volumes are made on first use, and unmade if the container is not.
+    let made = match crate::volumes::resolve(&app, caller.tenant(), &stored) {
+        Ok((_, made)) => made,
         Err(e) => {
             drop_instance(&app, &id).await;
             return Err(e);
         }
     };
+    let ev = serde_json::to_string(&stored)
+        .map_err(|e| ApiError::internal(e.to_string()))
+        .and_then(|config| insert(&app, caller.tenant(), &id, &name, &config, &stored));
+    let ev = match ev {
+        Ok(ev) => ev,
+        Err(e) => {
+            crate::volumes::forget(&app, &made);
+            drop_instance(&app, &id).await;
+            return Err(e);
+        }
+    };
+    for v in made {
+        app.emit(v);
+    }
     app.emit(ev);
     Ok((StatusCode::CREATED, reload(&app, &id)?))
 }
@@ -423,7 +428,26 @@ pub async fn inspect(
     Extension(caller): Extension<Caller>,
     Path(r): Path<String>,
 ) -> ApiResult<Json<Container>> {
-    Ok(Json(find(&app, &caller, &r)?.c))
+    let c = find(&app, &caller, &r)?.c;
+    let mut one = with_endpoints(&app, vec![c]).await?;
+    Ok(Json(one.remove(0)))
+}
+
+/// Fills in the network endpoints of running containers.
+async fn with_endpoints(app: &Arc<App>, mut list: Vec<Container>) -> ApiResult<Vec<Container>> {
+    if list
+        .iter()
+        .all(|c| crate::network::wanted(&c.config).is_none())
+    {
+        return Ok(list);
+    }
+    crate::network::blocking(app, move |h| {
+        for c in list.iter_mut() {
+            c.endpoint = h.endpoint(&c.id);
+        }
+        list
+    })
+    .await
 }
 
 /// `POST /v1/containers/{id}/start`.
@@ -655,6 +679,19 @@ pub async fn update(
     let _g = slot.ops.lock().await;
     let row =
         db::get(&app.db.lock(), &row.c.id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
+    if let Some(rate) = u.rate {
+        let next = ContainerCreate {
+            rate,
+            ..row.c.config.clone()
+        };
+        let tenant = row.c.tenant.clone();
+        let cap = crate::network::bandwidth_of(&app, &tenant)?;
+        crate::network::blocking(&app, move |h| h.check_create(&tenant, cap, &next)).await??;
+        if row.c.state.is_live() {
+            let id = row.c.id.clone();
+            crate::network::blocking(&app, move |h| h.set_rate(&id, &rate, cap)).await??;
+        }
+    }
     let mut resized = row.c.config.clone();
     resized.limits.memory = u.limits.memory.or(resized.limits.memory);
     resized.limits.cpus = u.limits.cpus.or(resized.limits.cpus);
@@ -681,6 +718,9 @@ pub async fn update(
     cfg.limits.pids = l.pids.or(cfg.limits.pids);
     if let Some(p) = u.restart {
         cfg.restart = p;
+    }
+    if let Some(rate) = u.rate {
+        cfg.rate = rate;
     }
     let text = serde_json::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()))?;
     let ev = {
@@ -745,6 +785,7 @@ pub async fn delete(
         tx.commit()?;
         ev
     };
+    crate::network::forget_container(&app, &row.c.id).await;
     drop_instance(&app, &row.c.id).await;
     // Never through a root filesystem still mounted there (a host directory, for one).
     if !crate::storage::is_mounted(&app.paths.dir(&row.c.id).join("rootfs")) {

@@ -5,6 +5,8 @@ mod console;
 mod containers;
 mod exec;
 mod images;
+mod networks;
+mod rebase;
 mod snapshots;
 mod streams;
 mod system;
@@ -12,6 +14,9 @@ mod templates;
 mod tenants;
 mod tokens;
 mod users;
+mod volumes;
+
+pub use containers::valid_name;
 
 use std::sync::Arc;
 
@@ -35,6 +40,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("delete", "/v1/containers/{id}", Operate),
     ("post", "/v1/containers/{id}/start", Operate),
     ("post", "/v1/containers/{id}/stop", Operate),
+    ("post", "/v1/containers/{id}/rebase", Operate),
     ("post", "/v1/containers/{id}/restart", Operate),
     ("post", "/v1/containers/{id}/kill", Operate),
     ("post", "/v1/containers/{id}/pause", Operate),
@@ -65,9 +71,17 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Operate,
     ),
     ("get", "/v1/images", Read),
+    ("post", "/v1/images/pull", Admin),
     ("post", "/v1/images/import", Admin),
+    ("post", "/v1/images/prune", Admin),
+    ("get", "/v1/images/{name}", Read),
     ("delete", "/v1/images/{name}", Admin),
     ("get", "/v1/images/{name}/export", Read),
+    ("get", "/v1/volumes", Read),
+    ("post", "/v1/volumes", Operate),
+    ("post", "/v1/volumes/prune", Operate),
+    ("get", "/v1/volumes/{name}", Read),
+    ("delete", "/v1/volumes/{name}", Operate),
     ("get", "/v1/templates", Read),
     ("post", "/v1/templates/build", Admin),
     ("get", "/v1/templates/{name}", Read),
@@ -86,6 +100,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("post", "/v1/tokens", Owner),
     ("delete", "/v1/tokens/{id}", Owner),
     ("get", "/v1/audit", Owner),
+    ("get", "/v1/networks", Read),
+    ("post", "/v1/networks", Owner),
+    ("get", "/v1/networks/{name}", Read),
+    ("delete", "/v1/networks/{name}", Owner),
 ];
 
 /// The router.
@@ -106,6 +124,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/containers/{id}/start", post(containers::start))
         .route("/v1/containers/{id}/stop", post(containers::stop))
+        .route("/v1/containers/{id}/rebase", post(rebase::rebase))
         .route("/v1/containers/{id}/restart", post(containers::restart))
         .route("/v1/containers/{id}/kill", post(containers::kill))
         .route("/v1/containers/{id}/pause", post(containers::pause))
@@ -135,14 +154,30 @@ pub fn router(app: Arc<App>) -> Router {
             post(snapshots::clone),
         )
         .route("/v1/images", get(images::list))
+        .route("/v1/images/pull", post(images::pull))
         .route("/v1/images/import", post(images::import))
-        .route("/v1/images/{name}", delete(images::delete))
+        .route("/v1/images/prune", post(images::prune))
+        .route(
+            "/v1/images/{name}",
+            get(images::inspect).delete(images::delete),
+        )
         .route("/v1/images/{name}/export", get(images::export))
+        .route("/v1/volumes", get(volumes::list).post(volumes::create))
+        .route("/v1/volumes/prune", post(volumes::prune))
+        .route(
+            "/v1/volumes/{name}",
+            get(volumes::inspect).delete(volumes::delete),
+        )
         .route("/v1/templates", get(templates::list))
         .route("/v1/templates/build", post(templates::build))
         .route(
             "/v1/templates/{name}",
             get(templates::show).delete(templates::delete),
+        )
+        .route("/v1/networks", get(networks::list).post(networks::create))
+        .route(
+            "/v1/networks/{name}",
+            get(networks::inspect).delete(networks::delete),
         )
         .route("/v1/tenants", get(tenants::list).post(tenants::create))
         .route(

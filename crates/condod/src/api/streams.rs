@@ -21,7 +21,7 @@ use crate::App;
 type Q = Query<HashMap<String, String>>;
 
 /// A response that sends each item of `rx` as one JSON line.
-fn ndjson<T: Serialize + Send + 'static>(mut rx: mpsc::Receiver<T>) -> Response {
+pub fn ndjson<T: Serialize + Send + 'static>(mut rx: mpsc::Receiver<T>) -> Response {
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|o| {
             o.map(|v| {
@@ -167,6 +167,7 @@ fn sample(app: &App, id: &str, name: &str) -> Result<Sample, ApiError> {
             .sum()
     };
     let limit = s.memory.usage.limit;
+    let (net_rx_bytes, net_tx_bytes) = app.network.traffic(id);
     Ok(Sample {
         at: Instant::now(),
         cpu: s.cpu.usage.total,
@@ -181,6 +182,8 @@ fn sample(app: &App, id: &str, name: &str) -> Result<Sample, ApiError> {
             pids: s.pids.current,
             io_read_bytes: io("read"),
             io_write_bytes: io("write"),
+            net_rx_bytes,
+            net_tx_bytes,
         },
     })
 }

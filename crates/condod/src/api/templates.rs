@@ -134,18 +134,7 @@ fn stream_build(app: Arc<App>, dir: std::path::PathBuf) -> Response {
         };
         let _ = tx.blocking_send(last);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = rx.recv().await?;
-        let mut line = serde_json::to_vec(&ev).unwrap_or_default();
-        line.push(b'\n');
-        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(line)), rx))
-    });
-    (
-        StatusCode::CREATED,
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        axum::body::Body::from_stream(stream),
-    )
-        .into_response()
+    (StatusCode::CREATED, super::streams::ndjson(rx)).into_response()
 }
 
 /// `GET /v1/templates/{name}`: `name` or `name:version` (the newest build without a version).

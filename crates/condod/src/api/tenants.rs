@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use condo_api::{Quota, Tenant, TenantCreate};
+use condo_api::{Quota, Tenant, TenantCreate, Usage};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::auth::Caller;
@@ -30,8 +30,12 @@ pub fn bad_name(field: &str, n: &str) -> ApiError {
     )
 }
 
-/// Tenant `id` with its quota and usage.
-pub fn view(conn: &Connection, id: &str) -> rusqlite::Result<Option<Tenant>> {
+/// Tenant `id` with its quota and usage (its networks counted by `networks`).
+pub fn view(
+    conn: &Connection,
+    networks: &crate::network::Hub,
+    id: &str,
+) -> rusqlite::Result<Option<Tenant>> {
     let row: Option<(String, String, String, Quota)> = conn
         .query_row(
             &format!("SELECT id, name, created_at, {QUOTA_COLUMNS} FROM tenants WHERE id = ?1"),
@@ -42,7 +46,10 @@ pub fn view(conn: &Connection, id: &str) -> rusqlite::Result<Option<Tenant>> {
     let Some((id, name, created_at, quota)) = row else {
         return Ok(None);
     };
-    let usage = quota::usage(conn, &id)?;
+    let usage = Usage {
+        networks: networks.networks_of(&id),
+        ..quota::usage(conn, &id)?
+    };
     Ok(Some(Tenant {
         id,
         name,
@@ -67,7 +74,7 @@ pub async fn list(
     };
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        out.extend(view(&conn, &id)?);
+        out.extend(view(&conn, &app.network, &id)?);
     }
     Ok(Json(out))
 }
@@ -99,7 +106,8 @@ pub async fn create(
         r => r?,
     };
     quota::set(&tx, &b.name, &b.quota)?;
-    let t = view(&tx, &b.name)?.ok_or_else(|| ApiError::internal("the new tenant is gone"))?;
+    let t = view(&tx, &app.network, &b.name)?
+        .ok_or_else(|| ApiError::internal("the new tenant is gone"))?;
     tx.commit()?;
     Ok((StatusCode::CREATED, Json(t)))
 }
@@ -109,7 +117,7 @@ pub async fn show(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Tenant>> {
-    view(&app.db.lock(), &name)?
+    view(&app.db.lock(), &app.network, &name)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("tenant", &name))
 }
@@ -126,7 +134,7 @@ pub async fn set_quota(
     if !quota::set(&conn, &name, &q)? {
         return Err(ApiError::not_found("tenant", &name));
     }
-    view(&conn, &name)?
+    view(&conn, &app.network, &name)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("tenant", &name))
 }
@@ -141,7 +149,7 @@ pub async fn delete(
     }
     let mut conn = app.db.lock();
     let tx = conn.transaction()?;
-    let Some(t) = view(&tx, &name)? else {
+    let Some(t) = view(&tx, &app.network, &name)? else {
         return Err(ApiError::not_found("tenant", &name));
     };
     if t.usage.containers > 0 || t.usage.networks > 0 {

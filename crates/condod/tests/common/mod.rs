@@ -63,6 +63,14 @@ impl Answer {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    /// The body as JSON lines (a stream).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
 }
 
 /// A condod on a temporary root; killed (its containers deleted first) when dropped.
@@ -240,31 +248,82 @@ impl Daemon {
             .tmp
             .path()
             .join(format!("{}.tar", reference.replace([':', '/'], "_")));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/engines/mkimage.sh");
-        let st = Command::new("bash")
-            .arg(script)
-            .arg(&tar)
-            .arg(reference)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mkimage.sh failed");
+        busybox_image(&tar, reference);
         tar
     }
 
     /// Runs the CLI against this daemon.
     pub fn condo(&self, args: &[&str]) -> (i32, String, String) {
-        let o = Command::new(bin("condo"))
-            .env("CONDO_HOST", self.host())
-            .env_remove("CONDO_TOKEN")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        condo_at(&self.host(), args)
     }
+}
+
+/// Runs the CLI against the daemon at `host`: exit code, stdout, stderr.
+pub fn condo_at(host: &str, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin("condo"))
+        .env("CONDO_HOST", host)
+        .env_remove("CONDO_TOKEN")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Runs the CLI with each piece of `input` written to its stdin after a moment.
+pub fn condo_with_input(
+    d: &Daemon,
+    args: &[&str],
+    input: &'static [&'static [u8]],
+) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin("condo"))
+        .env("CONDO_HOST", d.host())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        for chunk in input {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            let _ = stdin.write_all(chunk);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    });
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+/// Whether `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Writes a busybox image named `name` as a tar (an OCI layout and a docker-archive at once)
+/// at `out`, with the repository's tests/engines/mkimage.sh.
+pub fn busybox_image(out: &Path, name: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/engines/mkimage.sh");
+    let st = Command::new("bash")
+        .arg(script)
+        .arg(out)
+        .arg(name)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mkimage.sh failed");
 }
 
 impl Drop for Daemon {
@@ -333,6 +392,11 @@ pub fn request_with<S: Read + Write>(
     let head = head(method, path, body, token, extra);
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
+    read_answer(s)
+}
+
+/// Reads one answer from `s` (sized, chunked or to the end).
+pub fn read_answer<S: Read>(s: S) -> Answer {
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
