@@ -788,8 +788,7 @@ async function tabSnapshots(c, body) {
     clearErrors(form);
     err.textContent = '';
     try {
-      if (c.state === 'running' && !confirm(`${c.name} stops while the snapshot is taken and starts again right after. Go on?`)) return;
-      await whileStopped(c, () => api('POST', base, { name: name.value.trim() }));
+      await api('POST', base, { name: name.value.trim() });
       notice(`snapshot ${name.value.trim()} taken`);
       name.value = '';
       await paint();

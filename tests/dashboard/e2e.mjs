@@ -103,7 +103,6 @@ try {
   // Snapshot, change a file, roll back: the change is gone.
   await page.getByRole('link', { name: 'Snapshots' }).click();
   await page.getByLabel('Snapshot name').fill('before');
-  page.once('dialog', (dlg) => dlg.accept());
   await page.getByRole('button', { name: 'Take snapshot' }).click();
   await page.locator('tr[data-snapshot="before"]').waitFor();
   await exec(d, acme, id, 'echo after > /changed-later');

@@ -37,6 +37,19 @@ fn sync() {
     let _ = Command::new("sync").status();
 }
 
+/// Waits until deleted subvolumes are cleaned, so that their cleanup does not land on the
+/// next measurement (btrfs removes them in the background, inside later transactions).
+fn settle(backend: &str, root: &Path) {
+    if backend == "btrfs" {
+        let _ = Command::new("btrfs")
+            .args(["subvolume", "sync"])
+            .arg(root)
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+    sync();
+}
+
 fn main() -> R<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, backend, root, rounds] = &args[..] else {
@@ -92,6 +105,7 @@ fn main() -> R<()> {
         for i in 0..rounds {
             st.delete(&format!("i-{label}-{i}"))?;
         }
+        settle(backend, root);
         if label == "1GiB" {
             // Snapshot after the instance wrote 1 GiB, then clone from it.
             let (mut snaps, mut clones) = (Vec::new(), Vec::new());
@@ -130,8 +144,74 @@ fn main() -> R<()> {
                 st.delete(&format!("c-{i}"))?;
                 st.delete(&format!("w-{i}"))?;
             }
+            settle(backend, root);
+            live(&st, &key, &mnt, &root.join("copy"), rounds.min(5))?;
         }
         snap.remove(&key)?;
+        settle(backend, root);
     }
     Ok(())
+}
+
+/// Runs `cp -a --reflink=auto` of `from` to `to`; returns the milliseconds it took.
+fn cp_ms(from: &Path, to: &Path) -> R<f64> {
+    sync();
+    let t = Instant::now();
+    if !Command::new("cp")
+        .args(["-a", "--reflink=auto"])
+        .arg(from)
+        .arg(to)
+        .status()?
+        .success()
+    {
+        return Err("cp failed".into());
+    }
+    let ms = ms(t);
+    std::fs::remove_dir_all(to)?;
+    Ok(ms)
+}
+
+/// Instances with a 4 GiB quota that wrote 1 GiB and stay mounted: a snapshot while mounted
+/// (A) beside a full copy of the same mounted tree (B), alternating, then a clone from it.
+fn live(st: &InstanceStore, image: &str, mnt: &Path, copy: &Path, rounds: usize) -> R<()> {
+    let backend = st.snapshotter().backend();
+    let (mut create, mut snaps, mut cps, mut clones) = (vec![], vec![], vec![], vec![]);
+    for i in 0..rounds {
+        let name = format!("l-{i}");
+        let t = Instant::now();
+        let m = st.create(&name, Some(image), Some(4 << 30))?;
+        create.push(ms(t));
+        mount_all(&m, mnt)?;
+        write_mib(mnt, 1024, 64)?;
+        sync();
+        let t = Instant::now();
+        st.snapshot_running(&name, "s")?;
+        snaps.push(ms(t));
+        cps.push(cp_ms(mnt, copy)?);
+        unmount(mnt)?;
+        let t = Instant::now();
+        st.clone_from(&name, "s", &format!("lc-{i}"), None)?;
+        clones.push(ms(t));
+    }
+    for i in 0..rounds {
+        st.delete(&format!("lc-{i}"))?;
+        st.delete(&format!("l-{i}"))?;
+    }
+    let (s, c) = (median(snaps.clone()), median(cps.clone()));
+    println!(
+        "{backend} with a 4GiB quota: create median {:.2} ms; snapshot while mounted after writing 1GiB: {} ms, median {s:.2} ms; cp -a --reflink=auto of the mounted tree: {} ms, median {c:.1} ms; ratio {:.3}; clone from it: median {:.2} ms",
+        median(create),
+        list(&snaps),
+        list(&cps),
+        s / c,
+        median(clones)
+    );
+    Ok(())
+}
+
+fn list(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -92,8 +92,63 @@ pub fn disk_usage(path: &Path) -> io::Result<(u64, u64)> {
     Ok((bytes, inodes))
 }
 
+/// Makes new file `dst` a reflink of `src` (sharing its extents: one atomic step whose cost
+/// grows with the extents, not the data), durable on return; `Ok(false)`, and no `dst`, where
+/// the filesystem has no reflinks.
+pub fn reflink(src: &Path, dst: &Path) -> io::Result<bool> {
+    use rustix::io::Errno;
+    let s = File::open(src)?;
+    let d = File::options().write(true).create_new(true).open(dst)?;
+    let r = match rustix::fs::ioctl_ficlone(&d, &s) {
+        Ok(()) => d.sync_all().map(|()| true),
+        Err(Errno::OPNOTSUPP | Errno::XDEV | Errno::INVAL | Errno::NOTTY | Errno::PERM) => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    };
+    if !matches!(r, Ok(true)) {
+        let _ = fs::remove_file(dst);
+    }
+    r
+}
+
+/// Copies file `src` to new file `dst`, only the ranges that hold data (holes stay holes), in
+/// the kernel; durable on return.
+pub fn copy_sparse(src: &Path, dst: &Path) -> io::Result<()> {
+    use rustix::fs::SeekFrom;
+    use rustix::io::Errno;
+    let s = File::open(src)?;
+    let d = File::options().write(true).create_new(true).open(dst)?;
+    let len = s.metadata()?.len();
+    d.set_len(len)?;
+    let mut off = 0u64;
+    while off < len {
+        let start = match rustix::fs::seek(&s, SeekFrom::Data(off)) {
+            Ok(p) => p,
+            Err(Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let end = rustix::fs::seek(&s, SeekFrom::Hole(start))?.min(len);
+        let (mut i, mut o) = (start, start);
+        while i < end {
+            let n = (end - i).min(1 << 30) as usize;
+            if rustix::fs::copy_file_range(&s, Some(&mut i), &d, Some(&mut o), n)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} shrank while being copied", src.display()),
+                ));
+            }
+        }
+        off = end;
+    }
+    d.sync_all()
+}
+
 /// Runs a command, turning a non-zero exit into an error that carries its stderr.
 pub fn run(cmd: &mut std::process::Command) -> io::Result<String> {
+    if let Some(lock) = crate::snapshot::held_lock() {
+        cmd.stdin(lock);
+    }
     let out = cmd
         .output()
         .map_err(|e| io::Error::new(e.kind(), format!("{cmd:?}: {e}")))?;

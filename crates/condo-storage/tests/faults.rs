@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use condo_storage::content::ContentStore;
 use condo_storage::image::{archive, ImageStore};
-use condo_storage::instance::InstanceStore;
-use condo_storage::snapshot::{OverlaySnapshotter, PrepareOptions, Snapshotter};
+use condo_storage::instance::{InstanceError, InstanceStore};
+use condo_storage::snapshot::{Kind, OverlaySnapshotter, PrepareOptions, Snapshotter};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -30,15 +30,67 @@ fn spawn_child(test: &str, env: &str, val: &str) -> std::process::Child {
         .unwrap()
 }
 
+/// Runs child test `test` on `dir` and, once it took a snapshot (a loaded machine can be slow
+/// to start it), kills it with SIGKILL `ms` later, wherever it is.
+fn kill_child(test: &str, env: &str, dir: &Path, ms: u64) {
+    let before = snapshots_of_app(dir);
+    let mut child = spawn_child(test, env, &dir.display().to_string());
+    let t = Instant::now();
+    while snapshots_of_app(dir) <= before {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{test} made no progress"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "{test} ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(ms));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The number of snapshots instance "app" at `dir` has (its record read directly: opening
+/// the stores would wait for the child's lock).
+fn snapshots_of_app(dir: &Path) -> usize {
+    condo_storage::fsutil::read_json::<condo_storage::instance::InstanceRecord>(
+        &dir.join("inst/app.json"),
+    )
+    .ok()
+    .flatten()
+    .map(|r| r.snapshots.len())
+    .unwrap_or(0)
+}
+
+/// Stores at `dir` with an image and an instance "app" on it.
+fn app(dir: &Path, quota: Option<u64>) -> (Arc<dyn Snapshotter>, InstanceStore) {
+    let (s, st) = open(dir);
+    s.prepare("b", None, &PrepareOptions::default()).unwrap();
+    std::fs::write(s.fs_path("b").unwrap().join("base"), b"x").unwrap();
+    s.commit("image", "b").unwrap();
+    st.create("app", Some("image"), quota).unwrap();
+    (s, st)
+}
+
 /// Child of `killed_snapshots_recover`: takes snapshots until it is killed.
 #[test]
 fn child_snapshots() {
-    let Ok(dir) = std::env::var("CONDO_TEST_CHILD_SNAPSHOTS") else {
+    snapshot_forever("CONDO_TEST_CHILD_SNAPSHOTS", |st, n| {
+        st.snapshot("app", n).map(drop)
+    });
+}
+
+/// In a child run (`env` names the store): takes snapshots s0, s1, … of "app" (skipping names
+/// taken) until it is killed.
+fn snapshot_forever(env: &str, take: impl Fn(&InstanceStore, &str) -> Result<(), InstanceError>) {
+    let Ok(dir) = std::env::var(env) else {
         return;
     };
     let (_, st) = open(Path::new(&dir));
     for i in 0.. {
-        st.snapshot("app", &format!("s{i}")).unwrap();
+        match take(&st, &format!("s{i}")) {
+            Err(InstanceError::SnapshotExists { .. }) => continue,
+            r => r.unwrap(),
+        }
     }
 }
 
@@ -48,20 +100,14 @@ fn killed_snapshots_recover() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (s, st) = open(tmp.path());
-    s.prepare("b", None, &PrepareOptions::default()).unwrap();
-    std::fs::write(s.fs_path("b").unwrap().join("base"), b"x").unwrap();
-    s.commit("image", "b").unwrap();
-    st.create("app", Some("image"), None).unwrap();
+    app(tmp.path(), None);
     for round in 0..3 {
-        let mut child = spawn_child(
+        kill_child(
             "child_snapshots",
             "CONDO_TEST_CHILD_SNAPSHOTS",
-            &tmp.path().display().to_string(),
+            tmp.path(),
+            70 * round,
         );
-        std::thread::sleep(Duration::from_millis(150 + 70 * round));
-        child.kill().unwrap(); // SIGKILL, wherever it is
-        child.wait().unwrap();
         let (s, st) = open(tmp.path());
         let r = st.load("app").unwrap();
         assert!(r.pending.is_none());
@@ -206,4 +252,101 @@ fn killed_import_is_consistent_and_retryable() {
         .unwrap();
     assert!(r.ingests >= 1);
     assert!(images.content().ingests().unwrap().is_empty());
+}
+
+/// Child of `killed_live_snapshots_recover`: snapshots the mounted instance until killed.
+#[test]
+fn child_live_snapshots() {
+    snapshot_forever("CONDO_TEST_CHILD_LIVE", |st, n| {
+        st.snapshot_running("app", n)
+    });
+}
+
+/// A kill while the instance's filesystem is frozen for a live snapshot must not leave its
+/// writers blocked, nor a half copy, and the same snapshot can be taken again.
+#[test]
+fn killed_live_snapshots_recover() {
+    if !root() {
+        return;
+    }
+    let tmp = Scratch::new();
+    let (s, st) = app(tmp.path(), Some(64 << 20));
+    let mnt = tmp.path().join("mnt");
+    let live = MountGuard::new(&st.mounts("app").unwrap(), &mnt);
+    std::fs::write(mnt.join("data"), vec![3u8; 4 << 20]).unwrap();
+    for round in 0..4u64 {
+        kill_child(
+            "child_live_snapshots",
+            "CONDO_TEST_CHILD_LIVE",
+            tmp.path(),
+            37 * round,
+        );
+        let (s, st) = open(tmp.path());
+        // Opening the store thaws a filesystem the child left frozen: writes go through.
+        sh(&format!(
+            "timeout 20 sh -c 'echo {round} > {}/after'",
+            mnt.display()
+        ));
+        let r = st.load("app").unwrap();
+        assert!(!r.snapshots.is_empty(), "child took no snapshot");
+        let ids: std::collections::HashSet<String> = s
+            .walk()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id.to_string())
+            .collect();
+        for n in names(&tmp.path().join("snap/snapshots")) {
+            let id = n.split('.').next().unwrap();
+            assert!(ids.contains(id), "{n} left behind");
+            assert!(!n.ends_with(".frozen"), "{n} left behind");
+        }
+        for snap in &r.snapshots {
+            let k = condo_storage::instance::snapshot_key("app", &snap.name);
+            assert_eq!(s.stat(&k).unwrap().kind, Kind::Committed);
+        }
+        // The name the child was taking when it died can be taken again.
+        let next = format!("s{}", r.snapshots.len());
+        st.snapshot_running("app", &next).unwrap();
+        st.clone_from("app", &next, &format!("c{round}"), None)
+            .unwrap();
+        let m = st.mounts(&format!("c{round}")).unwrap();
+        let _c = MountGuard::new(&m, &tmp.path().join("clone"));
+        let data = std::fs::read(tmp.path().join("clone/data")).unwrap();
+        assert_eq!(data, vec![3u8; 4 << 20]);
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("clone/after")).unwrap(),
+            format!("{round}\n")
+        );
+    }
+    drop(live);
+    for round in 0..4 {
+        st.delete(&format!("c{round}")).unwrap();
+    }
+    st.delete("app").unwrap();
+    s.remove("image").unwrap();
+    assert!(names(&tmp.path().join("snap/snapshots")).is_empty());
+}
+
+/// A create killed between making the writable layer and saving the record can be retried.
+#[test]
+fn create_after_a_killed_create() {
+    if !root() {
+        return;
+    }
+    let tmp = Scratch::new();
+    let (s, st) = app(tmp.path(), None);
+    // What the killed create left: the layer of generation 0, no record.
+    s.prepare("inst/web/0", Some("image"), &PrepareOptions::default())
+        .unwrap();
+    std::fs::write(s.fs_path("inst/web/0").unwrap().join("stale"), b"x").unwrap();
+    assert!(st.get("web").is_err());
+    let m = st.create("web", Some("image"), None).unwrap();
+    {
+        let _g = MountGuard::new(&m, &tmp.path().join("mnt"));
+        assert_eq!(names(&tmp.path().join("mnt")), vec!["base"]);
+    }
+    st.delete("web").unwrap();
+    st.delete("app").unwrap();
+    s.remove("image").unwrap();
+    assert!(s.walk().unwrap().is_empty());
 }

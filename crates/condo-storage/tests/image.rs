@@ -38,6 +38,12 @@ fn layers() -> Vec<(Vec<u8>, &'static str)> {
     layers_with(true)
 }
 
+/// Writes "example.org/test/bb:v1" as an OCI layout tar to `out`.
+fn export(images: &ImageStore, out: &Path) {
+    let f = std::fs::File::create(out).unwrap();
+    archive::export_archive(images, &["example.org/test/bb:v1"], f).unwrap();
+}
+
 fn check_rootfs(images: &ImageStore, name: &str, work: &Path) {
     let snap = OverlaySnapshotter::open(work.join("snap")).unwrap();
     let rec = images.get(name).unwrap();
@@ -76,12 +82,7 @@ fn import_layout_export_and_reimport() {
 
     // Export as tar, import into a fresh store: same manifest.
     let out = tmp.path().join("export.tar");
-    archive::export_archive(
-        &images,
-        &["example.org/test/bb:v1"],
-        std::fs::File::create(&out).unwrap(),
-    )
-    .unwrap();
+    export(&images, &out);
     let other = store(&tmp.path().join("other"));
     let recs2 = archive::import_archive(&other, std::fs::File::open(&out).unwrap(), None).unwrap();
     assert_eq!(recs2[0].name, "example.org/test/bb:v1");
@@ -249,4 +250,53 @@ fn a_layer_that_fails_to_unpack_leaves_no_snapshot() {
     let keys: Vec<String> = snap.walk().unwrap().into_iter().map(|i| i.name).collect();
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].starts_with("layer/"));
+}
+
+/// containerd (a private one: own root, state and socket, in its own mount and PID namespace so
+/// that it dies with the script) accepts an exported image with `ctr images import`, zstd
+/// layers included, and sees every blob of it.
+#[test]
+fn ctr_imports_an_export() {
+    if !root() || !have("containerd") || !have("ctr") || !have("unshare") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    write_layout(&layout, &[("v1", layers())]);
+    let images = store(tmp.path());
+    archive::import_layout_dir(&images, &layout, Some("example.org/test/bb")).unwrap();
+    let out = tmp.path().join("export.tar");
+    export(&images, &out);
+    let w = tmp.path().display();
+    let config = format!(
+        "version = 2\nroot = \"{w}/root\"\nstate = \"{w}/state\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.snapshotter.v1.btrfs\", \
+         \"io.containerd.snapshotter.v1.zfs\", \"io.containerd.snapshotter.v1.devmapper\", \
+         \"io.containerd.snapshotter.v1.aufs\", \"io.containerd.internal.v1.opt\", \
+         \"io.containerd.internal.v1.tracing\"]\n\
+         [grpc]\n  address = \"{w}/c.sock\"\n[ttrpc]\n  address = \"{w}/c.sock.ttrpc\"\n\
+         [debug]\n  address = \"{w}/d.sock\"\n[metrics]\n  address = \"\"\n"
+    );
+    std::fs::write(tmp.path().join("config.toml"), config).unwrap();
+    let script = format!(
+        "containerd --config {w}/config.toml >{w}/log 2>&1 &\n\
+         for i in $(seq 100); do ctr -a {w}/c.sock version >/dev/null 2>&1 && break; sleep 0.1; done\n\
+         ctr -a {w}/c.sock -n condotest images import {w}/export.tar >&2 &&\n\
+         ctr -a {w}/c.sock -n condotest images check\n\
+         r=$?; kill $!; wait; exit $r"
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "--kill-child", "--mount-proc"])
+        .args(["--propagation", "private", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(tmp.path().join("log")).unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}\n{stdout}\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("example.org/test/bb:v1"), "{stdout}");
+    assert!(stdout.contains("complete ("), "{stdout}");
 }

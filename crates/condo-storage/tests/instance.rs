@@ -249,3 +249,102 @@ fn btrfs_snapshot_of_a_running_instance() {
     s.remove("image").unwrap();
     assert!(s.walk().unwrap().is_empty());
 }
+
+/// Snapshots an overlay instance while it is mounted, a process with its working directory in
+/// it keeps appending to a file, and the test holds another file open and writes to it after
+/// the snapshot. The snapshot holds exactly the state at the moment it was taken.
+fn overlay_live(work: &Path, quota: Option<u64>) {
+    let s: Arc<dyn Snapshotter> = Arc::new(OverlaySnapshotter::open(work.join("ov")).unwrap());
+    base_layer(s.as_ref(), work);
+    let st = InstanceStore::open(work.join("i"), s.clone()).unwrap();
+    st.create("live", Some("image"), quota).unwrap();
+    let live = work.join("live");
+    {
+        let _g = MountGuard::new(&st.mounts("live").unwrap(), &live);
+        let mut held = fs::File::create(live.join("held")).unwrap();
+        use std::io::Write;
+        held.write_all(b"before").unwrap();
+        let mut writer = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec 3>>log; i=0; while :; do echo \"line $i\" >&3; i=$((i+1)); done")
+            .current_dir(&live)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // With a quota the layer's own filesystem is frozen for the copy; without one the
+        // caller stops the writers, as condod's freezer does.
+        let stop = quota.is_none();
+        if stop {
+            sh(&format!("kill -STOP {}", writer.id()));
+        }
+        st.snapshot_running("live", "s1").unwrap();
+        if stop {
+            sh(&format!("kill -CONT {}", writer.id()));
+        }
+        held.write_all(b" after").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        writer.kill().unwrap();
+        writer.wait().unwrap();
+        assert_eq!(fs::read(live.join("held")).unwrap(), b"before after");
+    }
+    // Each file is whole and consecutive lines from 0: a point in time, not a torn copy.
+    let lines = |name: &str| -> usize {
+        let _g = MountGuard::new(&st.mounts(name).unwrap(), &work.join("mnt"));
+        assert_eq!(fs::read(work.join("mnt/os-release")).unwrap(), b"condo");
+        let log = fs::read_to_string(work.join("mnt/log")).unwrap();
+        let log = log.strip_suffix('\n').unwrap_or(&log);
+        for (i, l) in log.split('\n').enumerate() {
+            assert_eq!(l, format!("line {i}"), "{name}");
+        }
+        log.split('\n').count()
+    };
+    let now = lines("live");
+    st.clone_from("live", "s1", "copy", None).unwrap();
+    let then = lines("copy");
+    assert!(then > 0 && then < now, "snapshot {then} lines, live {now}");
+    assert_eq!(
+        tree(&st, "copy", work)
+            .into_iter()
+            .find(|(n, _)| n == "held"),
+        Some(("held".into(), "before".into()))
+    );
+    // The clone is writable and its own; rollback of the source goes back to the snapshot.
+    write(&st, "copy", work, "held", b"clone");
+    st.rollback("live", "s1").unwrap();
+    assert_eq!(lines("live"), then);
+    let snaps = st.snapshots("live").unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert!(snaps[0].size > 0);
+    st.delete("live").unwrap();
+    st.delete("copy").unwrap();
+    s.remove("image").unwrap();
+    assert!(names(&work.join("ov/snapshots")).is_empty());
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&format!("{}/", work.display())),
+        "{mounts}"
+    );
+}
+
+#[test]
+fn overlay_snapshot_of_a_running_instance_with_quota() {
+    if root() {
+        // /tmp is ext4 here: no reflinks, so the quota filesystem is frozen and copied.
+        overlay_live(Scratch::new().path(), Some(256 << 20));
+    }
+}
+
+#[test]
+fn overlay_snapshot_of_a_running_instance_without_quota() {
+    if root() {
+        overlay_live(Scratch::new().path(), None);
+    }
+}
+
+#[test]
+fn overlay_on_btrfs_snapshot_of_a_running_instance_with_quota() {
+    // On btrfs the quota image is synced and reflinked, without a freeze.
+    if let Some(fs) = LoopBtrfs::new(1024) {
+        overlay_live(&fs.mnt, Some(256 << 20));
+    }
+}

@@ -8,6 +8,7 @@ pub mod bpf;
 pub mod btrfs;
 pub mod capability;
 pub mod fdpass;
+pub mod fsfreeze;
 pub mod mount;
 pub mod netns;
 pub mod ns;

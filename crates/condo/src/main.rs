@@ -438,7 +438,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: Format,
     },
-    /// Snapshots of a container made from an image or template (stop it first on overlay).
+    /// Snapshots of a container made from an image or template.
     Snapshot {
         #[command(subcommand)]
         command: SnapshotCommand,
@@ -548,7 +548,7 @@ pub enum TemplateCommand {
 /// `condo snapshot …`.
 #[derive(Subcommand, Debug)]
 pub enum SnapshotCommand {
-    /// Take a snapshot of a stopped container's root filesystem.
+    /// Take a snapshot of a container's root filesystem (a running one is frozen meanwhile).
     Create {
         /// The container.
         container: String,

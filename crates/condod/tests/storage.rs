@@ -23,6 +23,11 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Writes "before", later "after", to /root/mark; a clone (same command) finds the mark its
+/// snapshot holds and copies it to /root/seen.
+const SEEN: &str = "if [ -e /root/mark ]; then cat /root/mark > /root/seen; exec sleep 1000; fi; \
+    echo before > /root/mark; sleep 3; echo after > /root/mark; exec sleep 1000";
+
 #[test]
 fn import_run_snapshot_and_remove_an_image() {
     let d = Daemon::start();
@@ -84,19 +89,32 @@ fn import_run_snapshot_and_remove_an_image() {
     let (code, _, _) = d.condo(&["snapshot", "rm", "one", "s1"]);
     assert_eq!(code, 0);
 
-    // A container that runs refuses a snapshot on overlay.
+    // A container that runs is snapshotted in place and keeps running; rollback needs it
+    // stopped. The snapshot holds what it wrote before, not what it writes after.
     let a = d.post(
         "/v1/containers",
-        &json!({"name": "busy", "image": "bb:1", "command": ["sleep", "1000"]}).to_string(),
+        &json!({"name": "busy", "image": "bb:1", "command": ["sh", "-c", SEEN]}).to_string(),
     );
     assert_eq!(a.status, 201, "{}", a.body);
     d.post("/v1/containers/busy/start", "");
     d.wait_state("busy", "running", 10);
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let a = d.post(
         "/v1/containers/busy/snapshots",
         &json!({"name": "x"}).to_string(),
     );
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(d.inspect("busy")["state"], "running");
+    let a = d.post("/v1/containers/busy/snapshots/x/rollback", "");
     assert_eq!(a.status, 409, "{}", a.body);
+    let (code, _, err) = d.condo(&["snapshot", "clone", "busy", "x", "busy2"]);
+    assert_eq!(code, 0, "clone: {err}");
+    let a = d.post("/v1/containers/busy2/start", "");
+    assert!(a.status < 300, "{}", a.body);
+    d.wait_state("busy2", "running", 10);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (_, seen, err) = d.condo(&["exec", "busy2", "cat", "/root/seen"]);
+    assert_eq!(seen.trim(), "before", "{err}");
 
     // An unknown image is refused and leaves nothing.
     let a = d.post(
@@ -106,7 +124,7 @@ fn import_run_snapshot_and_remove_an_image() {
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("nosuch"), "{}", a.body);
 
-    for c in ["one", "two", "busy"] {
+    for c in ["one", "two", "busy", "busy2"] {
         let (code, _, err) = d.condo(&["rm", "-f", c]);
         assert_eq!(code, 0, "rm {c}: {err}");
     }

@@ -206,7 +206,15 @@ impl InstanceStore {
             pending: None,
         };
         let mut undo = crate::reverter::Reverter::new();
-        let mounts = self.snap.prepare(&active_key(&r), base, &self.opts(&r))?;
+        let (key, opts) = (active_key(&r), self.opts(&r));
+        let mounts = match self.snap.prepare(&key, base, &opts) {
+            Err(SnapshotError::Exists(_)) => {
+                // A writable layer without a record: a create killed before it saved the record.
+                self.snap.remove(&key)?;
+                self.snap.prepare(&key, base, &opts)?
+            }
+            m => m?,
+        };
         let (snap, key) = (self.snap.clone(), active_key(&r));
         undo.add(move || {
             let _ = snap.remove(&key);
@@ -244,32 +252,17 @@ impl InstanceStore {
     }
 
     /// Takes snapshot `snap` of the instance; O(1) in what it wrote. On btrfs it is a read-only
-    /// subvolume snapshot and the instance may keep running. Elsewhere the writable layer is
-    /// sealed and a fresh one started on it, so the instance must be unmounted (stopped, or
-    /// frozen and remounted with the returned mounts).
+    /// subvolume snapshot and the instance may keep running. On overlay the writable layer is
+    /// sealed and a fresh one started on it, so the instance must be unmounted (stopped);
+    /// [`InstanceStore::snapshot_running`] is the way for one that runs.
     pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
-        check_name(snap)?;
+        if !self.snap.is_layered() {
+            // btrfs: nothing to seal; the copy backend copies either way.
+            self.snapshot_running(name, snap)?;
+            return self.mounts(name);
+        }
         let mut r = self.load(name)?;
-        if r.snapshots.iter().any(|s| s.name == snap) {
-            return Err(InstanceError::SnapshotExists {
-                instance: name.into(),
-                snapshot: snap.into(),
-            });
-        }
-        if self.snap.supports_live() {
-            // btrfs: a read-only snapshot of the live subvolume; the instance keeps running.
-            self.snap
-                .snapshot_live(&snapshot_key(name, snap), &active_key(&r))?;
-            r.snapshots.push(SnapshotRecord {
-                name: snap.into(),
-                created: crate::content::now_secs(),
-            });
-            if let Err(e) = self.save(&r) {
-                let _ = self.snap.remove(&snapshot_key(name, snap));
-                return Err(e);
-            }
-            return Ok(self.snap.mounts(&active_key(&r))?);
-        }
+        self.require_new(&r, snap)?;
         // Journal first: a crash after the commit below is completed by `load`.
         r.pending = Some(snap.into());
         self.save(&r)?;
@@ -279,6 +272,41 @@ impl InstanceStore {
             return Err(e.into());
         }
         self.finish_snapshot(&mut r, snap)
+    }
+
+    /// Takes snapshot `snap` of an instance that stays mounted and in use (files open, the
+    /// processes frozen by the caller for an application-consistent image). btrfs: a subvolume
+    /// snapshot, O(1). Overlay with a quota: its filesystem frozen and its image copied, a
+    /// reflink on hosts that have them. Overlay without a quota: a copy of what it wrote.
+    pub fn snapshot_running(&self, name: &str, snap: &str) -> Result<(), InstanceError> {
+        let mut r = self.load(name)?;
+        self.require_new(&r, snap)?;
+        let key = snapshot_key(name, snap);
+        if self.snap.stat(&key).is_ok() {
+            // Not in the record: left by a process killed before it saved the record.
+            self.snap.remove(&key)?;
+        }
+        self.snap.snapshot_live(&key, &active_key(&r))?;
+        r.snapshots.push(SnapshotRecord {
+            name: snap.into(),
+            created: crate::content::now_secs(),
+        });
+        if let Err(e) = self.save(&r) {
+            let _ = self.snap.remove(&key);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn require_new(&self, r: &InstanceRecord, snap: &str) -> Result<(), InstanceError> {
+        check_name(snap)?;
+        if r.snapshots.iter().any(|s| s.name == snap) {
+            return Err(InstanceError::SnapshotExists {
+                instance: r.name.clone(),
+                snapshot: snap.into(),
+            });
+        }
+        Ok(())
     }
 
     fn finish_snapshot(

@@ -72,11 +72,16 @@ impl Driver for Btrfs {
         }
         if let Some(q) = quota {
             let fs = dir.join("fs");
-            // Enabling is idempotent and cheap once on; the limit applies to this subvolume.
-            run(Command::new("btrfs").args(["quota", "enable"]).arg(&fs))?;
-            run(Command::new("btrfs")
-                .args(["qgroup", "limit", &q.to_string()])
-                .arg(&fs))?;
+            let limit = || {
+                run(Command::new("btrfs")
+                    .args(["qgroup", "limit", &q.to_string()])
+                    .arg(&fs))
+            };
+            // Quotas are enabled once per filesystem, by the first limit that needs them.
+            if limit().is_err() {
+                run(Command::new("btrfs").args(["quota", "enable"]).arg(&fs))?;
+                limit()?;
+            }
         }
         Ok(())
     }
@@ -91,8 +96,6 @@ impl Driver for Btrfs {
         }
         fsutil::remove_all(dir)
     }
-
-    const LIVE: bool = true;
 
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
         std::fs::create_dir(dst)?;

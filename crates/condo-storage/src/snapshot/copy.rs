@@ -68,4 +68,12 @@ impl Driver for Copy {
         }
         Ok(())
     }
+
+    fn recover(&self, dir: &Path) {
+        quota::thaw_if_frozen(dir);
+    }
+
+    fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        super::live::copy(src, dst)
+    }
 }

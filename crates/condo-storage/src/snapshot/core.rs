@@ -1,6 +1,6 @@
 //! The part every backend shares: keys, parents, kinds and metadata; drivers do the files.
 
-use super::meta::{now, Info, Kind, MetaStore};
+use super::meta::{now, Info, Kind, MetaStore, Table};
 use super::{check_key, ioe, Mount, PrepareOptions, SnapshotError, Snapshotter, Usage};
 use crate::fsutil;
 use std::io;
@@ -30,12 +30,10 @@ pub trait Driver: Send + Sync + 'static {
     fn ensure(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }
-    /// Whether `copy_live` works.
-    const LIVE: bool = false;
-    /// Makes `dst/fs` a read-only copy of `src/fs` while `src` stays in use.
-    fn copy_live(&self, _src: &Path, _dst: &Path) -> io::Result<()> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
+    /// Undoes what a process killed part way through an operation left held (a freeze).
+    fn recover(&self, _dir: &Path) {}
+    /// Makes `dst/fs` a copy of `src/fs` as it is now, while `src` stays mounted and in use.
+    fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()>;
 }
 
 /// A snapshotter: shared bookkeeping over one backend driver.
@@ -63,23 +61,41 @@ impl<D: Driver> SnapshotStore<D> {
         self.root.join("snapshots").join(id.to_string())
     }
 
-    /// Removes directories that no record names (left by a crash mid-create or mid-remove).
+    /// Removes directories that no record names (left by a crash mid-create or mid-remove) and
+    /// undoes what a killed operation held. Under the exclusive lock, so that an operation of
+    /// another process in flight is not taken for a crashed one.
     fn sweep(&self) -> Result<(), SnapshotError> {
-        let t = self.meta.read()?;
-        let known: std::collections::HashSet<u64> = t.snapshots.values().map(|i| i.id).collect();
-        let snaps = self.root.join("snapshots");
-        for e in std::fs::read_dir(&snaps).map_err(ioe("list", &snaps))? {
-            let e = e.map_err(ioe("list", &snaps))?;
-            let name = e.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.parse::<u64>().ok()) else {
-                continue;
-            };
-            if id >= t.next_id || !known.contains(&id) {
-                // Only ids below next_id were ever handed out; a higher one is a crashed create.
-                let _ = self.driver.destroy(&e.path());
+        self.meta.exclusive(|t| {
+            let known: std::collections::HashSet<u64> =
+                t.snapshots.values().map(|i| i.id).collect();
+            let snaps = self.root.join("snapshots");
+            for e in std::fs::read_dir(&snaps).map_err(ioe("list", &snaps))? {
+                let e = e.map_err(ioe("list", &snaps))?;
+                let name = e.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if id >= t.next_id || !known.contains(&id) {
+                    // Only ids below next_id were ever handed out; a higher one is a crashed create.
+                    let _ = self.driver.destroy(&e.path());
+                } else {
+                    self.driver.recover(&e.path());
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+    }
+
+    /// The `fs` of `parent` and its ancestors, nearest first, each ready to be a lower.
+    fn chain(&self, t: &Table, parent: Option<&str>) -> Result<Vec<PathBuf>, SnapshotError> {
+        t.chain(parent)?
+            .into_iter()
+            .map(|id| {
+                let dir = self.dir(id);
+                self.driver.ensure(&dir).map_err(ioe("prepare", &dir))?;
+                Ok(dir.join("fs"))
+            })
+            .collect()
     }
 
     fn create(
@@ -98,11 +114,7 @@ impl<D: Driver> SnapshotStore<D> {
                 Some(p) => Some(self.dir(t.committed(p)?.id).join("fs")),
                 None => None,
             };
-            let chain: Vec<PathBuf> = t
-                .chain(parent)?
-                .into_iter()
-                .map(|id| self.dir(id).join("fs"))
-                .collect();
+            let chain = self.chain(t, parent)?;
             let id = t.next_id;
             t.next_id += 1;
             let dir = self.dir(id);
@@ -149,23 +161,21 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        let t = self.meta.read()?;
-        let i = t.get(key)?;
-        if i.kind == Kind::Committed {
-            return Err(SnapshotError::WrongKind {
-                key: key.into(),
-                kind: i.kind,
-                expected: "active or a view",
-            });
-        }
-        let chain: Vec<PathBuf> = t
-            .chain(i.parent.as_deref())?
-            .into_iter()
-            .map(|id| self.dir(id).join("fs"))
-            .collect();
-        let dir = self.dir(i.id);
-        self.driver.ensure(&dir).map_err(ioe("prepare", &dir))?;
-        Ok(self.driver.mounts(&dir, i.kind, &chain))
+        // Exclusive: `ensure` may mount, which two processes must not do at once.
+        self.meta.exclusive(|t| {
+            let i = t.get(key)?;
+            if i.kind == Kind::Committed {
+                return Err(SnapshotError::WrongKind {
+                    key: key.into(),
+                    kind: i.kind,
+                    expected: "active or a view",
+                });
+            }
+            let chain = self.chain(t, i.parent.as_deref())?;
+            let dir = self.dir(i.id);
+            self.driver.ensure(&dir).map_err(ioe("prepare", &dir))?;
+            Ok(self.driver.mounts(&dir, i.kind, &chain))
+        })
     }
 
     fn commit(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
@@ -226,26 +236,19 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
     }
 
     fn fs_path(&self, key: &str) -> Result<PathBuf, SnapshotError> {
-        Ok(self.dir(self.meta.read()?.get(key)?.id).join("fs"))
+        self.meta.exclusive(|t| {
+            let dir = self.dir(t.get(key)?.id);
+            self.driver.ensure(&dir).map_err(ioe("mount", &dir))?;
+            Ok(dir.join("fs"))
+        })
     }
 
     fn is_layered(&self) -> bool {
         D::LAYERED
     }
 
-    fn supports_live(&self) -> bool {
-        D::LIVE
-    }
-
     fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
         check_key(name)?;
-        if !D::LIVE {
-            return Err(SnapshotError::Unsupported {
-                backend: D::NAME,
-                path: self.root.clone(),
-                reason: "live snapshots need btrfs; commit the unmounted snapshot instead".into(),
-            });
-        }
         self.meta.update(|t| {
             let i = t.get(key)?.clone();
             if i.kind != Kind::Active {
@@ -261,7 +264,9 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
             let id = t.next_id;
             t.next_id += 1;
             let dir = self.dir(id);
-            if let Err(e) = self.driver.copy_live(&self.dir(i.id), &dir) {
+            let src = self.dir(i.id);
+            self.driver.ensure(&src).map_err(ioe("snapshot", &src))?;
+            if let Err(e) = self.driver.copy_live(&src, &dir) {
                 let _ = self.driver.destroy(&dir);
                 return Err(ioe("snapshot", &dir)(e));
             }

@@ -92,6 +92,27 @@ impl Table {
     }
 }
 
+thread_local! {
+    /// The lock this thread holds, if any: helper processes get it as their stdin.
+    static HELD: std::cell::RefCell<Option<File>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A held lock; forgotten by the thread when dropped.
+struct Held(#[allow(dead_code)] File);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.with(|h| *h.borrow_mut() = None);
+    }
+}
+
+/// The snapshot store's lock while this thread holds it, for a helper process to inherit: a
+/// flock belongs to the open file, so a helper orphaned by a kill (a `mount`, a `cp`) keeps the
+/// lock until it exits, and the next process's recovery waits for it instead of racing it.
+pub(crate) fn held_lock() -> Option<File> {
+    HELD.with(|h| h.borrow().as_ref().and_then(|f| f.try_clone().ok()))
+}
+
 /// The metadata file of one snapshotter root.
 #[derive(Debug, Clone)]
 pub(crate) struct MetaStore {
@@ -107,40 +128,50 @@ impl MetaStore {
         }
     }
 
+    fn lock(&self, op: rustix::fs::FlockOperation) -> Result<Held, SnapshotError> {
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)
+            .map_err(ioe("lock", &self.lock))?;
+        rustix::fs::flock(&lock, op).map_err(|e| ioe("lock", &self.lock)(e.into()))?;
+        HELD.with(|h| *h.borrow_mut() = lock.try_clone().ok());
+        Ok(Held(lock))
+    }
+
+    fn load(&self) -> Result<Table, SnapshotError> {
+        Ok(fsutil::read_json(&self.path)
+            .map_err(ioe("read", &self.path))?
+            .unwrap_or_default())
+    }
+
     /// Runs `f` on the table under an exclusive lock and saves the table if `f` succeeds.
     pub fn update<T>(
         &self,
         f: impl FnOnce(&mut Table) -> Result<T, SnapshotError>,
     ) -> Result<T, SnapshotError> {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(ioe("lock", &self.lock))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| ioe("lock", &self.lock)(e.into()))?;
-        let mut t: Table = fsutil::read_json(&self.path)
-            .map_err(ioe("read", &self.path))?
-            .unwrap_or_default();
+        let _lock = self.lock(rustix::fs::FlockOperation::LockExclusive)?;
+        let mut t = self.load()?;
         let r = f(&mut t)?;
         fsutil::write_json(&self.path, &t).map_err(ioe("write", &self.path))?;
         Ok(r)
     }
 
+    /// Runs `f` on the table under an exclusive lock, without saving it: no other process is
+    /// part way through an operation meanwhile.
+    pub fn exclusive<T>(
+        &self,
+        f: impl FnOnce(&Table) -> Result<T, SnapshotError>,
+    ) -> Result<T, SnapshotError> {
+        let _lock = self.lock(rustix::fs::FlockOperation::LockExclusive)?;
+        f(&self.load()?)
+    }
+
     /// Reads the table under a shared lock.
     pub fn read(&self) -> Result<Table, SnapshotError> {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(ioe("lock", &self.lock))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockShared)
-            .map_err(|e| ioe("lock", &self.lock)(e.into()))?;
-        Ok(fsutil::read_json(&self.path)
-            .map_err(ioe("read", &self.path))?
-            .unwrap_or_default())
+        let _lock = self.lock(rustix::fs::FlockOperation::LockShared)?;
+        self.load()
     }
 }
 

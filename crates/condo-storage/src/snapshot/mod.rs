@@ -7,6 +7,7 @@
 mod btrfs;
 mod copy;
 mod core;
+mod live;
 mod meta;
 mod mount;
 mod overlay;
@@ -15,6 +16,7 @@ mod quota;
 pub use btrfs::BtrfsSnapshotter;
 pub use copy::CopySnapshotter;
 pub use core::{Driver, SnapshotStore};
+pub(crate) use meta::held_lock;
 pub use meta::{Info, Kind};
 pub use mount::{mount_all, unmount, Mount};
 pub use overlay::OverlaySnapshotter;
@@ -127,10 +129,9 @@ pub trait Snapshotter: Send + Sync {
     fn fs_path(&self, key: &str) -> Result<PathBuf, SnapshotError>;
     /// Whether `fs_path` of a committed snapshot holds only what changed from its parent.
     fn is_layered(&self) -> bool;
-    /// Whether [`Snapshotter::snapshot_live`] works (the writable snapshot may stay mounted).
-    fn supports_live(&self) -> bool;
-    /// Commits a copy of active `key`'s current state as `name` while `key` stays active and
-    /// mounted; O(1) where supported (btrfs), an `Unsupported` error elsewhere.
+    /// Commits a copy of active `key`'s current state as `name` while `key` stays active,
+    /// mounted and in use: a subvolume snapshot on btrfs (O(1)); elsewhere a frozen copy of the
+    /// layer's quota image (a reflink where the host has them) or of its tree.
     fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError>;
 }
 

@@ -83,4 +83,12 @@ impl Driver for Overlay {
         }
         Ok(())
     }
+
+    fn recover(&self, dir: &Path) {
+        quota::thaw_if_frozen(dir);
+    }
+
+    fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        super::live::copy(src, dst)
+    }
 }

@@ -1,6 +1,7 @@
 //! `/v1/containers/{id}/snapshots`: snapshots of the root filesystem of a container made from an
-//! image or a template. On overlay the instance is unmounted for the operation, so the
-//! container must not run.
+//! image or a template. A stopped container's instance is unmounted for the operation; a
+//! running one is frozen while its mounted rootfs is copied (`snapshot_running`). Rollback
+//! needs it stopped.
 
 use std::sync::Arc;
 
@@ -120,16 +121,41 @@ pub async fn create(
     let id = instance_of(&app, &caller, &r, false)?.c.id;
     let slot = app.slot(&id);
     let _g = slot.ops.lock().await;
-    let row = instance_of(&app, &caller, &id, true)?;
+    let row = instance_of(&app, &caller, &id, false)?;
     let (i, name) = (id.clone(), b.name.clone());
-    let s = unmounted(&app, &id, move |inst| {
-        inst.snapshot(&i, &name).map_err(storage_err)?;
+    let find = move |inst: &condo_storage::instance::InstanceStore| {
         let l = inst.snapshots(&i).map_err(storage_err)?;
         l.into_iter()
             .find(|s| s.name == name)
             .ok_or_else(|| ApiError::internal("the snapshot vanished"))
-    })
-    .await?;
+    };
+    let s = if row.c.state.is_live() {
+        // The rootfs stays mounted and in use: its processes are frozen for a consistent copy.
+        let (a, i, name) = (app.clone(), id.clone(), b.name.clone());
+        let pause = row.c.state == condo_api::ContainerState::Running;
+        tokio::task::spawn_blocking(move || {
+            let rt = &a.paths.runtime;
+            if pause {
+                condo_runtime::pause::pause(rt, &i)?;
+            }
+            let r = a.storage.instances.snapshot_running(&i, &name);
+            if pause {
+                condo_runtime::pause::resume(rt, &i)?;
+            }
+            r.map_err(storage_err)?;
+            find(&a.storage.instances)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??
+    } else {
+        let (i, name) = (id.clone(), b.name.clone());
+        instance_of(&app, &caller, &id, true)?;
+        unmounted(&app, &id, move |inst| {
+            inst.snapshot(&i, &name).map_err(storage_err)?;
+            find(inst)
+        })
+        .await?
+    };
     event(&app, &row, "snapshot", &b.name)?;
     Ok((
         StatusCode::CREATED,
