@@ -60,6 +60,9 @@ fn write_bundle(
     let mut v = crate::spec::config(&cfg, &row.c.name, &rootfs, ids);
     if let Some(j) = net {
         crate::network::apply_spec(&mut v, j);
+        if ids.is_some() {
+            low_ports_for_all(&j.netns).map_err(ApiError::internal)?;
+        }
     }
     let dir = app.paths.bundle(&row.c.id);
     std::fs::create_dir_all(&dir)
@@ -67,6 +70,26 @@ fn write_bundle(
     let text = serde_json::to_vec_pretty(&v).map_err(|e| ApiError::internal(e.to_string()))?;
     condo_runtime::state::write_atomic(&dir.join("config.json"), &text)
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Lets any user bind ports below 1024 in the network namespace at `netns`. It belongs to the
+/// host's user namespace, where a container's root holds no capability, so without this its
+/// services could not listen on port 80 (the namespace is the container's own: nothing else
+/// listens there). A thread of its own enters it: /proc/sys/net shows the caller's namespace.
+fn low_ports_for_all(netns: &std::path::Path) -> Result<(), String> {
+    let ns = std::fs::File::open(netns)
+        .map_err(|e| format!("cannot open the network namespace {}: {e}", netns.display()))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::os::fd::AsFd;
+            condo_sys::ns::setns(ns.as_fd(), libc::CLONE_NEWNET)
+                .map_err(|e| format!("cannot enter the network namespace: {e}"))?;
+            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+                .map_err(|e| format!("net.ipv4.ip_unprivileged_port_start: {e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the network namespace thread panicked".into()))
+    })
 }
 
 /// Removes what the runtime may still hold for `id` (state dir, cgroup, a stray init).
