@@ -39,12 +39,12 @@ impl Log {
 
     /// Writes one line of `stream`.
     pub fn line(&mut self, stream: &str, text: &[u8]) {
-        let text = String::from_utf8_lossy(text);
-        let quoted = serde_json::to_string(&*text).unwrap_or_else(|_| "\"\"".into());
-        let rec = format!(
-            "{{\"time\":\"{}\",\"stream\":\"{stream}\",\"line\":{quoted}}}\n",
+        let mut rec = format!(
+            "{{\"time\":\"{}\",\"stream\":\"{stream}\",\"line\":\"",
             condo_runtime::state::now_rfc3339()
         );
+        quote_into(&String::from_utf8_lossy(text), &mut rec);
+        rec.push_str("\"}\n");
         if self.size + rec.len() as u64 > self.max {
             self.rotate();
         }
@@ -72,6 +72,25 @@ impl Log {
             .open(&self.path)
             .ok();
         self.size = 0;
+    }
+}
+
+/// Appends `text` escaped as the inside of a JSON string (here rather than through a JSON
+/// library: this runs in the small watcher).
+fn quote_into(text: &str, out: &mut String) {
+    use std::fmt::Write as _;
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
     }
 }
 
@@ -152,5 +171,16 @@ mod tests {
             .map(|n| std::fs::metadata(d.path().join(n)).unwrap().len())
             .sum();
         assert!(total <= 3 * 4096);
+    }
+
+    #[test]
+    fn escapes_like_json() {
+        for text in ["plain", "q\"b\\s\ttab", "ctl\u{1}\u{1f}\u{7f} é ✓"] {
+            let mut q = String::from("\"");
+            quote_into(text, &mut q);
+            q.push('"');
+            let back: String = serde_json::from_str(&q).unwrap();
+            assert_eq!(back, text, "{q}");
+        }
     }
 }

@@ -3,11 +3,11 @@
 //! `condo-monitor run` creates and starts the container through the runtime library, holds its
 //! stdio, writes its logs, reaps it and records its exit status; it detaches from `condod` so the
 //! container outlives any daemon crash or upgrade. `condo-monitor exec` is a short-lived helper
-//! that runs one more process inside a running container. No async runtime, no threads: one
-//! poll loop.
+//! that runs one more process inside a running container, `condo-monitor delete` removes the
+//! runtime's state of an ended one. No async runtime, no threads: one poll loop, which runs in
+//! the small `condo-monitor-watch` executable (src/bin) once the container is started.
 
 mod exec;
-mod logfile;
 mod run;
 
 use std::path::PathBuf;
@@ -112,8 +112,15 @@ fn main() {
     let code = match cmd {
         "run" => run::main(&args),
         "exec" => exec::main(&args),
+        "delete" => match condo_runtime::delete::delete(&args.runtime_root, &args.id, true) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("condo-monitor delete: {e}");
+                1
+            }
+        },
         _ => {
-            eprintln!("usage: condo-monitor run|exec --runtime-root DIR --id ID [options]");
+            eprintln!("usage: condo-monitor run|exec|delete --runtime-root DIR --id ID [options]");
             2
         }
     };

@@ -463,6 +463,15 @@ pub fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
+/// Takes ownership of `fd`, a descriptor this process was handed across exec by number: checks
+/// that it is open and marks it close-on-exec. Nothing else in the process may own it.
+pub fn adopt_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl on an integer descriptor; fails with EBADF when it is not open.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    // SAFETY: the descriptor is open (fcntl succeeded) and, by this function's contract, ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Sets the dumpable flag; a non-dumpable process hides /proc/PID/{exe,fd,mem,…} from others.
 pub fn set_dumpable(on: bool) -> io::Result<()> {
     // SAFETY: prctl with integer arguments.

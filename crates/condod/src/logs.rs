@@ -113,8 +113,11 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
     let path = dir.join(LOG_FILE);
     let mut reader = current.map(|(f, _)| BufReader::new(f));
     let mut partial = String::new();
-    // Poll fast at first (short-lived containers end within milliseconds), slower when idle.
-    let mut nap = Duration::from_millis(2);
+    // Poll every millisecond at first (short-lived containers end within milliseconds and
+    // `condo run` waits here for their end), slower once the container has been quiet a while.
+    let fast = Duration::from_millis(1);
+    let mut nap = fast;
+    let fast_until = std::time::Instant::now() + Duration::from_secs(1);
     loop {
         let stopped = done();
         let mut got = false;
@@ -159,8 +162,8 @@ pub fn read(dir: &Path, q: &Query, done: impl Fn() -> bool, tx: mpsc::Sender<Log
         if tx.is_closed() {
             return;
         }
-        nap = if got {
-            Duration::from_millis(2)
+        nap = if got || std::time::Instant::now() < fast_until {
+            fast
         } else {
             (nap * 2).min(Duration::from_millis(100))
         };

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod db;
 mod error;
+mod fault;
 mod health;
 mod idmount;
 mod idrange;
@@ -48,6 +49,9 @@ struct Cli {
     /// The template library, for `condo template build NAME` (default: /usr/share/condo/templates).
     #[arg(long, env = "CONDOD_TEMPLATES")]
     templates: Option<PathBuf>,
+    /// Crash injection for tests: abort when an operation reaches this step.
+    #[arg(long, env = "CONDOD_FAULT", hide = true)]
+    fault: Option<String>,
     /// Host ports containers may publish, as `PORT` or `LOW-HIGH` ranges separated by commas.
     #[arg(long, default_value = "1024-65535", env = "CONDOD_PUBLISH_PORTS")]
     publish_ports: String,
@@ -144,6 +148,21 @@ fn find_monitor(given: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
+/// Lifts the soft limit on open files to the hard one: each watched container holds a pidfd.
+fn raise_nofile() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let l = getrlimit(Resource::Nofile);
+    if l.maximum.is_some() && l.current != l.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: l.maximum,
+                maximum: l.maximum,
+            },
+        );
+    }
+}
+
 fn tcp_addr(listen: &str) -> Result<String> {
     match listen.strip_prefix("tcp://") {
         Some(a) => Ok(a.to_string()),
@@ -160,6 +179,8 @@ async fn main() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .init();
+    fault::arm(cli.fault.clone())?;
+    raise_nofile();
     let root = &cli.root;
     std::fs::create_dir_all(root.join("containers"))
         .with_context(|| format!("cannot create {}", root.display()))?;

@@ -118,7 +118,10 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
         return Err(e);
     }
     let started = match monitor::spawn(&app.paths, id).await {
-        Ok(s) => s,
+        Ok(s) => {
+            crate::fault::point("start.monitor");
+            s
+        }
         Err(msg) => {
             crate::network::leave_container(app, id).await;
             let conn = app.db.lock();
@@ -350,6 +353,16 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
     for row in &rows {
         let id = &row.c.id;
         let dir = app.paths.dir(id);
+        if row.c.config.rootfs.is_none() {
+            // Mounted from creation to deletion; a snapshot cut short, or a reboot, left it not.
+            let target = dir.join("rootfs");
+            // The range it holds (a container from before ranges gets one at its next start).
+            let ids = crate::idrange::get(&app.db.lock(), id)?;
+            if let Err(e) = crate::storage::mount_instance(&app.storage.instances, id, &target, ids)
+            {
+                tracing::warn!(container = %id, "its root filesystem: {e}");
+            }
+        }
         // A monitor may have been started just before a crash, before its row said so.
         let (mpid, mstart) = match (row.monitor_pid, row.monitor_start) {
             (Some(p), Some(s)) if s != 0 => (Some(p), Some(s)),
@@ -360,7 +373,15 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
         };
         match (mpid, mstart) {
             (Some(p), Some(s)) if monitor::alive(p, s) => {
-                let state = runtime_state(app, id);
+                let mut state = runtime_state(app, id);
+                // Frozen while the row says running: an operation (a live snapshot) was cut
+                // short between its pause and its resume. Only a finished pause says paused.
+                if state == ContainerState::Paused && row.c.state == ContainerState::Running {
+                    match condo_runtime::pause::resume(&app.paths.runtime, id) {
+                        Ok(()) => state = ContainerState::Running,
+                        Err(e) => tracing::warn!(container = %id, "cannot thaw it: {e}"),
+                    }
+                }
                 app.db.lock().execute(
                     "UPDATE containers SET state = ?2, monitor_pid = ?3, monitor_start = ?4 WHERE id = ?1",
                     params![id, state.as_str(), p, s as i64],
@@ -400,7 +421,15 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
                     }
                 }
                 clear_runtime(app, &name).await;
-                let _ = std::fs::remove_dir_all(e.path());
+                // A create or delete cut short may have left its rootfs mounted here: never
+                // recurse into a mounted instance (the orphan instance goes next, with its
+                // storage, in `storage::remove_orphans`).
+                match crate::storage::unmount_instance(&e.path().join("rootfs")) {
+                    Ok(()) => {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                    Err(err) => tracing::warn!(container = %name, "leftover directory: {err}"),
+                }
             }
         }
     }

@@ -285,6 +285,7 @@ pub async fn drop_instance(app: &Arc<App>, id: &str) {
         if let Err(e) = crate::idrange::release(&a.db.lock(), &id) {
             tracing::warn!(container = %id, "cannot give back its id range: {e}");
         }
+        crate::fault::point("delete.unmounted");
         if a.storage.instances.get(&id).is_ok() {
             if let Err(e) = a.storage.instances.delete(&id) {
                 tracing::warn!(container = %id, "cannot delete its instance: {e}");
@@ -379,6 +380,7 @@ pub async fn create(
     stored.name = Some(name.clone());
     std::fs::create_dir_all(app.paths.dir(&id))
         .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
+    crate::fault::point("create.dir");
     let ids = if crate::idrange::wants_range(&c) {
         match crate::idrange::allocate(&app.db.lock(), &id) {
             Ok(r) => Some(r),
@@ -395,6 +397,7 @@ pub async fn create(
             drop_instance(&app, &id).await;
             return Err(e);
         }
+        crate::fault::point("create.instance");
     }
     // Named volumes are made on first use, and unmade if the container is not.
     let made = match crate::volumes::resolve(&app, caller.tenant(), &stored) {
@@ -415,6 +418,7 @@ pub async fn create(
             return Err(e);
         }
     };
+    crate::fault::point("create.row");
     for v in made {
         app.emit(v);
     }
@@ -766,10 +770,12 @@ pub async fn delete(
         }
         supervisor::stop_locked(&app, &row.c.id, libc::SIGKILL, Duration::from_secs(0)).await?;
     }
+    crate::fault::point("delete.stopped");
     let root = app.paths.runtime.clone();
     let id = row.c.id.clone();
     let _ =
         tokio::task::spawn_blocking(move || condo_runtime::delete::delete(&root, &id, true)).await;
+    crate::fault::point("delete.runtime");
     let ev = {
         let mut conn = app.db.lock();
         let tx = conn.transaction()?;
@@ -785,6 +791,7 @@ pub async fn delete(
         tx.commit()?;
         ev
     };
+    crate::fault::point("delete.row");
     crate::network::forget_container(&app, &row.c.id).await;
     drop_instance(&app, &row.c.id).await;
     // Never through a root filesystem still mounted there (a host directory, for one).

@@ -59,7 +59,9 @@ async fn unmounted<T: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let target = a.paths.dir(&id).join("rootfs");
         crate::storage::unmount_instance(&target).map_err(ApiError::internal)?;
+        crate::fault::point("snapshot.unmounted");
         let r = f(&a.storage.instances);
+        crate::fault::point("snapshot.taken");
         let ids = crate::idrange::get(&a.db.lock(), &id)?;
         let m = crate::storage::mount_instance(&a.storage.instances, &id, &target, ids);
         let out = r?;
@@ -137,6 +139,7 @@ pub async fn create(
             let rt = &a.paths.runtime;
             if pause {
                 condo_runtime::pause::pause(rt, &i)?;
+                crate::fault::point("snapshot.frozen");
             }
             let r = a.storage.instances.snapshot_running(&i, &name);
             if pause {
@@ -232,7 +235,9 @@ pub async fn clone(
         };
         inst.clone_from(&src, &s, &new, None).map_err(storage_err)?;
         let target = a.paths.dir(&new).join("rootfs");
-        crate::storage::mount_instance(inst, &new, &target, ids).map_err(ApiError::internal)
+        crate::storage::mount_instance(inst, &new, &target, ids).map_err(ApiError::internal)?;
+        crate::fault::point("clone.instance");
+        Ok(())
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))
