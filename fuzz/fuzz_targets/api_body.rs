@@ -7,8 +7,9 @@
 #![no_main]
 
 use condo_api::{
-    ContainerCreate, ContainerRename, ContainerUpdate, ExecCreate, RestartPolicy, SnapshotClone,
-    SnapshotCreate, TemplateBuild,
+    ContainerCreate, ContainerRebase, ContainerRename, ContainerUpdate, ExecCreate, ImagePull,
+    NetworkCreate, Quota, RestartPolicy, SnapshotClone, SnapshotCreate, TemplateBuild,
+    TenantCreate, TokenCreate, UserCreate, UserRole, VolumeCreate,
 };
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -44,6 +45,15 @@ fuzz_target!(|data: &[u8]| {
     body::<SnapshotCreate>(data);
     body::<SnapshotClone>(data);
     body::<TemplateBuild>(data);
+    body::<ContainerRebase>(data);
+    body::<ImagePull>(data);
+    body::<NetworkCreate>(data);
+    body::<VolumeCreate>(data);
+    body::<Quota>(data);
+    body::<TenantCreate>(data);
+    body::<UserCreate>(data);
+    body::<UserRole>(data);
+    body::<TokenCreate>(data);
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(p) = s.parse::<RestartPolicy>() {
             let again: RestartPolicy = p.to_string().parse().expect("a policy's text reads back");
