@@ -41,7 +41,7 @@ flags=(--sanitizer none --release)
 cargo fuzz build "${flags[@]}" 2>&1 | grep -v "^ *Compiling" >&2
 
 # Run the binaries just built: `cargo fuzz run` would rebuild whenever a crate changed since.
-bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
+bin="${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 targets=("$@")
 ((${#targets[@]})) || mapfile -t targets < <(cargo fuzz list)

@@ -340,3 +340,34 @@ from = "host-busybox"
 run = ["echo {{ x }}{{ {{y}} }}"]
 ''')
 put("template_toml", "size.txt", "512MiB")
+
+# ---- api_body ---------------------------------------------------------------------------
+put("api_body", "create_full.json", js({
+    "name": "web", "image": "nginx:1", "command": ["nginx", "-g", "daemon off;"],
+    "env": ["A=1", "PATH=/bin"], "workdir": "/srv", "user": "33:33", "hostname": "web",
+    "tty": True, "read_only": True,
+    "limits": {"memory": 67108864, "cpus": 0.5, "pids": 100, "disk": 134217728},
+    "labels": {"tier": "front"}, "restart": {"policy": "on-failure", "max_retries": 3},
+    "network": "none", "stop_signal": "SIGQUIT", "stop_timeout": 5,
+    "volumes": ["/srv/data:/data:ro"],
+    "healthcheck": {"command": ["wget", "-q", "localhost"], "interval": 5, "timeout": 2, "retries": 3},
+}))
+put("api_body", "create_template.json", js({
+    "template": "wordpress", "params": {"site": "blog", "password": "x"}, "userns": "host",
+    "privileged": True,
+}))
+put("api_body", "update.json", js({"limits": {"memory": 33554432, "cpus": 1.5}, "restart": {"policy": "always"}}))
+put("api_body", "exec.json", js({"command": ["sh", "-c", "id"], "env": ["X=1"], "tty": True, "size": [24, 80], "user": "0", "workdir": "/"}))
+put("api_body", "rename.json", js({"name": "new-name"}))
+put("api_body", "snapshot.json", js({"name": "s1"}))
+put("api_body", "build.json", js({"name": "busybox"}))
+put("api_body", "policy.txt", "on-failure:3")
+put("api_body", "restart_count.json", js({"restart": {"policy": "no", "max_retries": 3}}))
+put("api_body", "rebase.json", js({"template": "wordpress", "params": {"site": "blog"}, "timeout": 60}))
+put("api_body", "pull.json", js({"reference": "docker.io/library/busybox:1.36", "plain_http": False, "username": "u", "password": "p"}))
+put("api_body", "network.json", js({"name": "web", "subnet": "10.89.3.0/24", "gateway": "10.89.3.1", "subnet6": "fd00::/64", "internal": True, "mtu": 1400}))
+put("api_body", "tenant.json", js({"name": "acme", "quota": {"containers": 10, "memory": 1073741824, "cpus": 2.5, "disk": 10737418240, "networks": 2, "bandwidth": 100000000, "monthly_traffic": 1000000000000}}))
+put("api_body", "user.json", js({"name": "gina", "tenant": "acme", "role": "tenant-owner"}))
+put("api_body", "role.json", js({"role": "read-only"}))
+put("api_body", "token.json", js({"user": "gina", "tenant": "acme", "name": "ci", "expires_in": 86400}))
+put("api_body", "volume.json", js({"name": "data", "labels": {"app": "db"}}))

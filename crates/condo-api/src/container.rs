@@ -73,10 +73,11 @@ pub enum RestartKind {
     Always,
 }
 
-/// A restart policy: its kind and, for `on-failure`, the retry limit.
+/// A restart policy: its kind and, for `on-failure`, the retry limit (refused with any other
+/// kind, as the text form `always:3` is: it would be stored and then mean nothing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RestartPolicyFields")]
 pub struct RestartPolicy {
     /// The kind.
     #[serde(default)]
@@ -84,6 +85,30 @@ pub struct RestartPolicy {
     /// For `on-failure`: the most restarts in a row (0 = no limit).
     #[serde(default)]
     pub max_retries: u32,
+}
+
+/// [`RestartPolicy`] as read, before the retry limit is checked against the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartPolicyFields {
+    #[serde(default)]
+    policy: RestartKind,
+    #[serde(default)]
+    max_retries: u32,
+}
+
+impl TryFrom<RestartPolicyFields> for RestartPolicy {
+    type Error = String;
+
+    fn try_from(f: RestartPolicyFields) -> Result<Self, String> {
+        if f.max_retries != 0 && f.policy != RestartKind::OnFailure {
+            return Err("max_retries: only the on-failure policy takes a count".into());
+        }
+        Ok(RestartPolicy {
+            policy: f.policy,
+            max_retries: f.max_retries,
+        })
+    }
 }
 
 impl std::str::FromStr for RestartPolicy {
@@ -152,6 +177,10 @@ pub struct Limits {
     /// Most processes and threads at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<i64>,
+    /// Size of the writable layer in bytes, for a container made from an image or a template
+    /// (set at creation; at least 8 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<u64>,
 }
 
 /// The body of `POST /v1/containers`.
@@ -232,6 +261,33 @@ pub struct ContainerCreate {
     /// A command run inside the container now and then to tell whether it works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
+    /// `host` runs the container in the host's user namespace (root inside is root outside)
+    /// instead of its own id range (admin only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
+    /// Turns isolation off: the host's user namespace, every capability, no seccomp filter,
+    /// nothing masked in /proc and /sys (admin only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+}
+
+/// The isolation a container runs with, as the daemon applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Isolation {
+    /// First host uid and gid of the container's id range (its root); absent in the host's
+    /// user namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_base: Option<u32>,
+    /// Ids in the range (65536).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_count: Option<u32>,
+    /// A default seccomp allowlist applies.
+    pub seccomp: bool,
+    /// The capability set is the reduced default one.
+    pub reduced_capabilities: bool,
+    /// `privileged`: isolation turned off.
+    pub privileged: bool,
 }
 
 /// How the daemon checks that a container works.
@@ -340,6 +396,9 @@ pub struct Container {
     /// The healthcheck's state while it runs (only with a healthcheck).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthState>,
+    /// The isolation it runs with.
+    #[serde(default)]
+    pub isolation: Isolation,
     /// Its place on its network while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<crate::NetworkEndpoint>,
@@ -474,4 +533,22 @@ pub struct ContainerRebase {
     /// Seconds the new build has to become healthy (default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_limit_belongs_to_on_failure_only() {
+        let p: RestartPolicy =
+            serde_json::from_str(r#"{"policy": "on-failure", "max_retries": 3}"#).unwrap();
+        assert_eq!(p.to_string().parse::<RestartPolicy>().unwrap(), p);
+        let e = serde_json::from_str::<RestartPolicy>(r#"{"policy": "no", "max_retries": 3}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("only the on-failure policy"), "{e}");
+        assert!(serde_json::from_str::<RestartPolicy>(r#"{"policy": "always", "x": 1}"#).is_err());
+        let d: RestartPolicy = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, RestartPolicy::default());
+    }
 }

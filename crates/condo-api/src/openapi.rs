@@ -47,7 +47,7 @@ impl utoipa::Modify for TokenScheme {
         audit_log,
     ),
     components(schemas(
-        ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename,
+        ErrorBody, ErrorCode, Container, ContainerCreate, ContainerState, ContainerRename, Isolation,
         ContainerUpdate, ContainerRebase, Limits, RestartPolicy, RestartKind, ExecCreate, ExecResult, LogLine,
         WaitResult, Stats, Healthcheck, HealthStatus, HealthState, SystemInfo, ContainerCounts, Health, Principal, Role, Tenant, Event, SessionLogin, SessionInfo,
         Image, Template, TemplateParam, TemplateBuild, TemplateBuilt, TemplateBuildEvent, Snapshot, SnapshotCreate,

@@ -106,7 +106,7 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
         std::fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
     let (spec, raw) = load_spec(&bundle)?;
     let linux = spec.linux().into_owned();
-    let plan = Plan::from_spec(&linux)?;
+    let mut plan = Plan::from_spec(&linux)?;
     crate::validate::spec(&spec, &plan)?;
     let root = spec
         .root
@@ -208,6 +208,18 @@ pub fn create(opts: &CreateOptions, foreground: bool) -> Result<Created> {
             condo_sys::ns::unshare(Kind::Time.flag())
                 .ctx(|| "cannot create the time namespace".into())?;
             crate::idmap::write_time_offsets("self", &linux)?;
+        }
+    }
+    if plan.creates(Kind::User) && !join_user {
+        // A new user namespace owns nothing it is asked to join: a network namespace made by
+        // a manager belongs to the host's, and only the host's root may enter it. Enter such
+        // namespaces here, before the user namespace exists; the init inherits them.
+        for k in [Kind::Network, Kind::Ipc, Kind::Uts] {
+            if let Some(i) = plan.join.iter().position(|(j, _)| *j == k) {
+                let (_, fd) = plan.join.remove(i);
+                condo_sys::ns::setns(fd.as_fd(), k.flag())
+                    .ctx(|| format!("cannot join the {} namespace", k.name()))?;
+            }
         }
     }
     let entry = cgroup.entry_plan()?;

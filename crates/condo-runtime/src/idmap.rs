@@ -43,11 +43,11 @@ pub fn write_time_offsets(who: &str, linux: &Linux) -> Result<()> {
         .ctx(|| "linux.timeOffsets: cannot write timens_offsets".into())
 }
 
-/// A user namespace holding `uid`/`gid` maps, kept open by its fd.
-fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(std::io::Error::from)
-        .ctx(|| "pipe".into())?;
+/// A user namespace holding `uid`/`gid` maps, kept open by its fd (for idmapped mounts).
+///
+/// Safe to call from many threads at once: the helper child waits to be killed rather than for
+/// the end of a pipe, whose write end a child forked by another thread meanwhile would hold.
+pub fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
     let forked = condo_sys::process::clone3(&condo_sys::process::CloneArgs {
         flags: libc::CLONE_NEWUSER as u64,
         pidfd: false,
@@ -57,14 +57,14 @@ fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
     .ctx(|| "cannot create a user namespace for an idmapped mount".into())?;
     let pid = match forked {
         condo_sys::process::Forked::Child => {
-            drop(w);
-            let mut b = [0u8; 1];
-            let _ = rustix::io::read(&r, &mut b);
-            condo_sys::exit_now(0);
+            // Also gone if the caller dies before killing it.
+            let _ = condo_sys::process::set_parent_death_signal(libc::SIGKILL);
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
         }
         condo_sys::process::Forked::Parent { pid, .. } => pid,
     };
-    drop(r);
     let result = (|| {
         std::fs::write(format!("/proc/{pid}/uid_map"), map_text(uid))
             .ctx(|| "cannot write an idmapped mount's uid map".into())?;
@@ -80,7 +80,7 @@ fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd> {
         .map_err(std::io::Error::from)
         .ctx(|| "cannot open the user namespace".into())
     })();
-    drop(w);
+    let _ = condo_sys::process::kill(pid, libc::SIGKILL);
     let _ = condo_sys::process::waitpid(pid);
     result
 }

@@ -8,6 +8,7 @@ pub mod caps;
 pub mod console;
 pub mod container;
 pub mod create;
+pub mod defaults;
 pub mod delete;
 pub mod devices;
 pub mod error;

@@ -243,6 +243,28 @@ pub fn setresgid(gid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets the calling thread's filesystem user and group ids (only this thread's: the raw
+/// calls, not glibc's, which would broadcast to every thread). Both calls answer the previous
+/// id whatever happens, so success is checked by reading the id back.
+pub fn set_thread_fsids(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: raw syscalls with integer arguments; they change only this thread's credentials.
+    unsafe {
+        libc::syscall(libc::SYS_setfsgid, gid);
+        libc::syscall(libc::SYS_setfsuid, uid);
+    }
+    // SAFETY: -1 is never a valid id, so these calls only report the current ids.
+    let (u, g) = unsafe {
+        (
+            libc::syscall(libc::SYS_setfsuid, u32::MAX),
+            libc::syscall(libc::SYS_setfsgid, u32::MAX),
+        )
+    };
+    if u as u32 != uid || g as u32 != gid {
+        return Err(io::Error::from_raw_os_error(libc::EPERM));
+    }
+    Ok(())
+}
+
 /// Sets the supplementary groups.
 pub fn setgroups(gids: &[u32]) -> io::Result<()> {
     // SAFETY: the pointer and length describe a valid slice of gid_t.

@@ -22,26 +22,19 @@ pub struct StepProcess {
 }
 
 /// The default PATH of build steps and instances.
-pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const PATH: &str = condo_runtime::defaults::PATH_ENV;
 
-const CAPS: [&str; 12] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_MKNOD",
-    "CAP_AUDIT_WRITE",
-];
+/// A build step gets a container's default capabilities and may also make device nodes
+/// (package scripts do).
+fn caps() -> Vec<&'static str> {
+    let mut c = condo_runtime::defaults::CONTAINER_CAPS.to_vec();
+    c.push("CAP_MKNOD");
+    c
+}
 
 /// The config.json of a build step whose root filesystem is mounted at `rootfs`.
 pub fn step_spec(p: &StepProcess, rootfs: &Path) -> Value {
-    let caps = json!(CAPS);
+    let caps = json!(caps());
     let mut ns = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -81,8 +74,8 @@ pub fn step_spec(p: &StepProcess, rootfs: &Path) -> Value {
         "mounts": mounts,
         "linux": {
             "namespaces": ns,
-            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/sys/firmware"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            "maskedPaths": condo_runtime::defaults::MASKED_PATHS,
+            "readonlyPaths": condo_runtime::defaults::READONLY_PATHS
         }
     })
 }

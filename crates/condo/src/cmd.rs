@@ -164,6 +164,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                         .map_err(anyhow::Error::msg)?,
                     cpus,
                     pids: pids_limit,
+                    disk: None,
                 },
                 restart: restart
                     .map(|r| r.parse())

@@ -147,6 +147,15 @@ pub struct CreateArgs {
     /// When to pull the image: missing (when it is not local), always, never.
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+    /// Size of the writable layer (e.g. 512m), for an image or template container.
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// "host": share the host's user namespace instead of an id range of its own (admin).
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Turn isolation off: host user namespace, all capabilities, no seccomp (admin).
+    #[arg(long)]
+    pub privileged: bool,
     /// Healthcheck command, run with `sh -c` inside the container.
     #[arg(long)]
     pub health_cmd: Option<String>,

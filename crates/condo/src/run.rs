@@ -68,6 +68,11 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
                 .map_err(|e| anyhow::anyhow!("--memory: {e}"))?,
             cpus: a.cpus,
             pids: a.pids_limit,
+            disk: a
+                .disk
+                .map(|m| parse_size(&m))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--disk: {e}"))?,
         },
         labels,
         restart: a
@@ -92,6 +97,8 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             .iter()
             .map(|v| absolute_volume(v))
             .collect::<Result<_>>()?,
+        userns: a.userns,
+        privileged: a.privileged,
         healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
             command: vec!["sh".into(), "-c".into(), cmd],
             interval: a.health_interval,

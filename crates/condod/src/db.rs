@@ -104,6 +104,11 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         UNIQUE (tenant_id, name)
     );",
+    // 5: the user-namespace id range each isolated container holds (see idrange.rs).
+    "CREATE TABLE id_ranges (
+        slot INTEGER PRIMARY KEY,
+        container_id TEXT NOT NULL UNIQUE
+    );",
 ];
 
 /// The database handle, shared by every request.
@@ -160,7 +165,8 @@ pub struct ContainerRow {
 /// Columns in the order [`row`] reads them.
 pub const COLUMNS: &str =
     "id, tenant_id, name, state, config, created_at, started_at, finished_at, exit_code, \
-     restart_count, stop_requested, pid, monitor_pid, monitor_start, health";
+     restart_count, stop_requested, pid, monitor_pid, monitor_start, health, \
+     (SELECT slot FROM id_ranges WHERE id_ranges.container_id = containers.id)";
 
 /// Decodes a row selected with [`COLUMNS`].
 pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
@@ -169,6 +175,14 @@ pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
     let config: ContainerCreate = serde_json::from_str(&config).unwrap_or_default();
     let monitor_start: Option<i64> = r.get(13)?;
     let health: Option<String> = r.get(14)?;
+    let id_slot: Option<u32> = r.get(15)?;
+    let isolation = condo_api::Isolation {
+        id_base: id_slot.map(|s| crate::idrange::FIRST + s * crate::idrange::SIZE),
+        id_count: id_slot.map(|_| crate::idrange::SIZE),
+        seccomp: !config.privileged,
+        reduced_capabilities: !config.privileged,
+        privileged: config.privileged,
+    };
     Ok(ContainerRow {
         c: Container {
             id: r.get(0)?,
@@ -183,6 +197,7 @@ pub fn row(r: &Row<'_>) -> rusqlite::Result<ContainerRow> {
             restart_count: r.get(9)?,
             pid: r.get(11)?,
             health: health.and_then(|h| serde_json::from_str(&h).ok()),
+            isolation,
             endpoint: None,
         },
         stop_requested: r.get(10)?,

@@ -7,6 +7,8 @@ mod db;
 mod error;
 mod fault;
 mod health;
+mod idmount;
+mod idrange;
 mod logs;
 mod monitor;
 mod network;
@@ -221,6 +223,10 @@ async fn main() -> Result<()> {
     tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
     let a = app.clone();
     tokio::task::spawn_blocking(move || volumes::remove_orphans(&a)).await?;
+    let freed = idrange::release_orphans(&app.db.lock()).context("id ranges")?;
+    if freed > 0 {
+        tracing::info!("gave back {freed} id ranges of containers never made");
+    }
 
     // Bind every listener before serving any: once the socket answers, the TCP port does too.
     let tcp = match &cli.listen {

@@ -298,6 +298,7 @@ mod tests {
                 memory: Some(m),
                 cpus: Some(0.5),
                 pids: None,
+                disk: None,
             },
             ..Default::default()
         };
@@ -314,6 +315,7 @@ mod tests {
             memory: Some(60 << 20),
             cpus: Some(0.5),
             pids: None,
+            disk: None,
         };
         assert!(admit_container(&conn, "default", &c(61 << 20), Some(&old)).is_err());
         admit_container(&conn, "default", &c(50 << 20), Some(&old)).unwrap();

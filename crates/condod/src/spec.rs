@@ -1,27 +1,10 @@
 //! From a container's configuration to the OCI bundle the monitor hands to the runtime.
 
 use condo_api::{ContainerCreate, Limits};
+use condo_runtime::defaults;
 use serde_json::{json, Value};
 
-/// Default PATH inside containers.
-const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Capabilities a container's root keeps by default (a reduced set: no admin, no module, no
-/// raw I/O, no ptrace).
-const CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_AUDIT_WRITE",
-    "CAP_SETFCAP",
-];
+use crate::idrange::IdRange;
 
 /// Parses `uid[:gid]`.
 pub fn parse_user(s: &str) -> Option<(u32, u32)> {
@@ -68,9 +51,28 @@ pub fn resources(l: &Limits) -> Value {
     r
 }
 
-/// The config.json of a container, with its root filesystem at `rootfs`.
-pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
-    let caps = json!(CAPS);
+/// Every capability this process can hand on (the host's bounding set may lack some).
+fn all_grantable_caps() -> Vec<&'static str> {
+    let last = condo_runtime::caps::last_cap() as usize;
+    condo_runtime::caps::known()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            *i <= last && condo_sys::capability::bounding_has(*i as u32).unwrap_or(false)
+        })
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// The config.json of a container, with its root filesystem at `rootfs`. With `ids` the
+/// container gets a user namespace mapping 0–65535 to that range, and its volumes are
+/// idmapped the same way; `privileged` turns the default isolation off.
+pub fn config(c: &ContainerCreate, name: &str, rootfs: &str, ids: Option<IdRange>) -> Value {
+    let caps = if c.privileged {
+        json!(all_grantable_caps())
+    } else {
+        json!(defaults::CONTAINER_CAPS)
+    };
     let (uid, gid) = c.user.as_deref().and_then(parse_user).unwrap_or((0, 0));
     let args = if c.command.is_empty() {
         vec!["sh".to_string()]
@@ -78,7 +80,10 @@ pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
         c.command.clone()
     };
     let hostname = c.hostname.clone().unwrap_or_else(|| name.to_string());
-    let mut env = vec![PATH.to_string(), format!("HOSTNAME={hostname}")];
+    let mut env = vec![
+        defaults::PATH_ENV.to_string(),
+        format!("HOSTNAME={hostname}"),
+    ];
     if c.tty {
         env.push("TERM=xterm".into());
     }
@@ -93,6 +98,8 @@ pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
         .unwrap_or(u64::MAX);
     let nofile = own.min(65536);
     let mut resources = resources(&c.limits);
+    // Deny every device; the runtime allows the few every container gets (null, zero, full,
+    // random, urandom, tty, the console and its own ptys).
     resources["devices"] = json!([{"allow": false, "access": "rwm"}]);
     let mut v = json!({
         "ociVersion": condo_runtime::state::OCI_VERSION,
@@ -104,36 +111,41 @@ pub fn config(c: &ContainerCreate, name: &str, rootfs: &str) -> Value {
             "cwd": c.workdir.clone().unwrap_or_else(|| "/".into()),
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
-            "noNewPrivileges": true
+            "noNewPrivileges": !c.privileged
         },
         "root": {"path": rootfs, "readonly": c.read_only},
         "hostname": hostname,
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
-        ],
+        "mounts": defaults::mounts(),
         "annotations": {"org.condo.name": name},
         "linux": {
             "resources": resources,
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                "/proc/scsi", "/sys/devices/virtual/powercap"
-            ],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+            "namespaces": defaults::namespaces(),
         }
     });
+    let linux = &mut v["linux"];
+    if !c.privileged {
+        let (masked, readonly) = defaults::path_lists();
+        linux["maskedPaths"] = masked;
+        linux["readonlyPaths"] = readonly;
+        linux["seccomp"] = json!(defaults::seccomp());
+    }
+    if let Some(ids) = ids {
+        let maps = json!(crate::idmount::mappings(ids));
+        linux["uidMappings"] = maps.clone();
+        linux["gidMappings"] = maps;
+        if let Some(ns) = linux["namespaces"].as_array_mut() {
+            ns.push(json!({"type": "user"}));
+        }
+    }
     if let Some(mounts) = v["mounts"].as_array_mut() {
         for (host, ctr, ro) in c.volumes.iter().filter_map(|x| parse_volume(x)) {
             let mut options = vec!["rbind", "rprivate"];
             if ro {
                 options.push("ro");
+            }
+            if ids.is_some() {
+                // Host files keep their owners on both sides: uid N on disk is uid N inside.
+                options.push("ridmap");
             }
             mounts.push(
                 json!({"destination": ctr, "type": "bind", "source": host, "options": options}),
@@ -188,10 +200,11 @@ mod tests {
                 memory: Some(64 << 20),
                 cpus: Some(0.5),
                 pids: Some(100),
+                disk: None,
             },
             ..Default::default()
         };
-        let v = config(&c, "web", "/tmp/rootfs");
+        let v = config(&c, "web", "/tmp/rootfs", None);
         let spec = condo_runtime::create::parse_spec(&serde_json::to_vec(&v).unwrap()).unwrap();
         let p = spec.process.unwrap();
         assert_eq!(p.user.uid, 1000);
@@ -200,5 +213,49 @@ mod tests {
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 50_000);
         assert_eq!(parse_user("5"), Some((5, 5)));
         assert_eq!(parse_user("x"), None);
+    }
+
+    #[test]
+    fn isolation_is_the_default_and_privileged_turns_it_off() {
+        let c = ContainerCreate {
+            volumes: vec!["/srv:/data:ro".into()],
+            ..Default::default()
+        };
+        let ids = IdRange { base: 1 << 30 };
+        let v = config(&c, "web", "/tmp/rootfs", Some(ids));
+        let spec = condo_runtime::create::parse_spec(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let linux = spec.linux();
+        assert!(v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"type": "user"})));
+        assert_eq!(linux.uid_mappings[0].host_id, 1 << 30);
+        assert_eq!(linux.gid_mappings[0].size, 65536);
+        assert_eq!(linux.masked_paths.len(), defaults::MASKED_PATHS.len());
+        condo_runtime::seccomp::compile(linux.seccomp.as_ref().unwrap()).unwrap();
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert!(!caps.contains(&json!("CAP_SYS_ADMIN")));
+        let vol = v["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(vol["destination"], "/data");
+        assert!(vol["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ridmap")));
+
+        let p = ContainerCreate {
+            privileged: true,
+            ..c
+        };
+        let v = config(&p, "web", "/tmp/rootfs", None);
+        assert!(v["linux"].get("seccomp").is_none());
+        assert!(v["linux"].get("maskedPaths").is_none());
+        assert!(v["linux"].get("uidMappings").is_none());
+        assert_eq!(v["process"]["noNewPrivileges"], false);
+        let vol = v["mounts"].as_array().unwrap().last().unwrap().clone();
+        assert!(!vol["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ridmap")));
     }
 }

@@ -76,31 +76,59 @@ impl Storage {
     }
 }
 
-/// Whether `dir` is a mount point (its device differs from its parent's).
+/// Whether `dir` is a mount point: its mount differs from its parent's (a device number
+/// would miss a bind mount of a directory on the same filesystem).
 pub fn is_mounted(dir: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(dir), dir.parent().map(std::fs::metadata)) {
-        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+    use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
+    let mnt = |p: &Path| {
+        statx(CWD, p, AtFlags::empty(), StatxFlags::MNT_ID)
+            .ok()
+            .filter(|s| s.stx_mask & StatxFlags::MNT_ID.bits() != 0)
+            .map(|s| s.stx_mnt_id)
+    };
+    match (mnt(dir), dir.parent().and_then(mnt)) {
+        (Some(a), Some(b)) => a != b,
         _ => false,
     }
 }
 
-/// Mounts instance `name` at `target` unless it is mounted already.
-pub fn mount_instance(instances: &InstanceStore, name: &str, target: &Path) -> Result<(), String> {
+/// Mounts instance `name` at `target` unless it is mounted already, seen through the id
+/// range `ids` when the container has one.
+pub fn mount_instance(
+    instances: &InstanceStore,
+    name: &str,
+    target: &Path,
+    ids: Option<crate::idrange::IdRange>,
+) -> Result<(), String> {
+    // Beside the mount, the range it shows the files through ("" for none): a mount made
+    // another way (before ranges existed) is made again, not reused.
+    let mark = target.with_file_name("rootfs.ids");
+    let want = ids.map(|i| i.base.to_string()).unwrap_or_default();
     if is_mounted(target) {
-        return Ok(());
+        if std::fs::read_to_string(&mark).unwrap_or_default() == want {
+            return Ok(());
+        }
+        unmount_instance(target)?;
     }
     std::fs::create_dir_all(target)
         .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
     let mounts = instances
         .mounts(name)
         .map_err(|e| format!("instance {name}: {e}"))?;
-    snapshot::mount_all(&mounts, target).map_err(|e| {
-        format!(
-            "cannot mount the root filesystem at {}: {e}",
-            target.display()
-        )
-    })
+    match ids {
+        Some(ids) => crate::idmount::mount_all(&mounts, target, ids)?,
+        None => snapshot::mount_all(&mounts, target).map_err(|e| {
+            format!(
+                "cannot mount the root filesystem at {}: {e}",
+                target.display()
+            )
+        })?,
+    }
+    if let Err(e) = std::fs::write(&mark, &want) {
+        let _ = unmount_instance(target);
+        return Err(format!("cannot write {}: {e}", mark.display()));
+    }
+    Ok(())
 }
 
 /// Unmounts `target` while it is a mount point.
@@ -170,7 +198,12 @@ pub fn resolve_image(
 }
 
 /// Creates instance `name` from image `image`; returns the image's process.
-pub fn instance_from_image(st: &Storage, image: &str, name: &str) -> Result<Process, String> {
+pub fn instance_from_image(
+    st: &Storage,
+    image: &str,
+    name: &str,
+    disk: Option<u64>,
+) -> Result<Process, String> {
     let rec = resolve_image(&st.images, image).map_err(|e| e.to_string())?;
     let (_, m) = st.images.manifest(&rec.target).map_err(|e| e.to_string())?;
     let cfg = st.images.config(&m).map_err(|e| e.to_string())?;
@@ -178,7 +211,7 @@ pub fn instance_from_image(st: &Storage, image: &str, name: &str) -> Result<Proc
     let top = condo_storage::image::rootfs::unpack_image(&st.images, snap.as_ref(), &m)
         .map_err(|e| e.to_string())?;
     st.instances
-        .create(name, top.as_deref(), None)
+        .create(name, top.as_deref(), disk)
         .map_err(|e| e.to_string())?;
     let c = &cfg["config"];
     let strings = |v: &serde_json::Value| -> Vec<String> {
@@ -208,6 +241,7 @@ pub fn instance_from_template(
     template: &str,
     name: &str,
     params: &BTreeMap<String, String>,
+    disk: Option<u64>,
 ) -> Result<Process, String> {
     let meta = st
         .meta
@@ -219,7 +253,7 @@ pub fn instance_from_template(
         &meta,
         name,
         params,
-        None,
+        disk,
         &st.scratch,
     )
     .map_err(|e| e.to_string())?;
@@ -259,6 +293,7 @@ pub fn template_process(meta: &condo_template::TemplateMeta) -> Process {
             memory: r.memory,
             cpus: r.cpus,
             pids: r.pids.map(|p| p.min(i64::MAX as u64) as i64),
+            disk: None,
         },
         secrets: meta
             .parameters
@@ -324,5 +359,27 @@ pub fn remove_orphans(app: &crate::App) {
             Err(e) => tracing::warn!(instance = %inst.name, "orphan instance: {e}"),
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_mount_on_the_same_filesystem_is_a_mount_point() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        assert!(!is_mounted(&dst));
+        rustix::mount::mount_bind(&src, &dst).unwrap();
+        let seen = is_mounted(&dst);
+        unmount_instance(&dst).unwrap();
+        assert!(seen, "a bind mount of a directory beside it was not seen");
+        assert!(!is_mounted(&dst));
     }
 }

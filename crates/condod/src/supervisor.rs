@@ -27,12 +27,29 @@ fn write_bundle(
     row: &ContainerRow,
     net: Option<&crate::network::Joined>,
 ) -> ApiResult<()> {
-    let rootfs = match &row.c.config.rootfs {
-        Some(r) => r.clone(),
-        None => {
+    // Containers made before ranges existed get theirs now.
+    let ids = if crate::idrange::wants_range(&row.c.config) {
+        Some(crate::idrange::allocate(&app.db.lock(), &row.c.id).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    let target = app.paths.dir(&row.c.id).join("rootfs");
+    let rootfs = match (&row.c.config.rootfs, ids) {
+        (Some(r), None) => r.clone(),
+        (Some(r), Some(ids)) => {
+            // A host directory, seen through the range: bound once, until the delete.
+            if !crate::storage::is_mounted(&target) {
+                std::fs::create_dir_all(&target).map_err(|e| {
+                    ApiError::internal(format!("cannot create {}: {e}", target.display()))
+                })?;
+                crate::idmount::bind(std::path::Path::new(r), &target, ids, false)
+                    .map_err(ApiError::internal)?;
+            }
+            target.display().to_string()
+        }
+        (None, _) => {
             // An image or template instance: mounted at creation; again after a host reboot.
-            let target = app.paths.dir(&row.c.id).join("rootfs");
-            crate::storage::mount_instance(&app.storage.instances, &row.c.id, &target)
+            crate::storage::mount_instance(&app.storage.instances, &row.c.id, &target, ids)
                 .map_err(ApiError::internal)?;
             target.display().to_string()
         }
@@ -40,9 +57,12 @@ fn write_bundle(
     // Named volumes become their directories (made again if one was removed meanwhile).
     let (cfg, made) = crate::volumes::resolve(app, &row.c.tenant, &row.c.config)?;
     made.into_iter().for_each(|ev| app.emit(ev));
-    let mut v = crate::spec::config(&cfg, &row.c.name, &rootfs);
+    let mut v = crate::spec::config(&cfg, &row.c.name, &rootfs, ids);
     if let Some(j) = net {
         crate::network::apply_spec(&mut v, j);
+        if ids.is_some() {
+            low_ports_for_all(&j.netns).map_err(ApiError::internal)?;
+        }
     }
     let dir = app.paths.bundle(&row.c.id);
     std::fs::create_dir_all(&dir)
@@ -50,6 +70,26 @@ fn write_bundle(
     let text = serde_json::to_vec_pretty(&v).map_err(|e| ApiError::internal(e.to_string()))?;
     condo_runtime::state::write_atomic(&dir.join("config.json"), &text)
         .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Lets any user bind ports below 1024 in the network namespace at `netns`. It belongs to the
+/// host's user namespace, where a container's root holds no capability, so without this its
+/// services could not listen on port 80 (the namespace is the container's own: nothing else
+/// listens there). A thread of its own enters it: /proc/sys/net shows the caller's namespace.
+fn low_ports_for_all(netns: &std::path::Path) -> Result<(), String> {
+    let ns = std::fs::File::open(netns)
+        .map_err(|e| format!("cannot open the network namespace {}: {e}", netns.display()))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::os::fd::AsFd;
+            condo_sys::ns::setns(ns.as_fd(), libc::CLONE_NEWNET)
+                .map_err(|e| format!("cannot enter the network namespace: {e}"))?;
+            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+                .map_err(|e| format!("net.ipv4.ip_unprivileged_port_start: {e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the network namespace thread panicked".into()))
+    })
 }
 
 /// Removes what the runtime may still hold for `id` (state dir, cgroup, a stray init).
@@ -316,7 +356,10 @@ pub async fn reconcile(app: &Arc<App>) -> anyhow::Result<()> {
         if row.c.config.rootfs.is_none() {
             // Mounted from creation to deletion; a snapshot cut short, or a reboot, left it not.
             let target = dir.join("rootfs");
-            if let Err(e) = crate::storage::mount_instance(&app.storage.instances, id, &target) {
+            // The range it holds (a container from before ranges gets one at its next start).
+            let ids = crate::idrange::get(&app.db.lock(), id)?;
+            if let Err(e) = crate::storage::mount_instance(&app.storage.instances, id, &target, ids)
+            {
                 tracing::warn!(container = %id, "its root filesystem: {e}");
             }
         }

@@ -57,6 +57,12 @@ fn check_limits(l: &Limits) -> ApiResult<()> {
     if matches!(l.pids, Some(p) if p < 1) {
         return Err(ApiError::invalid("limits.pids", "limits.pids: at least 1"));
     }
+    if matches!(l.disk, Some(d) if d < 8 << 20) {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            "limits.disk: at least 8388608 bytes (8 MiB)",
+        ));
+    }
     Ok(())
 }
 
@@ -174,6 +180,23 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             }
         }
     }
+    if c.limits.disk.is_some() && c.rootfs.is_some() {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            "limits.disk: only a container made from an image or a template has a writable layer to size",
+        ));
+    }
+    if let Some(u) = c.userns.as_deref().filter(|u| *u != "host") {
+        return Err(ApiError::invalid(
+            "userns",
+            format!("userns \"{u}\": leave it out (a range of its own) or use \"host\""),
+        ));
+    }
+    if (c.privileged || c.userns.is_some()) && !caller.may_use_host_paths() {
+        return Err(ApiError::forbidden(
+            "only an admin may turn a container's isolation off (privileged, userns host)",
+        ));
+    }
     if let Some(h) = &c.healthcheck {
         if h.command.first().is_none_or(|a| a.is_empty()) {
             return Err(ApiError::invalid(
@@ -193,19 +216,26 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
 
 /// Creates and mounts the instance of container `id` from its image or template, and fills in
 /// the process the image or template gives where the creator did not say.
-async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> ApiResult<()> {
+async fn make_instance(
+    app: &Arc<App>,
+    id: &str,
+    c: &mut ContainerCreate,
+    ids: Option<crate::idrange::IdRange>,
+) -> ApiResult<()> {
     let (a, idc, cc) = (app.clone(), id.to_string(), c.clone());
     let made = tokio::task::spawn_blocking(move || {
         let st = &a.storage;
         let p = match (&cc.image, &cc.template) {
-            (Some(i), _) => crate::storage::instance_from_image(st, i, &idc)
+            (Some(i), _) => crate::storage::instance_from_image(st, i, &idc, cc.limits.disk)
                 .map_err(|e| ApiError::invalid("image", format!("image \"{i}\": {e}"))),
-            (None, Some(t)) => crate::storage::instance_from_template(st, t, &idc, &cc.params)
-                .map_err(|e| ApiError::invalid("template", e)),
+            (None, Some(t)) => {
+                { crate::storage::instance_from_template(st, t, &idc, &cc.params, cc.limits.disk) }
+                    .map_err(|e| ApiError::invalid("template", e))
+            }
             (None, None) => Err(ApiError::internal("no image or template")),
         }?;
         let target = a.paths.dir(&idc).join("rootfs");
-        if let Err(e) = crate::storage::mount_instance(&st.instances, &idc, &target) {
+        if let Err(e) = crate::storage::mount_instance(&st.instances, &idc, &target, ids) {
             let _ = st.instances.delete(&idc);
             return Err(ApiError::internal(e));
         }
@@ -241,7 +271,8 @@ async fn make_instance(app: &Arc<App>, id: &str, c: &mut ContainerCreate) -> Api
     Ok(())
 }
 
-/// Unmounts and deletes the instance of container `id` (if it has one) and its directory.
+/// Unmounts and deletes the instance of container `id` (if it has one) and its directory,
+/// and gives back its id range.
 pub async fn drop_instance(app: &Arc<App>, id: &str) {
     let (a, id) = (app.clone(), id.to_string());
     let _ = tokio::task::spawn_blocking(move || {
@@ -250,6 +281,9 @@ pub async fn drop_instance(app: &Arc<App>, id: &str) {
         if let Err(e) = crate::storage::unmount_instance(&target) {
             tracing::warn!(container = %id, "{e}");
             return;
+        }
+        if let Err(e) = crate::idrange::release(&a.db.lock(), &id) {
+            tracing::warn!(container = %id, "cannot give back its id range: {e}");
         }
         crate::fault::point("delete.unmounted");
         if a.storage.instances.get(&id).is_ok() {
@@ -347,9 +381,20 @@ pub async fn create(
     std::fs::create_dir_all(app.paths.dir(&id))
         .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
     crate::fault::point("create.dir");
+    let ids = if crate::idrange::wants_range(&c) {
+        match crate::idrange::allocate(&app.db.lock(), &id) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(app.paths.dir(&id));
+                return Err(ApiError::internal(e));
+            }
+        }
+    } else {
+        None
+    };
     if c.rootfs.is_none() {
-        if let Err(e) = make_instance(&app, &id, &mut stored).await {
-            let _ = std::fs::remove_dir_all(app.paths.dir(&id));
+        if let Err(e) = make_instance(&app, &id, &mut stored, ids).await {
+            drop_instance(&app, &id).await;
             return Err(e);
         }
         crate::fault::point("create.instance");
@@ -627,6 +672,12 @@ pub async fn update(
     Body(u): Body<ContainerUpdate>,
 ) -> ApiResult<Json<Container>> {
     check_limits(&u.limits)?;
+    if u.limits.disk.is_some() {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            "limits.disk: the writable layer's size is set at creation",
+        ));
+    }
     let row = find(&app, &caller, &r)?;
     let slot = app.slot(&row.c.id);
     let _g = slot.ops.lock().await;
@@ -729,6 +780,7 @@ pub async fn delete(
         let mut conn = app.db.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM containers WHERE id = ?1", [&row.c.id])?;
+        crate::idrange::release(&tx, &row.c.id)?;
         let ev = db::event(
             &tx,
             &row.c.tenant,
@@ -742,7 +794,10 @@ pub async fn delete(
     crate::fault::point("delete.row");
     crate::network::forget_container(&app, &row.c.id).await;
     drop_instance(&app, &row.c.id).await;
-    let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
+    // Never through a root filesystem still mounted there (a host directory, for one).
+    if !crate::storage::is_mounted(&app.paths.dir(&row.c.id).join("rootfs")) {
+        let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
+    }
     app.emit(ev);
     app.forget(&row.c.id);
     Ok(StatusCode::NO_CONTENT)

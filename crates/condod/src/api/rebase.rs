@@ -107,7 +107,8 @@ pub async fn rebase(
         if res.is_err() {
             let _ = st.instances.rollback(&i, &s);
         }
-        let m = mount_instance(&st.instances, &i, &target);
+        let ids = crate::idrange::get(&a.db.lock(), &i)?;
+        let m = mount_instance(&st.instances, &i, &target, ids);
         res?;
         m.map_err(ApiError::internal)
     })
@@ -161,7 +162,8 @@ pub async fn rebase(
             .instances
             .rollback(&i, &s)
             .map_err(|e| ApiError::internal(format!("cannot roll back to {s}: {e}")));
-        let m = mount_instance(&a.storage.instances, &i, &target);
+        let ids = crate::idrange::get(&a.db.lock(), &i)?;
+        let m = mount_instance(&a.storage.instances, &i, &target, ids);
         r?;
         m.map_err(ApiError::internal)
     })

@@ -62,7 +62,8 @@ async fn unmounted<T: Send + 'static>(
         crate::fault::point("snapshot.unmounted");
         let r = f(&a.storage.instances);
         crate::fault::point("snapshot.taken");
-        let m = crate::storage::mount_instance(&a.storage.instances, &id, &target);
+        let ids = crate::idrange::get(&a.db.lock(), &id)?;
+        let m = crate::storage::mount_instance(&a.storage.instances, &id, &target, ids);
         let out = r?;
         m.map_err(ApiError::internal)?;
         Ok(out)
@@ -224,11 +225,17 @@ pub async fn clone(
     std::fs::create_dir_all(app.paths.dir(&id))
         .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
     let (a, src, new, s) = (app.clone(), row.c.id.clone(), id.clone(), snap.clone());
+    let isolated = crate::idrange::wants_range(&row.c.config);
     let made = tokio::task::spawn_blocking(move || {
         let inst = &a.storage.instances;
+        let ids = if isolated {
+            Some(crate::idrange::allocate(&a.db.lock(), &new).map_err(ApiError::internal)?)
+        } else {
+            None
+        };
         inst.clone_from(&src, &s, &new, None).map_err(storage_err)?;
         let target = a.paths.dir(&new).join("rootfs");
-        crate::storage::mount_instance(inst, &new, &target).map_err(ApiError::internal)?;
+        crate::storage::mount_instance(inst, &new, &target, ids).map_err(ApiError::internal)?;
         crate::fault::point("clone.instance");
         Ok(())
     })

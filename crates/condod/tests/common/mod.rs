@@ -99,6 +99,10 @@ impl Daemon {
             .prefix("condod-test")
             .tempdir()
             .unwrap();
+        // A container's root is an unprivileged id on the host: it must be able to pass
+        // through the directories above its root filesystem, as through /var/lib.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         let root = tmp.path().join("root");
         let rootfs = tmp.path().join("rootfs");
         make_rootfs(&rootfs);
