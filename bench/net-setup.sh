@@ -8,7 +8,7 @@
 # namespace, in the kernel's cleanup). CNI: setup = ADD; teardown = DEL (which deletes the veth
 # and waits for it); the namespace is unmounted after the clock stops, in CNI's favour.
 # Both keep their IPAM state in the same place: on disk (/var/tmp) by default, on tmpfs with
-# NET_BENCH_STATE=tmpfs (condo-net flushes each lease change to disk, host-local does not).
+# NET_BENCH_STATE=tmpfs (neither flushes a lease change to disk; condo-net flushes a new network).
 # After each condo round the script also reports how long the kernel took to remove the
 # released veths (the work moved off the path).
 # Usage: [NET_BENCH_STATE=tmpfs] bench/net-setup.sh [ROUNDS] [CYCLES_PER_ROUND]

@@ -128,8 +128,8 @@ impl Networks {
         next.leases.insert(req.container.clone(), lease);
         let mut undo = vec![Undo::RestoreRecord(Box::new(rec.clone()))];
         let res = (|| -> Result<()> {
-            // The lease is on disk before the address is used anywhere.
-            self.state.save(&next)?;
+            // The lease is recorded before the address is used anywhere.
+            self.state.save_leases(&next)?;
             self.records.insert(network.to_string(), next.clone());
             let bridge = self
                 .nl
@@ -245,7 +245,7 @@ impl Networks {
             self.nl
                 .delete_link(&crate::traffic::ifb_name(&lease.host_veth))?;
         }
-        self.state.save(&next)?;
+        self.state.save_leases(&next)?;
         if let Some(z) = self.zones.get(network) {
             for n in std::iter::once(&lease.hostname).chain(&lease.aliases) {
                 z.remove(n);
@@ -314,7 +314,7 @@ impl Networks {
             self.prune_draining(&mut rec, DRAIN_LIMIT_SECS)?;
             left += rec.draining.len();
             if rec.draining.len() != before {
-                self.state.save(&rec)?;
+                self.state.save_leases(&rec)?;
             }
             self.records.insert(name, rec);
         }

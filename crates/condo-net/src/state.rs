@@ -280,6 +280,18 @@ impl StateDir {
 
     /// Writes a network atomically (temp file, fsync, rename).
     pub fn save(&self, rec: &NetworkRecord) -> Result<(), StateError> {
+        self.write(rec, true)
+    }
+
+    /// Writes a network whose change is only in its leases: atomically, without waiting for
+    /// the disk. A lease matters only while its container lives; a crash of the daemon keeps
+    /// what was written (it is in the kernel's cache), and a crash of the host that could lose
+    /// it ends every container it names, so no address can be handed out twice.
+    pub fn save_leases(&self, rec: &NetworkRecord) -> Result<(), StateError> {
+        self.write(rec, false)
+    }
+
+    fn write(&self, rec: &NetworkRecord, durable: bool) -> Result<(), StateError> {
         let p = self.path_of(&rec.name);
         let tmp = p.with_extension("json.tmp");
         let io_err = |source| StateError::Io {
@@ -292,7 +304,9 @@ impl StateDir {
         })?;
         let mut f = File::create(&tmp).map_err(io_err)?;
         f.write_all(&data).map_err(io_err)?;
-        f.sync_data().map_err(io_err)?;
+        if durable {
+            f.sync_data().map_err(io_err)?;
+        }
         fs::rename(&tmp, &p).map_err(|source| StateError::Io {
             path: p.clone(),
             source,
