@@ -57,14 +57,24 @@ fn tcp_roundtrip(addr: SocketAddr) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A datagram there and back; sent again a few times, as UDP promises no delivery (and the
+/// server may still be binding its socket).
 fn udp_roundtrip(addr: SocketAddr) -> std::io::Result<()> {
     let s = UdpSocket::bind("0.0.0.0:0")?;
-    s.set_read_timeout(Some(Duration::from_millis(700)))?;
-    s.send_to(b"pong", addr)?;
+    s.set_read_timeout(Some(Duration::from_millis(500)))?;
     let mut buf = [0u8; 16];
-    let (n, _) = s.recv_from(&mut buf)?;
-    assert_eq!(&buf[..n], b"pong");
-    Ok(())
+    let mut last = None;
+    for _ in 0..5 {
+        s.send_to(b"pong", addr)?;
+        match s.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                assert_eq!(&buf[..n], b"pong");
+                return Ok(());
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::TimedOut.into()))
 }
 
 fn wait_listening(ns: &std::os::fd::OwnedFd, addr: SocketAddr) {
