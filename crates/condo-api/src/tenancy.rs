@@ -87,6 +87,9 @@ pub struct Usage {
     pub memory: u64,
     /// Sum of the containers' CPU limits, in CPUs.
     pub cpus: f64,
+    /// Sum of the containers' disk limits (their writable layers), bytes.
+    #[serde(default)]
+    pub disk: u64,
     /// Networks.
     pub networks: u64,
 }

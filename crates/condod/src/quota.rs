@@ -20,6 +20,8 @@ pub struct Claim {
     pub memory: u64,
     /// CPU limits, CPUs.
     pub cpus: f64,
+    /// Disk limits of writable layers, bytes.
+    pub disk: u64,
     /// Networks.
     pub networks: u64,
 }
@@ -31,6 +33,7 @@ impl Claim {
             containers: 1,
             memory: l.memory.unwrap_or(0),
             cpus: l.cpus.unwrap_or(0.0),
+            disk: l.disk.unwrap_or(0),
             networks: 0,
         }
     }
@@ -126,9 +129,10 @@ pub fn check(q: &Quota, prefix: &str) -> ApiResult<()> {
 
 /// What `tenant` uses now.
 pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
-    let (containers, memory, cpus) = conn.query_row(
+    let (containers, memory, cpus, disk) = conn.query_row(
         "SELECT COUNT(*), COALESCE(SUM(json_extract(config, '$.limits.memory')), 0),
-                COALESCE(SUM(json_extract(config, '$.limits.cpus')), 0.0)
+                COALESCE(SUM(json_extract(config, '$.limits.cpus')), 0.0),
+                COALESCE(SUM(json_extract(config, '$.limits.disk')), 0)
          FROM containers WHERE tenant_id = ?1",
         [tenant],
         |r| {
@@ -136,6 +140,7 @@ pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, f64>(2)?,
+                r.get::<_, i64>(3)?,
             ))
         },
     )?;
@@ -143,6 +148,7 @@ pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
         containers: containers.max(0) as u64,
         memory: memory.max(0) as u64,
         cpus,
+        disk: disk.max(0) as u64,
         // Counted by the network manager (see the module's note).
         networks: 0,
     })
@@ -202,6 +208,12 @@ fn admit_counted(
             claim.memory,
             after(u.memory, claim.memory, released.memory),
         ),
+        (
+            "disk",
+            q.disk,
+            claim.disk,
+            after(u.disk, claim.disk, released.disk),
+        ),
     ];
     for (what, max, asked, total) in counts {
         if let Some(max) = max {
@@ -225,7 +237,7 @@ fn admit_counted(
 }
 
 /// Admits container `c` for `tenant` (in place of limits `old` when resizing): a tenant with a
-/// memory or CPU quota needs each container to say its memory or CPU limit.
+/// memory, CPU or disk quota needs each container to say its memory, CPU or disk limit.
 pub fn admit_container(
     conn: &Connection,
     tenant: &str,
@@ -239,6 +251,12 @@ pub fn admit_container(
         return Err(ApiError::invalid(
             "limits.memory",
             format!("limits.memory: tenant \"{tenant}\" has a memory quota, so each container needs a memory limit"),
+        ));
+    }
+    if q.disk.is_some() && c.limits.disk.is_none() && c.rootfs.is_none() {
+        return Err(ApiError::invalid(
+            "limits.disk",
+            format!("limits.disk: tenant \"{tenant}\" has a disk quota, so each container needs a disk limit"),
         ));
     }
     if q.cpus.is_some() && c.limits.cpus.is_none() {
@@ -336,6 +354,40 @@ mod tests {
         admit_network(&conn, "default", 1).unwrap();
         let e = admit_network(&conn, "default", 2).unwrap_err();
         assert_eq!(e.0.code, ErrorCode::QuotaExceeded, "{}", e.0.message);
+    }
+
+    #[test]
+    fn disk_limits_count_against_the_disk_quota() {
+        let (_t, db) = db();
+        let conn = db.lock();
+        let q = Quota {
+            disk: Some(100 << 20),
+            ..Default::default()
+        };
+        assert!(set(&conn, "default", &q).unwrap());
+        let c = |d: u64| ContainerCreate {
+            image: Some("bb:1".into()),
+            limits: Limits {
+                disk: Some(d),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let e = admit_container(&conn, "default", &ContainerCreate::default(), None).unwrap_err();
+        assert_eq!(e.0.field.as_deref(), Some("limits.disk"));
+        admit_container(&conn, "default", &c(64 << 20), None).unwrap();
+        let cfg = serde_json::json!({"limits": {"disk": 64u64 << 20}}).to_string();
+        conn.execute(
+            "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
+             VALUES ('d', 'default', 'd', 'created', ?1, 'no', 'now')",
+            params![cfg],
+        )
+        .unwrap();
+        assert_eq!(usage(&conn, "default").unwrap().disk, 64 << 20);
+        let e = admit_container(&conn, "default", &c(64 << 20), None).unwrap_err();
+        assert_eq!(e.0.code, ErrorCode::QuotaExceeded, "{}", e.0.message);
+        assert!(e.0.message.contains("disk"), "{}", e.0.message);
+        admit_container(&conn, "default", &c(32 << 20), None).unwrap();
     }
 
     #[test]

@@ -293,7 +293,7 @@ pub fn template_process(meta: &condo_template::TemplateMeta) -> Process {
             memory: r.memory,
             cpus: r.cpus,
             pids: r.pids.map(|p| p.min(i64::MAX as u64) as i64),
-            disk: None,
+            disk: r.disk,
         },
         secrets: meta
             .parameters

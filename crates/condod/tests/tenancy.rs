@@ -648,7 +648,10 @@ fn quotas_hold_under_concurrent_creates() {
                         Some(owner),
                         "POST",
                         "/v1/containers",
-                        Some(&json!({"name": format!("c{i}"), "image": "bb:1"}).to_string()),
+                        Some(
+                            &json!({"name": format!("c{i}"), "image": "bb:1", "limits": {"disk": 16 << 20}})
+                                .to_string(),
+                        ),
                         false,
                     );
                     (a.status, a.json())
@@ -667,6 +670,7 @@ fn quotas_hold_under_concurrent_creates() {
     }
     let t = get(&d, Some(&owner), "/v1/tenants/gamma").json();
     assert_eq!(t["usage"]["containers"], 10, "{t}");
+    assert_eq!(t["usage"]["disk"], 10 * (16 << 20), "{t}");
     assert_eq!(t["quota"]["containers"], 10, "{t}");
     assert_eq!(t["quota"]["monthly_traffic"], 1000000000000u64, "{t}");
     let a = get(&d, Some(&owner), "/v1/containers?all=true");

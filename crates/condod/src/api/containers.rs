@@ -262,6 +262,7 @@ async fn make_instance(
     l.memory = l.memory.or(made.limits.memory);
     l.cpus = l.cpus.or(made.limits.cpus);
     l.pids = l.pids.or(made.limits.pids);
+    l.disk = l.disk.or(made.limits.disk);
     // The instance has the values; the stored configuration (and inspect) need not.
     for k in &made.secrets {
         if let Some(v) = c.params.get_mut(k) {
