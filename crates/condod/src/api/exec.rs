@@ -150,6 +150,24 @@ pub(super) async fn last_frames(
     frames
 }
 
+/// Whether the request asks for the `condo-exec` upgrade.
+fn wants_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        == Some(EXEC_UPGRADE)
+}
+
+/// The answer that hands the connection over to exec frames.
+fn switching_protocols() -> ApiResult<Response> {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, EXEC_UPGRADE)
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
 /// The handler.
 pub async fn exec(
     State(app): State<Arc<App>>,
@@ -157,11 +175,7 @@ pub async fn exec(
     Path(r): Path<String>,
     mut req: Request,
 ) -> ApiResult<Response> {
-    let upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        == Some(EXEC_UPGRADE);
+    let upgrade = wants_upgrade(&req);
     let on_upgrade = if upgrade {
         req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>()
     } else {
@@ -239,12 +253,7 @@ pub async fn exec(
         let _ = wr.shutdown().await;
         input.abort();
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, EXEC_UPGRADE)
-        .body(Body::empty())
-        .map_err(|e| ApiError::internal(e.to_string()))
+    switching_protocols()
 }
 
 /// `POST /v1/containers/{id}/attach`: the terminal of a container started with `tty`, over an
@@ -256,11 +265,7 @@ pub async fn attach(
     Path(r): Path<String>,
     mut req: Request,
 ) -> ApiResult<Response> {
-    let upgrade = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        == Some(EXEC_UPGRADE);
+    let upgrade = wants_upgrade(&req);
     if !upgrade {
         return Err(ApiError::invalid(
             "upgrade",
@@ -343,10 +348,5 @@ pub async fn attach(
             .await;
         let _ = wr.shutdown().await;
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, EXEC_UPGRADE)
-        .body(Body::empty())
-        .map_err(|e| ApiError::internal(e.to_string()))
+    switching_protocols()
 }
