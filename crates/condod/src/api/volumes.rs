@@ -95,7 +95,7 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    let force = super::flag(q.get("force"));
+    let force = super::flag(&q, "force")?;
     let row = find(&app, &caller, &name)?;
     let users = volumes::users(&app.db.lock(), &row.v.tenant, &row.v.name)?;
     if let Some((c, _)) = users.iter().find(|u| u.1) {
