@@ -34,19 +34,34 @@ use crate::App;
 pub struct Peer {
     /// The peer's uid on the unix socket; `None` over TCP.
     pub uid: Option<u32>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
     fn connect_info(s: IncomingStream<'_, tokio::net::UnixListener>) -> Peer {
         Peer {
             uid: s.io().peer_cred().ok().map(|c| c.uid()),
+            tls: false,
         }
     }
 }
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
     fn connect_info(_: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer { uid: None }
+        Peer {
+            uid: None,
+            tls: false,
+        }
+    }
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer {
+            uid: None,
+            tls: true,
+        }
     }
 }
 
@@ -267,7 +282,7 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
         // A browser of the dashboard, with its session cookie.
         None => match crate::web::cookie_principal(&app, &req) {
             Some(r) => r,
-            None if matches!(peer, Some(Peer { uid: Some(0) })) => Ok(Principal {
+            None if matches!(peer, Some(Peer { uid: Some(0), .. })) => Ok(Principal {
                 id: "root".into(),
                 tenant: DEFAULT_TENANT.into(),
                 role: Role::Admin,
