@@ -391,21 +391,8 @@ fn https_to_the_daemon_with_its_own_ca() {
     let token = std::fs::read_to_string(d.root.join("admin.token")).unwrap();
     let ca = d.root.join("tls/ca.pem");
     let config = tempfile::tempdir().unwrap();
-    let condo = |args: &[&str]| {
-        let o = std::process::Command::new(common::bin("condo"))
-            .env("XDG_CONFIG_HOME", config.path())
-            .env_remove("CONDO_HOST")
-            .env_remove("CONDO_TOKEN")
-            .env_remove("CONDO_CA")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let cfg = config.path().to_str().unwrap();
+    let condo = |args: &[&str]| common::condo_env(&[("XDG_CONFIG_HOME", cfg)], args);
     let ca_arg = ca.to_str().unwrap();
     let (code, out, err) = condo(&[
         "--host",
