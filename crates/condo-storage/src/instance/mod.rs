@@ -275,9 +275,10 @@ impl InstanceStore {
     }
 
     /// Takes snapshot `snap` of an instance that stays mounted and in use (files open, the
-    /// processes frozen by the caller for an application-consistent image). btrfs: a subvolume
-    /// snapshot, O(1). Overlay with a quota: its filesystem frozen and its image copied, a
-    /// reflink on hosts that have them. Overlay without a quota: a copy of what it wrote.
+    /// processes frozen by the caller for an application-consistent image). btrfs, and overlay
+    /// with a quota (whose layer is a subvolume of its own btrfs pool): a read-only subvolume
+    /// snapshot, O(1) in what the instance wrote once that reached the disk. Overlay without a
+    /// quota: a copy of what it wrote.
     pub fn snapshot_running(&self, name: &str, snap: &str) -> Result<(), InstanceError> {
         let mut r = self.load(name)?;
         self.require_new(&r, snap)?;
