@@ -1,5 +1,20 @@
 //! `condo`: Condo's command line. It talks to condod only over the HTTP API.
 
+/// `println!` for standard output that ends the program quietly once its reader has gone
+/// (`condo ps | head`) instead of panicking, and with a message on any other write error.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `print!` with the same handling as `outln!`.
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::output::write_out(format_args!($($t)*))
+    };
+}
+
 mod client;
 mod cmd;
 mod context;

@@ -166,7 +166,7 @@ pub(crate) fn run_container(
         return Err(e);
     }
     if detach {
-        println!("{}", made.id);
+        outln!("{}", made.id);
         return Ok(0);
     }
     if interactive {

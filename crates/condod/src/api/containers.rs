@@ -303,7 +303,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(q): Q,
 ) -> ApiResult<Json<Vec<Container>>> {
-    let all = super::flag(q.get("all"));
+    let all = super::flag(&q, "all")?;
     let rows = db::list(&app.db.lock(), caller.scope())?;
     let list: Vec<Container> = rows
         .into_iter()
@@ -756,7 +756,7 @@ pub async fn delete(
     Path(r): Path<String>,
     Query(q): Q,
 ) -> ApiResult<StatusCode> {
-    let force = super::flag(q.get("force"));
+    let force = super::flag(&q, "force")?;
     let row = find(&app, &caller, &r)?;
     let slot = app.slot(&row.c.id);
     let _g = slot.ops.lock().await;
