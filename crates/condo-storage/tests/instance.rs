@@ -252,9 +252,20 @@ fn overlay_quota_pool_holds_live_snapshots_and_survives_a_reboot() {
         tree(&st, "c", tmp.path()),
         kv(&[("b", "kept"), ("os-release", "condo")])
     );
+    // Stopped, it is snapshotted in its pool too: no new pool, no new layer on the stack.
+    let pools = names(&tmp.path().join("ov/pools"));
+    st.snapshot("q", "s3").unwrap();
+    assert_eq!(names(&tmp.path().join("ov/pools")), pools);
+    assert_eq!(st.get("q").unwrap().generation, 0);
+    write(&st, "q", tmp.path(), "b", b"again");
+    st.rollback("q", "s3").unwrap();
+    assert_eq!(
+        tree(&st, "q", tmp.path()),
+        kv(&[("b", "changed"), ("os-release", "condo")])
+    );
     let snaps = st.snapshots("q").unwrap();
-    assert_eq!(snaps.len(), 1);
-    assert!(snaps[0].size > 0);
+    assert_eq!(snaps.len(), 2);
+    assert!(snaps.iter().all(|s| s.size > 0));
     st.delete("q").unwrap();
     st.delete("c").unwrap();
     s.remove("image").unwrap();

@@ -251,17 +251,19 @@ impl InstanceStore {
         Ok(self.snap.fs_path(&active_key(&self.load(name)?))?)
     }
 
-    /// Takes snapshot `snap` of the instance; O(1) in what it wrote. On btrfs it is a read-only
-    /// subvolume snapshot and the instance may keep running. On overlay the writable layer is
+    /// Takes snapshot `snap` of the instance; O(1) in what it wrote. On btrfs, and on overlay
+    /// for a layer with a quota (in its own btrfs pool), it is a read-only subvolume snapshot
+    /// beside the layer, which stays as it is. Otherwise on overlay the writable layer is
     /// sealed and a fresh one started on it, so the instance must be unmounted (stopped);
     /// [`InstanceStore::snapshot_running`] is the way for one that runs.
     pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
-        if !self.snap.is_layered() {
-            // btrfs: nothing to seal; the copy backend copies either way.
+        let mut r = self.load(name)?;
+        if !self.snap.is_layered() || self.snap.snapshots_in_place(&active_key(&r))? {
+            // Nothing to seal (the copy backend copies either way); and for a layer in a pool
+            // no new pool to make, nor a deeper stack of layers.
             self.snapshot_running(name, snap)?;
             return self.mounts(name);
         }
-        let mut r = self.load(name)?;
         self.require_new(&r, snap)?;
         // Journal first: a crash after the commit below is completed by `load`.
         r.pending = Some(snap.into());

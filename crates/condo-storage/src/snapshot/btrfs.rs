@@ -104,6 +104,10 @@ impl Driver for Btrfs {
         condo_sys::btrfs::snapshot_create(open_dir(&src.join("fs"))?, open_dir(dst)?, c"fs", true)
     }
 
+    fn copies_in_place(&self, _dir: &Path) -> bool {
+        true
+    }
+
     fn mounts(&self, dir: &Path, kind: Kind, _chain: &[PathBuf]) -> Vec<Mount> {
         vec![Mount::bind(dir.join("fs"), kind == Kind::View)]
     }

@@ -69,4 +69,8 @@ impl Driver for Copy {
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
         live::copy(src, dst)
     }
+
+    fn copies_in_place(&self, dir: &Path) -> bool {
+        live::in_place(dir)
+    }
 }

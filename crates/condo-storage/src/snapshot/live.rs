@@ -46,6 +46,11 @@ pub fn recover(dir: &Path) {
     quota::thaw_if_frozen(dir);
 }
 
+/// Whether [`copy`] of `dir` is a snapshot in its pool rather than a copy.
+pub fn in_place(dir: &Path) -> bool {
+    pool::is_member(dir)
+}
+
 /// Makes `dst` a copy of `src` (its `fs`) as it is now, while `src` stays mounted.
 pub fn copy(src: &Path, dst: &Path) -> io::Result<()> {
     if pool::is_member(src) {

@@ -134,6 +134,9 @@ pub trait Snapshotter: Send + Sync {
     /// mounted and in use: a subvolume snapshot on btrfs, or in the quota pool of a layer with a
     /// quota (O(1) both); elsewhere a copy of its tree.
     fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError>;
+    /// Whether `snapshot_live` of active `key` is a snapshot in place (btrfs, or a layer in its
+    /// quota pool), O(1) in what the layer holds, rather than a copy.
+    fn snapshots_in_place(&self, key: &str) -> Result<bool, SnapshotError>;
 }
 
 pub(crate) fn check_key(k: &str) -> Result<(), SnapshotError> {

@@ -83,4 +83,8 @@ impl Driver for Overlay {
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
         live::copy(src, dst)
     }
+
+    fn copies_in_place(&self, dir: &Path) -> bool {
+        live::in_place(dir)
+    }
 }
