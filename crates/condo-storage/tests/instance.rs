@@ -188,6 +188,15 @@ fn overlay_quota_is_a_hard_limit_and_df_shows_it() {
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
         assert!(n < 64 << 20);
     }
+    // Full to the last block and stopped, it can still be snapshotted, and rolled back to.
+    st.snapshot("q", "full").unwrap();
+    write(&st, "q", tmp.path(), "fill", b"");
+    st.rollback("q", "full").unwrap();
+    {
+        let _g = MountGuard::new(&st.mounts("q").unwrap(), &tmp.path().join("mnt"));
+        let filled = fs::metadata(tmp.path().join("mnt/fill")).unwrap().len();
+        assert!(filled > 40 << 20, "{filled}");
+    }
     // The other instance is unaffected.
     write(&st, "free", tmp.path(), "x", &vec![0u8; 1 << 20]);
     st.delete("q").unwrap();

@@ -258,11 +258,19 @@ impl InstanceStore {
     /// [`InstanceStore::snapshot_running`] is the way for one that runs.
     pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
         let mut r = self.load(name)?;
-        if !self.snap.is_layered() || self.snap.snapshots_in_place(&active_key(&r))? {
+        let layered = self.snap.is_layered();
+        if !layered || self.snap.snapshots_in_place(&active_key(&r))? {
             // Nothing to seal (the copy backend copies either way); and for a layer in a pool
-            // no new pool to make, nor a deeper stack of layers.
-            self.snapshot_running(name, snap)?;
-            return self.mounts(name);
+            // no new pool to make, nor a deeper stack of layers. A pool filled to the last
+            // block has no room for the snapshot's metadata: sealing the layer needs none.
+            match self.snapshot_running(name, snap) {
+                Err(InstanceError::Snapshot(SnapshotError::Io { source, .. }))
+                    if layered && source.raw_os_error() == Some(libc::ENOSPC) => {}
+                done => {
+                    done?;
+                    return self.mounts(name);
+                }
+            }
         }
         self.require_new(&r, snap)?;
         // Journal first: a crash after the commit below is completed by `load`.
