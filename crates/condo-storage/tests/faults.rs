@@ -96,11 +96,21 @@ fn snapshot_forever(env: &str, take: impl Fn(&InstanceStore, &str) -> Result<(),
 
 #[test]
 fn killed_snapshots_recover() {
+    killed_snapshots(None);
+}
+
+/// The same where the instance's layer is in a quota pool (its snapshots made in place).
+#[test]
+fn killed_snapshots_with_a_quota_recover() {
+    killed_snapshots(Some(64 << 20));
+}
+
+fn killed_snapshots(quota: Option<u64>) {
     if !root() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    app(tmp.path(), None);
+    let tmp = Scratch::new();
+    app(tmp.path(), quota);
     for round in 0..3 {
         kill_child(
             "child_snapshots",
@@ -132,6 +142,11 @@ fn killed_snapshots_recover() {
         st.snapshot("app", &format!("after-{round}")).unwrap();
         st.rollback("app", &r.snapshots[0].name).unwrap();
     }
+    let (s, st) = open(tmp.path());
+    st.delete("app").unwrap();
+    s.remove("image").unwrap();
+    assert!(names(&tmp.path().join("snap/snapshots")).is_empty());
+    assert!(names(&tmp.path().join("snap/pools")).is_empty());
 }
 
 /// A reader that trickles data, so that a kill lands in the middle of an import.

@@ -468,11 +468,19 @@ impl InstanceStore {
             Ok(()) | Err(SnapshotError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let keys: Vec<String> = r
+        // Every snapshot of it the snapshotter holds: those the record lists, and one a process
+        // killed before it saved the record left behind.
+        let prefix = snapshot_key(name, "");
+        let mut keys: Vec<String> = r
             .snapshots
             .iter()
             .map(|s| snapshot_key(name, &s.name))
             .collect();
+        for i in self.snap.walk()? {
+            if i.name.starts_with(&prefix) && !keys.contains(&i.name) {
+                keys.push(i.name);
+            }
+        }
         self.retire(&keys)?;
         let p = self.path(name);
         fsutil::remove_all(&p).map_err(|source| InstanceError::Io { path: p, source })?;
@@ -491,7 +499,11 @@ impl InstanceStore {
                 source,
             })?
             .unwrap_or_default();
-        list.extend(keys.iter().cloned());
+        for k in keys {
+            if !list.contains(k) {
+                list.push(k.clone());
+            }
+        }
         fsutil::write_json(&p, &list).map_err(|source| InstanceError::Io { path: p, source })
     }
 

@@ -41,6 +41,14 @@ impl Member {
         PathBuf::from(s)
     }
 
+    /// Where the image is copied before it takes its name, so that a copy cut short by a kill
+    /// is never taken for a pool.
+    fn partial(&self) -> PathBuf {
+        let mut s = self.image().into_os_string();
+        s.push(".part");
+        PathBuf::from(s)
+    }
+
     fn subvolume(&self) -> PathBuf {
         self.mnt.join(&self.name)
     }
@@ -95,9 +103,12 @@ pub fn create(dir: &Path, bytes: u64) -> io::Result<()> {
     let made = (|| {
         let m = member(dir).ok_or_else(|| io::Error::other("pool link unreadable"))?;
         let tpl = blank(root, bytes)?;
-        if !fsutil::reflink(&tpl, &m.image())? {
-            fsutil::copy_sparse(&tpl, &m.image())?;
+        let part = m.partial();
+        let _ = std::fs::remove_file(&part);
+        if !fsutil::reflink(&tpl, &part)? {
+            fsutil::copy_sparse(&tpl, &part)?;
         }
+        std::fs::rename(&part, m.image())?;
         mount(&m)?;
         condo_sys::btrfs::subvolume_create(open_dir(&m.mnt)?, &m.cname()?)
     })();
@@ -189,6 +200,7 @@ pub fn destroy(dir: &Path) -> io::Result<()> {
         return Ok(());
     };
     if !m.image().exists() {
+        let _ = std::fs::remove_file(m.partial());
         let _ = std::fs::remove_dir(&m.mnt);
         return Ok(());
     }
