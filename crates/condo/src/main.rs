@@ -183,6 +183,12 @@ pub struct CreateArgs {
     /// Failed healthchecks in a row that make the container unhealthy.
     #[arg(long, default_value_t = 3)]
     pub health_retries: u32,
+    /// Seconds after a start during which failed healthchecks do not count.
+    #[arg(long, default_value_t = 0)]
+    pub health_start_period: u64,
+    /// Seconds between healthchecks during the start period.
+    #[arg(long, default_value_t = 1)]
+    pub health_start_interval: u64,
     /// IMAGE then COMMAND, or with --rootfs or --template only the COMMAND.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

@@ -104,6 +104,8 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             interval: a.health_interval,
             timeout: a.health_timeout,
             retries: a.health_retries,
+            start_period: a.health_start_period,
+            start_interval: a.health_start_interval,
         }),
     })
 }

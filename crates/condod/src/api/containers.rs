@@ -204,10 +204,10 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
                 "healthcheck.command: give the program and its arguments",
             ));
         }
-        if h.interval == 0 || h.timeout == 0 || h.retries == 0 {
+        if h.interval == 0 || h.timeout == 0 || h.retries == 0 || h.start_interval == 0 {
             return Err(ApiError::invalid(
                 "healthcheck",
-                "healthcheck: interval, timeout and retries must be at least 1",
+                "healthcheck: interval, timeout, retries and start_interval must be at least 1",
             ));
         }
     }
