@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::tenancy::{call, get, import_image, post, refused, tenant, user};
+use common::tenancy::{call, get, import_as, import_image, post, refused, tenant, user};
 use common::Daemon;
 use serde_json::{json, Value};
 
@@ -240,10 +240,11 @@ struct Owned {
     token: String,
     network: String,
     volume: String,
+    image: String,
 }
 
 /// The path of `route` naming A's resources (`other`: naming ones that exist nowhere); `None`
-/// for routes that name no resource of a tenant (collections, shared images and templates).
+/// for routes that name no resource of a tenant (collections and shared templates).
 fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
     let pick = |mine: &str, none: &str| {
         if other {
@@ -252,7 +253,7 @@ fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
             mine.to_string()
         }
     };
-    if route.starts_with("/v1/images/") || route.starts_with("/v1/templates/") {
+    if route.starts_with("/v1/templates/") {
         return None;
     }
     if !route.contains('{') {
@@ -283,6 +284,10 @@ fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
         .replace(
             "/v1/networks/{name}",
             &format!("/v1/networks/{}", pick(&a.network, "nowhere-net")),
+        )
+        .replace(
+            "/v1/images/{name}",
+            &format!("/v1/images/{}", pick(&a.image, "nowhere-app:1")),
         );
     assert!(
         !p.contains('{'),
@@ -340,6 +345,9 @@ fn every_route_keeps_tenants_apart() {
     // A's volume, which B must not tell from one that does not exist.
     let a = post(&d, Some(&alice), "/v1/volumes", r#"{"name":"alpha-data"}"#);
     assert_eq!(a.status, 201, "{}", a.body);
+    // A's own image.
+    let a = import_as(&d, Some(&alice), &d.image_tar("alpha-app:1"), "alpha-app:1");
+    assert_eq!(a.status, 201, "{}", a.body);
     let owned = Owned {
         container: cid.clone(),
         snapshot: "s1".into(),
@@ -347,6 +355,7 @@ fn every_route_keeps_tenants_apart() {
         token: alice_tok.clone(),
         network: "alpha-net".into(),
         volume: "alpha-data".into(),
+        image: "alpha-app:1".into(),
     };
     let a = post(&d, Some(&alice), "/v1/networks", r#"{"name":"alpha-net"}"#);
     assert_eq!(a.status, 201, "{}", a.body);
@@ -366,6 +375,7 @@ fn every_route_keeps_tenants_apart() {
         token: "tok-000000000000".into(),
         network: "nowhere-net".into(),
         volume: "nowhere-data".into(),
+        image: "bb:1".into(),
     };
     let events_before = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
 
@@ -463,6 +473,9 @@ fn every_route_keeps_tenants_apart() {
     assert!(a.body.contains(&alice_tok), "{}", a.body);
     let a = get(&d, Some(&alice), "/v1/tenants/alpha");
     assert_eq!(a.json()["usage"]["containers"], 1, "{}", a.body);
+    assert_eq!(a.json()["usage"]["images"], 1, "{}", a.body);
+    let a = get(&d, Some(&alice), "/v1/images/alpha-app:1");
+    assert_eq!(a.json()["tenant"], "alpha", "{}", a.body);
     let events_after = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
     assert_eq!(
         events_before.lines().count(),
@@ -482,6 +495,9 @@ fn every_route_keeps_tenants_apart() {
         a.body
     );
     assert!(a.body.contains(&bid), "{}", a.body);
+    let a = list("/v1/images");
+    assert!(!a.body.contains("alpha"), "{}", a.body);
+    assert!(a.body.contains("/bb:1\""), "{}", a.body);
     let a = list("/v1/tenants");
     assert_eq!(a.json().as_array().unwrap().len(), 1);
     assert_eq!(a.json()[0]["name"], "beta");
@@ -749,4 +765,175 @@ fn quotas_hold_under_concurrent_creates() {
     refused(&a, 400, "field", "cpus");
     let a = call(&d, None, "DELETE", "/v1/tenants/gamma", None, false);
     assert_eq!(a.status, 409, "{}", a.body);
+}
+
+#[test]
+fn tenants_own_their_images() {
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(&d, "alpha", json!({}));
+    tenant(&d, "beta", json!({}));
+    tenant(&d, "delta", json!({"disk": 4096}));
+    let (_, alice) = user(&d, None, "alpha", "alice", "operator");
+    let (_, bob) = user(&d, None, "beta", "bob", "operator");
+    let (_, dora) = user(&d, None, "delta", "dora", "operator");
+    let (_, rosa) = user(&d, None, "alpha", "rosa", "read-only");
+    let (app, bb) = (d.image_tar("app:1"), d.image_tar("bb:1"));
+    let names = |by: &str| -> Vec<(String, Value)> {
+        let a = get(&d, Some(by), "/v1/images");
+        assert_eq!(a.status, 200, "{}", a.body);
+        let mut v: Vec<(String, Value)> = a
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let n = i["name"].as_str().unwrap();
+                let short = n.trim_start_matches("docker.io/library/").to_string();
+                (short, i["tenant"].clone())
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+
+    // A tenant's import makes its own image; the same name in two tenants is two images.
+    let a = import_as(&d, Some(&alice), &app, "app:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()[0]["tenant"], "alpha", "{}", a.body);
+    assert_eq!(get(&d, Some(&bob), "/v1/images/app:1").status, 404);
+    let a = import_as(&d, Some(&bob), &app, "app:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    // A tenant's own name goes before a shared one, for it alone.
+    let a = import_as(&d, Some(&alice), &bb, "bb:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        names(&alice),
+        [
+            ("app:1".to_string(), json!("alpha")),
+            ("bb:1".to_string(), Value::Null),
+            ("bb:1".to_string(), json!("alpha"))
+        ]
+    );
+    assert_eq!(
+        names(&bob),
+        [
+            ("app:1".to_string(), json!("beta")),
+            ("bb:1".to_string(), Value::Null)
+        ]
+    );
+    assert_eq!(
+        get(&d, Some(&alice), "/v1/images/bb:1").json()["tenant"],
+        "alpha"
+    );
+    assert!(get(&d, Some(&bob), "/v1/images/bb:1").json()["tenant"].is_null());
+    assert_eq!(
+        names(&rosa).len(),
+        3,
+        "a reader of alpha sees alpha's images"
+    );
+    assert_eq!(
+        get(&d, None, "/v1/images").json().as_array().unwrap().len(),
+        4
+    );
+    let a = get(&d, None, "/v1/images/app:1?tenant=beta");
+    assert_eq!(a.json()["tenant"], "beta", "{}", a.body);
+    let a = get(&d, Some(&alice), "/v1/images/app:1?tenant=beta");
+    refused(&a, 400, "field", "tenant");
+    // A read-only principal imports nothing; a tenant pulls from no registry on this host.
+    let a = import_as(&d, Some(&rosa), &bb, "x:1");
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = post(
+        &d,
+        Some(&alice),
+        "/v1/images/pull",
+        r#"{"reference":"127.0.0.1:5000/bb:1"}"#,
+    );
+    refused(&a, 400, "field", "reference");
+    let t = get(&d, Some(&alice), "/v1/tenants/alpha").json();
+    assert_eq!(t["usage"]["images"], 2, "{t}");
+    assert!(t["usage"]["disk"].as_u64().unwrap() > 4096, "{t}");
+
+    // Containers run from their tenant's own image; one in use is not removed.
+    let a = post(
+        &d,
+        Some(&alice),
+        "/v1/containers",
+        r#"{"name":"web","image":"app:1"}"#,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = post(
+        &d,
+        Some(&bob),
+        "/v1/containers",
+        r#"{"name":"web","image":"bb:1"}"#,
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = call(&d, Some(&alice), "DELETE", "/v1/images/app:1", None, false);
+    refused(&a, 409, "code", "conflict");
+    assert!(a.body.contains("web"), "{}", a.body);
+    // Bob's container uses the shared bb:1; alice's own bb:1 is free to go, the shared one not.
+    let a = call(&d, Some(&bob), "DELETE", "/v1/images/bb:1", None, false);
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = call(&d, None, "DELETE", "/v1/images/bb:1", None, false);
+    refused(&a, 409, "code", "conflict");
+    let a = call(&d, Some(&alice), "DELETE", "/v1/images/bb:1", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    // Removing beta's app:1 leaves alpha's, and a collection keeps every blob it names.
+    let before = get(&d, Some(&alice), "/v1/images/app:1/export");
+    assert_eq!(before.status, 200);
+    let a = call(&d, Some(&bob), "DELETE", "/v1/images/app:1", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(get(&d, Some(&bob), "/v1/images/app:1").status, 404);
+    let a = post(&d, None, "/v1/images/prune", "");
+    assert_eq!(a.status, 200, "{}", a.body);
+    let after = get(&d, Some(&alice), "/v1/images/app:1/export");
+    assert_eq!(
+        (after.status, after.body.len()),
+        (200, before.body.len()),
+        "alpha's image lost content to beta's removal"
+    );
+    let t = get(&d, Some(&bob), "/v1/tenants/beta").json();
+    assert_eq!(
+        (t["usage"]["images"].clone(), t["usage"]["disk"].clone()),
+        (json!(0), json!(0)),
+        "{t}"
+    );
+
+    // A tenant's images count towards its disk quota: an archive larger than what is left is
+    // refused and leaves nothing.
+    let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
+    refused(&a, 409, "code", "quota_exceeded");
+    assert_eq!(names(&dora), [("bb:1".to_string(), Value::Null)]);
+    let t = get(&d, Some(&dora), "/v1/tenants/delta").json();
+    assert_eq!(t["usage"]["disk"], 0, "{t}");
+    let a = post(
+        &d,
+        None,
+        "/v1/tenants/delta/quota",
+        r#"{"disk": 1073741824}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    let t = get(&d, Some(&dora), "/v1/tenants/delta").json();
+    assert_eq!(t["usage"]["images"], 1, "{t}");
+    let used = t["usage"]["disk"].as_u64().unwrap();
+    assert!(used > 4096, "{t}");
+    // A quota lowered below what the images hold refuses the next one, which is not kept.
+    let a = post(
+        &d,
+        None,
+        "/v1/tenants/delta/quota",
+        &json!({"disk": used + 1}).to_string(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = import_as(&d, Some(&dora), &d.image_tar("other:2"), "other:2");
+    refused(&a, 409, "code", "quota_exceeded");
+    assert_eq!(get(&d, Some(&dora), "/v1/images/other:2").status, 404);
+    // A tenant goes with its own images.
+    let a = call(&d, Some(&dora), "DELETE", "/v1/images/big:1", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = call(&d, None, "DELETE", "/v1/tenants/delta", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
 }

@@ -158,6 +158,13 @@ pub async fn delete(
             t.usage.containers, t.usage.networks
         )));
     }
+    // Its own images go with it (their blobs at the next collection), and its traffic record.
+    app.storage
+        .images
+        .remove_scope(&name)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    tx.execute("DELETE FROM tenant_images WHERE tenant_id = ?1", [&name])?;
+    tx.execute("DELETE FROM traffic WHERE tenant_id = ?1", [&name])?;
     tx.execute("DELETE FROM tokens WHERE tenant_id = ?1", [&name])?;
     tx.execute("DELETE FROM users WHERE tenant_id = ?1", [&name])?;
     // A tenant made again under this name must not read the old one's events.
