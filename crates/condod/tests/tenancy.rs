@@ -937,3 +937,148 @@ fn tenants_own_their_images() {
     let a = call(&d, None, "DELETE", "/v1/tenants/delta", None, false);
     assert_eq!(a.status, 204, "{}", a.body);
 }
+
+/// What became of a connection to a sink.
+#[derive(Debug, PartialEq)]
+enum Reach {
+    /// It took the bytes.
+    Sent,
+    /// It was refused or cut (the sink is not listening yet).
+    Refused,
+    /// No answer at all: its packets are dropped.
+    Blocked,
+}
+
+fn reach(addr: &str, bytes: usize) -> Reach {
+    // Long enough for the SYN to be sent again twice (after 1 and 3 s): a sink whose one-place
+    // queue of connections is full drops a SYN now and then.
+    let s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5));
+    let mut s = match s {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Reach::Blocked,
+        Err(_) => return Reach::Refused,
+    };
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    match s.write_all(&vec![7u8; bytes]) {
+        Ok(()) => Reach::Sent,
+        Err(_) => Reach::Refused,
+    }
+}
+
+/// Whether the sink at `addr` takes `bytes`, trying again while it is not listening yet.
+fn sends(addr: &str, bytes: usize) -> bool {
+    for _ in 0..50 {
+        match reach(addr, bytes) {
+            Reach::Sent => return true,
+            Reach::Blocked => return false,
+            Reach::Refused => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    false
+}
+
+/// Polls `f` every 200 ms until it holds; panics with `what` after `secs` seconds.
+fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn monthly_traffic_quota_stops_a_tenants_traffic() {
+    netns::private_netns();
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(&d, "omega", json!({"monthly_traffic": 1_000_000}));
+    tenant(&d, "sigma", json!({"monthly_traffic": 1_000_000}));
+    let (_, olga) = user(&d, None, "omega", "olga", "tenant-owner");
+    let (_, sam) = user(&d, None, "sigma", "sam", "tenant-owner");
+    // A listener that stays, discarding what each connection sends.
+    let sink = "exec nc -ll -p 8080 -e sh -c 'cat > /dev/null'";
+    let run = |by: &str, net: &str, name: &str| -> String {
+        let body = json!({"name": name, "image": "bb:1", "network": net,
+            "command": ["sh", "-c", sink]});
+        let a = post(&d, Some(by), "/v1/containers", &body.to_string());
+        assert_eq!(a.status, 201, "{}", a.body);
+        let id = a.json()["id"].as_str().unwrap().to_string();
+        let a = post(&d, Some(by), &format!("/v1/containers/{id}/start"), "");
+        assert_eq!(a.status, 200, "{}", a.body);
+        let c = get(&d, Some(by), &format!("/v1/containers/{id}")).json();
+        format!("{}:8080", c["endpoint"]["ipv4"].as_str().unwrap())
+    };
+    let traffic = |by: &str, t: &str| -> u64 {
+        get(&d, Some(by), &format!("/v1/tenants/{t}")).json()["usage"]["traffic"]
+            .as_u64()
+            .unwrap()
+    };
+    for (by, net) in [(&olga, "o1"), (&sam, "s1")] {
+        let a = post(
+            &d,
+            Some(by),
+            "/v1/networks",
+            &json!({"name": net}).to_string(),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let first = run(&olga, "o1", "first");
+    let second = run(&olga, "o1", "second");
+    let neighbour = run(&sam, "s1", "neighbour");
+    // Under the quota, traffic flows; its sum over the tenant's containers reaches the quota.
+    until(30, "the sinks never listened", || {
+        sends(&first, 1000) && sends(&second, 1000) && sends(&neighbour, 1000)
+    });
+    for _ in 0..3 {
+        assert!(sends(&first, 200_000));
+        assert!(sends(&second, 200_000));
+    }
+    assert!(sends(&neighbour, 100_000));
+    // The periodic check (every 10 s) sees it and stops every container of the tenant.
+    until(60, "omega's traffic was never counted", || {
+        traffic(&olga, "omega") >= 1_000_000
+    });
+    until(60, "omega's traffic still flows past its quota", || {
+        reach(&first, 1000) == Reach::Blocked && reach(&second, 1000) == Reach::Blocked
+    });
+    // A container of the tenant that starts now is stopped from the start; the other tenant's
+    // traffic flows, and its usage is its own.
+    let late = run(&olga, "o1", "late");
+    let ruleset = std::process::Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    let ip = late.split(':').next().unwrap();
+    assert!(
+        String::from_utf8_lossy(&ruleset.stdout).contains(&format!("saddr {ip} drop")),
+        "{}",
+        String::from_utf8_lossy(&ruleset.stdout)
+    );
+    assert!(sends(&neighbour, 1000));
+    let s = traffic(&sam, "sigma");
+    assert!((100_000..1_000_000).contains(&s), "sigma: {s}");
+    // Deleting a container keeps its traffic counted for the month.
+    let before = traffic(&olga, "omega");
+    let a = call(
+        &d,
+        Some(&olga),
+        "DELETE",
+        "/v1/containers/second?force=true",
+        None,
+        false,
+    );
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(traffic(&olga, "omega") >= before);
+    // The admin raises the quota: the tenant's traffic flows again at once.
+    let a = post(
+        &d,
+        None,
+        "/v1/tenants/omega/quota",
+        r#"{"monthly_traffic": 100000000}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(sends(&first, 1000), "raised quota, still stopped");
+    until(30, "the late container's sink never listened", || {
+        sends(&late, 1000)
+    });
+}

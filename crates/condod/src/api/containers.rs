@@ -796,7 +796,7 @@ pub async fn delete(
         ev
     };
     crate::fault::point("delete.row");
-    crate::network::forget_container(&app, &row.c.id).await;
+    crate::network::forget_container(&app, &row.c.id, &row.c.tenant).await;
     drop_instance(&app, &row.c.id).await;
     // Never through a root filesystem still mounted there (a host directory, for one).
     if !crate::storage::is_mounted(&app.paths.dir(&row.c.id).join("rootfs")) {
