@@ -9,7 +9,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::tenancy::{call, get, import_as, import_image, post, refused, tenant, user};
+use common::tenancy::{
+    call, create, get, import_as, import_image, post, refused, set_quota, tenant, user,
+};
 use common::Daemon;
 use serde_json::{json, Value};
 
@@ -359,15 +361,8 @@ fn every_route_keeps_tenants_apart() {
     };
     let a = post(&d, Some(&alice), "/v1/networks", r#"{"name":"alpha-net"}"#);
     assert_eq!(a.status, 201, "{}", a.body);
-    // B's own container, never started, for the read-only walk.
-    let a = post(
-        &d,
-        Some(&bob),
-        "/v1/containers",
-        r#"{"name":"web","image":"bb:1"}"#,
-    );
-    assert_eq!(a.status, 201, "B may use the name A uses: {}", a.body);
-    let bid = a.json()["id"].as_str().unwrap().to_string();
+    // B's own container, never started, for the read-only walk; B may use the name A uses.
+    let bid = create(&d, Some(&bob), json!({"name": "web", "image": "bb:1"}));
     let mine = Owned {
         container: bid.clone(),
         snapshot: "nosnap".into(),
@@ -855,20 +850,8 @@ fn tenants_own_their_images() {
     assert!(t["usage"]["disk"].as_u64().unwrap() > 4096, "{t}");
 
     // Containers run from their tenant's own image; one in use is not removed.
-    let a = post(
-        &d,
-        Some(&alice),
-        "/v1/containers",
-        r#"{"name":"web","image":"app:1"}"#,
-    );
-    assert_eq!(a.status, 201, "{}", a.body);
-    let a = post(
-        &d,
-        Some(&bob),
-        "/v1/containers",
-        r#"{"name":"web","image":"bb:1"}"#,
-    );
-    assert_eq!(a.status, 201, "{}", a.body);
+    create(&d, Some(&alice), json!({"name": "web", "image": "app:1"}));
+    create(&d, Some(&bob), json!({"name": "web", "image": "bb:1"}));
     let a = call(&d, Some(&alice), "DELETE", "/v1/images/app:1", None, false);
     refused(&a, 409, "code", "conflict");
     assert!(a.body.contains("web"), "{}", a.body);
@@ -907,13 +890,7 @@ fn tenants_own_their_images() {
     assert_eq!(names(&dora), [("bb:1".to_string(), Value::Null)]);
     let t = get(&d, Some(&dora), "/v1/tenants/delta").json();
     assert_eq!(t["usage"]["disk"], 0, "{t}");
-    let a = post(
-        &d,
-        None,
-        "/v1/tenants/delta/quota",
-        r#"{"disk": 1073741824}"#,
-    );
-    assert_eq!(a.status, 200, "{}", a.body);
+    set_quota(&d, "delta", json!({"disk": 1073741824}));
     let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
     assert_eq!(a.status, 201, "{}", a.body);
     let t = get(&d, Some(&dora), "/v1/tenants/delta").json();
@@ -921,13 +898,7 @@ fn tenants_own_their_images() {
     let used = t["usage"]["disk"].as_u64().unwrap();
     assert!(used > 4096, "{t}");
     // A quota lowered below what the images hold refuses the next one, which is not kept.
-    let a = post(
-        &d,
-        None,
-        "/v1/tenants/delta/quota",
-        &json!({"disk": used + 1}).to_string(),
-    );
-    assert_eq!(a.status, 200, "{}", a.body);
+    set_quota(&d, "delta", json!({"disk": used + 1}));
     let a = import_as(&d, Some(&dora), &d.image_tar("other:2"), "other:2");
     refused(&a, 409, "code", "quota_exceeded");
     assert_eq!(get(&d, Some(&dora), "/v1/images/other:2").status, 404);
@@ -998,11 +969,11 @@ fn monthly_traffic_quota_stops_a_tenants_traffic() {
     // A listener that stays, discarding what each connection sends.
     let sink = "exec nc -ll -p 8080 -e sh -c 'cat > /dev/null'";
     let run = |by: &str, net: &str, name: &str| -> String {
-        let body = json!({"name": name, "image": "bb:1", "network": net,
-            "command": ["sh", "-c", sink]});
-        let a = post(&d, Some(by), "/v1/containers", &body.to_string());
-        assert_eq!(a.status, 201, "{}", a.body);
-        let id = a.json()["id"].as_str().unwrap().to_string();
+        let id = create(
+            &d,
+            Some(by),
+            json!({"name": name, "image": "bb:1", "network": net, "command": ["sh", "-c", sink]}),
+        );
         let a = post(&d, Some(by), &format!("/v1/containers/{id}/start"), "");
         assert_eq!(a.status, 200, "{}", a.body);
         let c = get(&d, Some(by), &format!("/v1/containers/{id}")).json();
@@ -1070,13 +1041,7 @@ fn monthly_traffic_quota_stops_a_tenants_traffic() {
     assert_eq!(a.status, 204, "{}", a.body);
     assert!(traffic(&olga, "omega") >= before);
     // The admin raises the quota: the tenant's traffic flows again at once.
-    let a = post(
-        &d,
-        None,
-        "/v1/tenants/omega/quota",
-        r#"{"monthly_traffic": 100000000}"#,
-    );
-    assert_eq!(a.status, 200, "{}", a.body);
+    set_quota(&d, "omega", json!({"monthly_traffic": 100000000}));
     assert!(sends(&first, 1000), "raised quota, still stopped");
     until(30, "the late container's sink never listened", || {
         sends(&late, 1000)

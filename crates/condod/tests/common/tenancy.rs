@@ -73,6 +73,27 @@ pub fn import_as(d: &Daemon, by: Option<&str>, tar: &std::path::Path, name: &str
     super::read_answer(s)
 }
 
+/// Creates a container as `by` from `body`; returns its id.
+pub fn create(d: &Daemon, by: Option<&str>, body: Value) -> String {
+    let a = call(
+        d,
+        by,
+        "POST",
+        "/v1/containers",
+        Some(&body.to_string()),
+        false,
+    );
+    assert_eq!(a.status, 201, "create {body}: {}", a.body);
+    a.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Replaces the quota of `tenant` as the admin.
+pub fn set_quota(d: &Daemon, tenant: &str, quota: Value) {
+    let path = format!("/v1/tenants/{tenant}/quota");
+    let a = call(d, None, "POST", &path, Some(&quota.to_string()), false);
+    assert_eq!(a.status, 200, "quota of {tenant}: {}", a.body);
+}
+
 /// Makes a tenant (with a quota) as the admin.
 pub fn tenant(d: &Daemon, name: &str, quota: Value) {
     let a = call(
