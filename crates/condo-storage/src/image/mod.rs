@@ -136,8 +136,9 @@ impl ImageStore {
         self.base.join("scopes")
     }
 
-    /// The names of scope `scope` (created on first use), over the same content; names in it
-    /// neither see nor move the names of the top store or of other scopes.
+    /// The names of scope `scope`, over the same content; names in it neither see nor move the
+    /// names of the top store or of other scopes. Its directory is made by its first record:
+    /// looking a name up changes nothing.
     pub fn scoped(&self, scope: &str) -> Result<ImageStore, ImageError> {
         if !Self::valid_scope(scope) {
             return Err(ImageError::Malformed(format!(
@@ -145,7 +146,6 @@ impl ImageStore {
             )));
         }
         let root = self.scopes_dir().join(scope);
-        std::fs::create_dir_all(&root).map_err(ioe("create", &root))?;
         Ok(Self {
             content: self.content.clone(),
             base: self.base.clone(),
@@ -215,6 +215,7 @@ impl ImageStore {
             target,
             created: crate::content::now_secs(),
         };
+        std::fs::create_dir_all(&self.root).map_err(ioe("create", &self.root))?;
         let p = self.path(name);
         fsutil::write_json(&p, &r).map_err(ioe("write", &p))?;
         Ok(r)
@@ -231,10 +232,13 @@ impl ImageStore {
     /// Every record.
     pub fn list(&self) -> Result<Vec<ImageRecord>, ImageError> {
         let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.root)
-            .map_err(ioe("list", &self.root))?
-            .flatten()
-        {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            // A scope without a record yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(ioe("list", &self.root)(e)),
+        };
+        for e in rd.flatten() {
             if e.path().extension().is_some_and(|x| x == "json") {
                 if let Some(r) =
                     fsutil::read_json::<ImageRecord>(&e.path()).map_err(ioe("read", &e.path()))?
