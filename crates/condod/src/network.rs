@@ -725,15 +725,18 @@ pub fn account(app: &App, usage: &std::collections::BTreeMap<String, u64>) {
             }
         };
         let mut past: HashMap<String, bool> = HashMap::new();
-        for r in &rows {
-            let used = usage.get(&r.c.id).copied().unwrap_or(0);
-            if used > 0 {
-                if let Err(e) =
-                    crate::quota::set_traffic(&conn, &r.c.id, &r.c.tenant, &period, used)
-                {
-                    tracing::warn!(container = %r.c.id, "cannot record its traffic: {e}");
+        // One commit for the lot.
+        let recorded = conn.unchecked_transaction().and_then(|tx| {
+            for r in &rows {
+                let used = usage.get(&r.c.id).copied().unwrap_or(0);
+                if used > 0 {
+                    crate::quota::set_traffic(&tx, &r.c.id, &r.c.tenant, &period, used)?;
                 }
             }
+            tx.commit()
+        });
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record the containers' traffic: {e}");
         }
         rows.into_iter()
             .map(|r| {

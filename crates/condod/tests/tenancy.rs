@@ -838,12 +838,18 @@ fn tenants_own_their_images() {
     // A read-only principal imports nothing; a tenant pulls from no registry on this host.
     let a = import_as(&d, Some(&rosa), &bb, "x:1");
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = post(
-        &d,
-        Some(&alice),
-        "/v1/images/pull",
-        r#"{"reference":"127.0.0.1:5000/bb:1"}"#,
-    );
+    for r in [
+        "127.0.0.1:5000/bb:1",
+        "localhost:5000/bb:1",
+        "[::1]:5000/bb:1",
+        "0.0.0.0:5000/bb:1",
+    ] {
+        let body = json!({ "reference": r }).to_string();
+        let a = post(&d, Some(&alice), "/v1/images/pull", &body);
+        refused(&a, 400, "field", "reference");
+    }
+    let body = json!({"reference": "registry.example/bb:1", "plain_http": true}).to_string();
+    let a = post(&d, Some(&alice), "/v1/images/pull", &body);
     refused(&a, 400, "field", "reference");
     let t = get(&d, Some(&alice), "/v1/tenants/alpha").json();
     assert_eq!(t["usage"]["images"], 2, "{t}");

@@ -392,16 +392,30 @@ where
     (StatusCode::CREATED, super::streams::ndjson(rx)).into_response()
 }
 
-/// Whether `host` (`name[:port]`) is this machine, where a registry speaks plain HTTP.
-fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
+/// The name or address of `host` (`name[:port]`, `[v6][:port]`).
+fn host_name(host: &str) -> &str {
+    match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
+    }
+}
+
+/// Whether `host` (`name[:port]`) is this machine, where a registry speaks plain HTTP.
+fn is_loopback(host: &str) -> bool {
+    let name = host_name(host);
     name == "localhost"
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `host` (`name[:port]`) names this machine: loopback, or the unspecified address,
+/// which a connection takes for this machine too.
+fn is_this_host(host: &str) -> bool {
+    is_loopback(host)
+        || host_name(host)
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
 }
 
 /// `POST /v1/images/pull`: fetches an image from a registry; with `stream`, progress as it goes.
@@ -414,7 +428,7 @@ pub async fn pull(
     let r = Reference::parse(&b.reference)
         .map_err(|e| ApiError::invalid("reference", e.to_string()))?;
     // A tenant's pull must not reach services on the daemon's own host.
-    if caller.scope().is_some() && (is_loopback(&r.registry) || b.plain_http == Some(true)) {
+    if caller.scope().is_some() && (is_this_host(&r.registry) || b.plain_http == Some(true)) {
         return Err(ApiError::invalid(
             "reference",
             format!(
