@@ -104,6 +104,8 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             interval: a.health_interval,
             timeout: a.health_timeout,
             retries: a.health_retries,
+            start_period: a.health_start_period,
+            start_interval: a.health_start_interval,
         }),
     })
 }
@@ -166,7 +168,7 @@ pub(crate) fn run_container(
         return Err(e);
     }
     if detach {
-        println!("{}", made.id);
+        outln!("{}", made.id);
         return Ok(0);
     }
     if interactive {

@@ -200,6 +200,7 @@ pub async fn import(
     body: axum::body::Body,
 ) -> ApiResult<axum::response::Response> {
     let name = q.get("name").cloned();
+    let progress = super::flag(&q, "stream")?;
     if let Some(n) = &name {
         if n.is_empty() || n.len() > 255 || n.contains(|c: char| c.is_control() || c == ' ') {
             return Err(ApiError::invalid(
@@ -262,7 +263,7 @@ pub async fn import(
         }
         r
     };
-    Ok(answer(app, super::flag(q.get("stream")), work).await)
+    Ok(answer(app, progress, work).await)
 }
 
 /// Imports the archive at `path` into the images of `owner` (`None`: the shared ones),
@@ -475,7 +476,7 @@ pub async fn pull(
         record(app, &tenant, "pull", [rec.name.as_str()].into_iter());
         Ok(vec![view(images, &rec, owner.as_deref())])
     };
-    Ok(answer(app, super::flag(q.get("stream")), work).await)
+    Ok(answer(app, super::flag(&q, "stream")?, work).await)
 }
 
 fn progress_view(p: &Progress) -> ImageProgress {
@@ -567,7 +568,7 @@ pub async fn prune(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ImagesPruned>> {
     admin(&caller, "prune images")?;
-    let all = super::flag(q.get("all"));
+    let all = super::flag(&q, "all")?;
     let used: Vec<(String, String)> = crate::db::list(&app.db.lock(), None)?
         .into_iter()
         .filter_map(|r| r.c.config.image.map(|i| (r.c.tenant, i)))
