@@ -64,6 +64,9 @@ pub struct RmArgs {
     /// Image names.
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// An admin: remove this tenant's own images (not shared ones).
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 /// `condo image …`.
@@ -96,7 +99,7 @@ pub enum ImageCommand {
     },
     /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
     Export(ExportArgs),
-    /// Remove images (containers made from them keep their files).
+    /// Remove images (not while a container made from one exists).
     Rm(RmArgs),
 }
 

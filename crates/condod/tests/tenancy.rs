@@ -908,11 +908,20 @@ fn tenants_own_their_images() {
     let a = import_as(&d, Some(&dora), &d.image_tar("other:2"), "other:2");
     refused(&a, 409, "code", "quota_exceeded");
     assert_eq!(get(&d, Some(&dora), "/v1/images/other:2").status, 404);
-    // A tenant goes with its own images.
-    let a = call(&d, Some(&dora), "DELETE", "/v1/images/big:1", None, false);
-    assert_eq!(a.status, 204, "{}", a.body);
+    // The admin removes a tenant's own image by naming the tenant; a tenant goes with its own
+    // images.
+    let (code, _, err) = d.condo(&["rmi", "big:1"]);
+    assert_eq!(code, 3, "the shared big:1 does not exist: {err}");
+    let (code, _, err) = d.condo(&["rmi", "--tenant", "delta", "big:1"]);
+    assert_eq!(code, 0, "rmi --tenant: {err}");
+    assert_eq!(get(&d, Some(&dora), "/v1/images/big:1").status, 404);
+    set_quota(&d, "delta", json!({}));
+    let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
+    assert_eq!(a.status, 201, "{}", a.body);
     let a = call(&d, None, "DELETE", "/v1/tenants/delta", None, false);
     assert_eq!(a.status, 204, "{}", a.body);
+    assert!(!d.root.join("storage/images/scopes/delta").exists());
+    assert!(d.root.join("storage/images/scopes/alpha").exists());
 }
 
 /// What became of a connection to a sink.
