@@ -274,7 +274,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         | Command::Image {
             command: ImageCommand::Rm(a),
         } => each(&a.images, |i| {
-            c.empty("DELETE", &format!("/v1/images/{}", enc(i)))?;
+            let of = a
+                .tenant
+                .as_ref()
+                .map(|t| format!("?tenant={}", enc(t)))
+                .unwrap_or_default();
+            c.empty("DELETE", &format!("/v1/images/{}{of}", enc(i)))?;
             outln!("{i}");
             Ok(())
         }),

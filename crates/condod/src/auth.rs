@@ -179,7 +179,7 @@ fn first_param<'a>(route: &'a str, path: &str) -> Option<(&'a str, String)> {
 
 /// The tenant owning the resource the path names, after checking the caller may see it: 404
 /// when it may not, as when it does not exist. `None` for paths that name no tenant's resource
-/// (shared images and templates, collections) or resources that do not exist (for an admin,
+/// (shared templates, collections) or resources that do not exist (for an admin,
 /// the handler answers). A new kind of tenant resource adds its lookup here: the tenancy test
 /// walks every route and fails on a parameter it cannot name a resource of another tenant for.
 fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Option<String>> {
@@ -187,6 +187,16 @@ fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Op
         return Ok(None);
     };
     let scope = caller.scope();
+    if prefix == "/v1/images/" {
+        // A tenant sees its own images and the shared ones; the handler resolves an admin's.
+        return match scope {
+            None => Ok(None),
+            Some(t) => match app.storage.find_image(Some(t), &value) {
+                Some(f) => Ok(f.owner),
+                None => Err(ApiError::not_found("image", &value)),
+            },
+        };
+    }
     let conn = app.db.lock();
     let one = |sql: &str| -> rusqlite::Result<Option<String>> {
         let mut st = conn.prepare_cached(sql)?;
