@@ -57,10 +57,11 @@ fn check_limits(l: &Limits) -> ApiResult<()> {
     if matches!(l.pids, Some(p) if p < 1) {
         return Err(ApiError::invalid("limits.pids", "limits.pids: at least 1"));
     }
-    if matches!(l.disk, Some(d) if d < 8 << 20) {
+    // The smallest filesystem a writable layer with a limit gets (condo-storage's pool).
+    if matches!(l.disk, Some(d) if d < 16 << 20) {
         return Err(ApiError::invalid(
             "limits.disk",
-            "limits.disk: at least 8388608 bytes (8 MiB)",
+            "limits.disk: at least 16777216 bytes (16 MiB)",
         ));
     }
     Ok(())
