@@ -34,19 +34,34 @@ use crate::App;
 pub struct Peer {
     /// The peer's uid on the unix socket; `None` over TCP.
     pub uid: Option<u32>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
     fn connect_info(s: IncomingStream<'_, tokio::net::UnixListener>) -> Peer {
         Peer {
             uid: s.io().peer_cred().ok().map(|c| c.uid()),
+            tls: false,
         }
     }
 }
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
     fn connect_info(_: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer { uid: None }
+        Peer {
+            uid: None,
+            tls: false,
+        }
+    }
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer {
+            uid: None,
+            tls: true,
+        }
     }
 }
 
@@ -164,7 +179,7 @@ fn first_param<'a>(route: &'a str, path: &str) -> Option<(&'a str, String)> {
 
 /// The tenant owning the resource the path names, after checking the caller may see it: 404
 /// when it may not, as when it does not exist. `None` for paths that name no tenant's resource
-/// (shared images and templates, collections) or resources that do not exist (for an admin,
+/// (shared templates, collections) or resources that do not exist (for an admin,
 /// the handler answers). A new kind of tenant resource adds its lookup here: the tenancy test
 /// walks every route and fails on a parameter it cannot name a resource of another tenant for.
 fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Option<String>> {
@@ -172,6 +187,16 @@ fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Op
         return Ok(None);
     };
     let scope = caller.scope();
+    if prefix == "/v1/images/" {
+        // A tenant sees its own images and the shared ones; the handler resolves an admin's.
+        return match scope {
+            None => Ok(None),
+            Some(t) => match app.storage.find_image(Some(t), &value) {
+                Some(f) => Ok(f.owner),
+                None => Err(ApiError::not_found("image", &value)),
+            },
+        };
+    }
     let conn = app.db.lock();
     let one = |sql: &str| -> rusqlite::Result<Option<String>> {
         let mut st = conn.prepare_cached(sql)?;
@@ -240,6 +265,7 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
     if need == Access::Public {
         return next.run(req).await;
     }
+    let t0 = std::time::Instant::now();
     let path = req.uri().path().to_string();
     let mut rec = Record::new(req.method(), route.as_deref().unwrap_or(&path), &path);
     // Every request that may change something is audited: those beyond reading but for
@@ -266,7 +292,7 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
         // A browser of the dashboard, with its session cookie.
         None => match crate::web::cookie_principal(&app, &req) {
             Some(r) => r,
-            None if matches!(peer, Some(Peer { uid: Some(0) })) => Ok(Principal {
+            None if matches!(peer, Some(Peer { uid: Some(0), .. })) => Ok(Principal {
                 id: "root".into(),
                 tenant: DEFAULT_TENANT.into(),
                 role: Role::Admin,
@@ -277,32 +303,66 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
             )),
         },
     };
-    let caller = match principal {
-        Ok(p) => Caller(p),
-        Err(e) => return audit::answer(&app, audited.then_some(rec), e.into_response()).await,
-    };
-    rec.principal(&caller.0);
-    let checked = if !need.granted(caller.role()) {
-        Err(ApiError::forbidden(format!(
-            "{} \"{}\" may not {} {path}",
-            caller.role(),
-            caller.0.id,
-            req.method()
-        )))
-    } else {
-        match route.as_deref() {
-            Some(r) => owner_of(&app, &caller, r, &path),
-            None => Ok(None),
+    let decided = principal.and_then(|p| {
+        let caller = Caller(p);
+        rec.principal(&caller.0);
+        if !need.granted(caller.role()) {
+            return Err(ApiError::forbidden(format!(
+                "{} \"{}\" may not {} {path}",
+                caller.role(),
+                caller.0.id,
+                req.method()
+            )));
+        }
+        if let Some(t) = match route.as_deref() {
+            Some(r) => owner_of(&app, &caller, r, &path)?,
+            None => None,
+        } {
+            rec.tenant = t;
+        }
+        Ok(caller)
+    });
+    let caller = match decided {
+        Ok(c) => c,
+        Err(e) => {
+            return finish(
+                &app,
+                audited.then_some(rec),
+                e.into_response(),
+                t0.elapsed(),
+            )
+            .await
         }
     };
-    match checked {
-        Ok(Some(t)) => rec.tenant = t,
-        Ok(None) => {}
-        Err(e) => return audit::answer(&app, audited.then_some(rec), e.into_response()).await,
-    }
     req.extensions_mut().insert(caller);
+    let decided = t0.elapsed();
     let resp = next.run(req).await;
-    audit::answer(&app, audited.then_some(rec), resp).await
+    finish(&app, audited.then_some(rec), resp, decided).await
+}
+
+/// Audits the answer when `rec` is given, and says in a `Server-Timing` header what the
+/// checks took (`auth`: authentication and authorisation) and what writing the audit row took
+/// (`audit`), in milliseconds: what the access layer adds to each request, seen by any client.
+async fn finish(
+    app: &App,
+    rec: Option<Record>,
+    resp: Response,
+    auth: std::time::Duration,
+) -> Response {
+    let audited = rec.is_some();
+    let t = std::time::Instant::now();
+    let mut resp = audit::answer(app, rec, resp).await;
+    let mut timing = format!("auth;dur={:.3}", auth.as_secs_f64() * 1e3);
+    if audited {
+        timing.push_str(&format!(
+            ", audit;dur={:.3}",
+            t.elapsed().as_secs_f64() * 1e3
+        ));
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&timing) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    resp
 }
 
 /// Hex SHA-256 of a token.
