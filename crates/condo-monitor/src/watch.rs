@@ -284,7 +284,7 @@ impl Watch {
                 Ok(n) => {
                     lb.push(&buf[..n], &mut self.log);
                     if let Some((c, _)) = self.client.as_mut() {
-                        if std::io::Write::write_all(c, &buf[..n]).is_err() {
+                        if send_all(c, &buf[..n]).is_err() {
                             self.client = None;
                         }
                     }
@@ -309,6 +309,19 @@ impl Watch {
         }
         init
     }
+}
+
+/// Writes all of `data` to an attached client; a client gone is an error, not a SIGPIPE (the
+/// watcher starts without the Rust runtime, which would ignore that signal).
+fn send_all(c: &UnixStream, mut data: &[u8]) -> rustix::io::Result<()> {
+    while !data.is_empty() {
+        match rustix::net::send(c, data, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(n) => data = &data[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Records the exit, has the runtime's state of the container removed, and clears our files.
