@@ -816,8 +816,11 @@ pub async fn delete(
     if row.c.config.ephemeral {
         // Its name and quota are free already; the files of a throw-away container go after
         // the answer (a crash meanwhile leaves orphans, which the next start removes).
-        let app = app.clone();
-        tokio::spawn(async move { remove_files(&app, &id, ev).await });
+        let (app, under_way) = (app.clone(), app.removals.clone());
+        tokio::spawn(async move {
+            remove_files(&app, &id, ev).await;
+            drop(under_way);
+        });
     } else {
         remove_files(&app, &id, ev).await;
     }
