@@ -311,6 +311,18 @@ pub struct Healthcheck {
     /// Failures in a row that make the container unhealthy (default 3).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Seconds after a start during which failures do not count, for services that take a
+    /// while to come up (default 0). A success ends it early.
+    #[serde(default)]
+    pub start_period: u64,
+    /// Seconds between checks during the start period (default 1), so a service is seen
+    /// healthy soon after it is up rather than an `interval` later.
+    #[serde(default = "default_start_interval")]
+    pub start_interval: u64,
+}
+
+fn default_start_interval() -> u64 {
+    1
 }
 
 fn default_interval() -> u64 {

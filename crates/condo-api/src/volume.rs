@@ -14,8 +14,9 @@ pub struct Volume {
     pub tenant: String,
     /// When it was created.
     pub created_at: String,
-    /// Where its data lives on the host.
-    pub mountpoint: String,
+    /// Where its data lives on the host (shown to the admin only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mountpoint: Option<String>,
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

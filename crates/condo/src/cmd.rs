@@ -1,6 +1,6 @@
 //! The verbs: each turns its arguments into API calls and prints the answer.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Result};
 use condo_api::{
@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Create { spec } => {
             let made = create(&c, spec, false, false)?;
-            println!("{}", made.id);
+            outln!("{}", made.id);
             Ok(0)
         }
         Command::Ps { all, quiet, output } => ps(&c, all, quiet, output),
@@ -131,7 +131,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &format!("/v1/containers/{}/rebase", enc(&container)),
                 Some(&body),
             )?;
-            println!(
+            outln!(
                 "{} now runs {}",
                 after.name,
                 after.config.template.unwrap_or_default()
@@ -176,7 +176,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &format!("/v1/containers/{}/update", enc(&container)),
                 Some(&u),
             )?;
-            println!("{container}");
+            outln!("{container}");
             Ok(0)
         }
         Command::Exec {
@@ -207,7 +207,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &format!("/v1/containers/{}/exec", enc(&container)),
                 Some(&x),
             )?;
-            print!("{}", r.stdout);
+            out!("{}", r.stdout);
             eprint!("{}", r.stderr);
             Ok(r.exit_code)
         }
@@ -233,7 +233,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &format!("/v1/containers/{}/wait", enc(r)),
                 None::<&()>,
             )?;
-            println!("{}", w.exit_code);
+            outln!("{}", w.exit_code);
             Ok(())
         }),
         Command::Events { since, no_follow } => {
@@ -242,7 +242,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 q.push(format!("since={s}"));
             }
             c.lines::<serde_json::Value>(&format!("/v1/events?{}", q.join("&")), |e| {
-                println!("{e}");
+                outln!("{e}");
                 Ok(true)
             })?;
             Ok(0)
@@ -274,7 +274,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             command: ImageCommand::Rm(a),
         } => each(&a.images, |i| {
             c.empty("DELETE", &format!("/v1/images/{}", enc(i)))?;
-            println!("{i}");
+            outln!("{i}");
             Ok(())
         }),
         Command::Volume { command } => crate::volume::run(&c, command),
@@ -298,14 +298,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &format!("/v1/templates/{}", enc(&template)),
                 None::<&()>,
             )?;
-            println!("{}", serde_json::to_string_pretty(&t)?);
+            outln!("{}", serde_json::to_string_pretty(&t)?);
             Ok(0)
         }
         Command::Template {
             command: TemplateCommand::Rm { templates },
         } => each(&templates, |t| {
             c.empty("DELETE", &format!("/v1/templates/{}", enc(t)))?;
-            println!("{t}");
+            outln!("{t}");
             Ok(())
         }),
         Command::Snapshot { command } => crate::storage::snapshot(&c, command),
@@ -315,25 +315,30 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => {
             let i: SystemInfo = c.json("GET", "/v1/system/info", None::<&()>)?;
             if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&i)?);
+                outln!("{}", serde_json::to_string_pretty(&i)?);
             } else {
-                println!("Version:     {} (API {})", i.version, i.api_version);
-                println!("Root:        {}", i.root);
-                println!(
+                outln!("Version:     {} (API {})", i.version, i.api_version);
+                outln!("Root:        {}", i.root);
+                outln!(
                     "Host:        {} (kernel {}, cgroup {})",
-                    i.hostname, i.kernel, i.cgroup
+                    i.hostname,
+                    i.kernel,
+                    i.cgroup
                 );
-                println!(
+                outln!(
                     "Resources:   {} CPUs, {} memory",
                     i.cpus,
                     human(i.memory_bytes)
                 );
                 let k = &i.containers;
-                println!(
+                outln!(
                     "Containers:  {} ({} running, {} paused, {} stopped)",
-                    k.total, k.running, k.paused, k.stopped
+                    k.total,
+                    k.running,
+                    k.paused,
+                    k.stopped
                 );
-                println!("Uptime:      {} s", i.uptime_seconds);
+                outln!("Uptime:      {} s", i.uptime_seconds);
             }
             Ok(0)
         }
@@ -345,11 +350,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                     |i| serde_json::json!({"version": i.version, "api_version": i.api_version}),
                 );
                 let v = serde_json::json!({"client": {"version": client}, "server": server});
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("Client:  {client}");
+                outln!("Client:  {client}");
                 if let Ok(i) = &info {
-                    println!("Server:  {} (API {})", i.version, i.api_version);
+                    outln!("Server:  {} (API {})", i.version, i.api_version);
                 }
             }
             info.map(|_| 0)
@@ -358,7 +363,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             command: SystemCommand::Whoami,
         } => {
             let p: serde_json::Value = c.json("GET", "/v1/whoami", None::<&()>)?;
-            println!("{}", serde_json::to_string_pretty(&p)?);
+            outln!("{}", serde_json::to_string_pretty(&p)?);
             Ok(0)
         }
     }
@@ -374,7 +379,7 @@ pub(crate) fn inspect<T: serde::de::DeserializeOwned + serde::Serialize>(
     for r in refs {
         all.push(c.json::<T>("GET", &format!("{base}/{}", enc(r)), None::<&()>)?);
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    outln!("{}", serde_json::to_string_pretty(&all)?);
     Ok(0)
 }
 
@@ -405,7 +410,7 @@ fn post(c: &Client, r: &str, verb: &str, query: &str) -> Result<()> {
         &format!("/v1/containers/{}/{verb}{q}", enc(r)),
         None::<&()>,
     )?;
-    println!("{r}");
+    outln!("{r}");
     Ok(())
 }
 
@@ -511,10 +516,11 @@ fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Res
             }
         }
         if output == Format::Json {
-            println!("{}", serde_json::to_string(&samples)?);
+            outln!("{}", serde_json::to_string(&samples)?);
         } else {
-            if !no_stream {
-                print!("\x1b[2J\x1b[H");
+            // A terminal shows one table that updates in place; a pipe gets one table a second.
+            if !no_stream && std::io::stdout().is_terminal() {
+                out!("\x1b[2J\x1b[H");
             }
             let rows: Vec<Vec<String>> = samples
                 .iter()
@@ -551,7 +557,7 @@ fn stats(c: &Client, names: Vec<String>, no_stream: bool, output: Format) -> Res
         if no_stream {
             return Ok(0);
         }
-        std::io::stdout().flush()?;
+        crate::output::to_stdout(std::io::stdout().flush())?;
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

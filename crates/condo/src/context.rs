@@ -171,9 +171,11 @@ pub fn login(name: &str, host: &str, token: Option<String>, stdin: bool) -> Resu
     );
     all.current = Some(name.to_string());
     all.save()?;
-    println!(
+    outln!(
         "logged in to {parsed} as {} ({}, tenant {}); context \"{name}\" is current",
-        who.id, who.role, who.tenant
+        who.id,
+        who.role,
+        who.tenant
     );
     Ok(0)
 }
@@ -195,7 +197,7 @@ pub fn list(output: crate::Format) -> Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = all

@@ -152,7 +152,7 @@ pub fn pull(c: &Client, reference: &str, plain_http: Option<bool>) -> Result<i32
         eprintln!("pulling {reference}");
     }
     let name = pull_quietly(c, reference, plain_http)?;
-    println!("{name}");
+    outln!("{name}");
     Ok(0)
 }
 
@@ -193,7 +193,7 @@ pub fn import(c: &Client, file: &str, name: Option<&str>) -> Result<i32> {
     bar.finish_and_clear();
     let list = follow(resp?)?;
     for i in list {
-        println!("{}", i.name);
+        outln!("{}", i.name);
     }
     Ok(0)
 }
@@ -281,7 +281,7 @@ pub fn inspect(c: &Client, names: &[String]) -> Result<i32> {
     for n in names {
         all.push(c.json::<Image>("GET", &format!("/v1/images/{}", enc(n)), None::<&()>)?);
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    outln!("{}", serde_json::to_string_pretty(&all)?);
     Ok(0)
 }
 
@@ -311,13 +311,13 @@ pub fn prune(c: &Client, all: bool, force: bool, output: Format) -> Result<i32> 
     }
     let r: ImagesPruned = c.json("POST", &format!("/v1/images/prune?all={all}"), None::<&()>)?;
     if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(0);
     }
     for i in &r.images {
-        println!("removed {i}");
+        outln!("removed {i}");
     }
-    println!(
+    outln!(
         "{} blobs and {} layers removed, {} freed",
         r.blobs,
         r.layers,

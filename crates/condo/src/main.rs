@@ -1,5 +1,20 @@
 //! `condo`: Condo's command line. It talks to condod only over the HTTP API.
 
+/// `println!` for standard output that ends the program quietly once its reader has gone
+/// (`condo ps | head`) instead of panicking, and with a message on any other write error.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `print!` with the same handling as `outln!`.
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::output::write_out(format_args!($($t)*))
+    };
+}
+
 mod client;
 mod cmd;
 mod context;
@@ -168,6 +183,12 @@ pub struct CreateArgs {
     /// Failed healthchecks in a row that make the container unhealthy.
     #[arg(long, default_value_t = 3)]
     pub health_retries: u32,
+    /// Seconds after a start during which failed healthchecks do not count.
+    #[arg(long, default_value_t = 0)]
+    pub health_start_period: u64,
+    /// Seconds between healthchecks during the start period.
+    #[arg(long, default_value_t = 1)]
+    pub health_start_interval: u64,
     /// IMAGE then COMMAND, or with --rootfs or --template only the COMMAND.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,

@@ -75,13 +75,13 @@ pub fn run(c: &Client, cmd: NetworkCommand) -> Result<i32> {
     match cmd {
         NetworkCommand::Create(args) => {
             let n: Network = c.json("POST", "/v1/networks", Some(&NetworkCreate::from(args)))?;
-            println!("{}", n.name);
+            outln!("{}", n.name);
             Ok(0)
         }
         NetworkCommand::Ls { output } => {
             let list: Vec<Network> = c.json("GET", "/v1/networks", None::<&()>)?;
             if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(0);
             }
             let rows: Vec<Vec<String>> = list
@@ -108,7 +108,7 @@ pub fn run(c: &Client, cmd: NetworkCommand) -> Result<i32> {
         }
         NetworkCommand::Rm { networks } => crate::cmd::each(&networks, |n| {
             c.empty("DELETE", &format!("/v1/networks/{}", enc(n)))?;
-            println!("{n}");
+            outln!("{n}");
             Ok(())
         }),
     }

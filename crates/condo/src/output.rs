@@ -1,6 +1,33 @@
 //! Formatting for people: tables, sizes, ages.
 
 use crate::Format;
+use std::io::Write;
+
+/// Writes to standard output; see `outln!`.
+pub fn write_out(args: std::fmt::Arguments) {
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            stdout_gone();
+        }
+        eprintln!("condo: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Passes a write to standard output through, ending the program as [`stdout_gone`] does when
+/// the reader has gone.
+pub fn to_stdout<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => stdout_gone(),
+        r => r,
+    }
+}
+
+/// Ends the program the way a pipeline expects when the reader of its output has gone: no
+/// message, and the status a shell reports for a command killed by SIGPIPE.
+pub fn stdout_gone() -> ! {
+    std::process::exit(128 + 13)
+}
 
 /// Prints a listing as the API's JSON, as one key a line (`quiet`), or as a table.
 pub fn listing<T: serde::Serialize>(
@@ -12,9 +39,9 @@ pub fn listing<T: serde::Serialize>(
     row: impl Fn(&T) -> Vec<String>,
 ) -> anyhow::Result<i32> {
     if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(list)?);
+        outln!("{}", serde_json::to_string_pretty(list)?);
     } else if quiet {
-        list.iter().for_each(|x| println!("{}", key(x)));
+        list.iter().for_each(|x| outln!("{}", key(x)));
     } else {
         table(header, &list.iter().map(row).collect::<Vec<_>>());
     }
@@ -40,7 +67,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:<w$}   ", w = width[i]));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(header.to_vec());
     for r in rows {

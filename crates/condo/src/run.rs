@@ -105,6 +105,8 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             interval: a.health_interval,
             timeout: a.health_timeout,
             retries: a.health_retries,
+            start_period: a.health_start_period,
+            start_interval: a.health_start_interval,
         }),
     })
 }
@@ -174,7 +176,7 @@ pub(crate) fn run_container(
         return Err(e);
     }
     if detach {
-        println!("{}", made.id);
+        outln!("{}", made.id);
         return Ok(0);
     }
     if interactive {

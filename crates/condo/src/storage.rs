@@ -51,7 +51,7 @@ pub fn build(c: &Client, template: &str, verbose: bool) -> Result<i32> {
         "built {} in {:.2}s ({} steps, {} cached)",
         b.template.image, b.seconds, b.steps, b.cached
     );
-    println!("{}", b.template.image);
+    outln!("{}", b.template.image);
     Ok(0)
 }
 
@@ -59,7 +59,7 @@ pub fn build(c: &Client, template: &str, verbose: bool) -> Result<i32> {
 pub fn templates(c: &Client, output: Format) -> Result<i32> {
     let list: Vec<Template> = c.json("GET", "/v1/templates", None::<&()>)?;
     if output == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = list
@@ -96,12 +96,12 @@ pub fn snapshot(c: &Client, cmd: SnapshotCommand) -> Result<i32> {
                 &base(&container),
                 Some(&serde_json::json!({ "name": name })),
             )?;
-            println!("{}", s.name);
+            outln!("{}", s.name);
         }
         SnapshotCommand::Ls { output, container } => {
             let list: Vec<Snapshot> = c.json("GET", &base(&container), None::<&()>)?;
             if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(0);
             }
             let rows: Vec<Vec<String>> = list
@@ -116,7 +116,7 @@ pub fn snapshot(c: &Client, cmd: SnapshotCommand) -> Result<i32> {
                 &format!("{}/{}/rollback", base(&container), enc(&name)),
                 None::<&()>,
             )?;
-            println!("{container}");
+            outln!("{container}");
         }
         SnapshotCommand::Clone {
             container,
@@ -128,12 +128,12 @@ pub fn snapshot(c: &Client, cmd: SnapshotCommand) -> Result<i32> {
                 &format!("{}/{}/clone", base(&container), enc(&name)),
                 Some(&serde_json::json!({ "name": new_name })),
             )?;
-            println!("{}", made.id);
+            outln!("{}", made.id);
         }
         SnapshotCommand::Rm { container, names } => {
             for n in &names {
                 c.empty("DELETE", &format!("{}/{}", base(&container), enc(n)))?;
-                println!("{n}");
+                outln!("{n}");
             }
         }
     }

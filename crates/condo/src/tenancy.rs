@@ -276,7 +276,7 @@ pub struct AuditArgs {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<i32> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(0)
 }
 
@@ -319,7 +319,7 @@ pub fn tenant(c: &Client, cmd: TenantCommand) -> Result<i32> {
                 "/v1/tenants",
                 Some(&TenantCreate { name, quota: q }),
             )?;
-            println!("{}", t.name);
+            outln!("{}", t.name);
             Ok(0)
         }
         TenantCommand::Show { name } => {
@@ -347,7 +347,7 @@ pub fn tenant(c: &Client, cmd: TenantCommand) -> Result<i32> {
                 }
             }
             let t: Tenant = c.json("POST", &format!("{path}/quota"), Some(&q))?;
-            println!("{}", t.name);
+            outln!("{}", t.name);
             Ok(0)
         }
         TenantCommand::Usage { name } => {
@@ -382,14 +382,14 @@ pub fn tenant(c: &Client, cmd: TenantCommand) -> Result<i32> {
                     of("-".into(), q.monthly_traffic.map(human)),
                 ],
             ];
-            println!("tenant {}", t.name);
+            outln!("tenant {}", t.name);
             table(&["RESOURCE", "USED / QUOTA"], &rows);
             Ok(0)
         }
         TenantCommand::Rm { names } => {
             for n in names {
                 c.empty("DELETE", &format!("/v1/tenants/{}", enc(&n)))?;
-                println!("{n}");
+                outln!("{n}");
             }
             Ok(0)
         }
@@ -438,7 +438,7 @@ pub fn user(c: &Client, cmd: UserCommand) -> Result<i32> {
                 &format!("/v1/users/{}/role{q}", enc(&name)),
                 Some(&UserRole { role }),
             )?;
-            println!("{} ({}, tenant {})", u.name, u.role, u.tenant);
+            outln!("{} ({}, tenant {})", u.name, u.role, u.tenant);
             Ok(0)
         }
         UserCommand::Create { name, role, tenant } => {
@@ -448,7 +448,7 @@ pub fn user(c: &Client, cmd: UserCommand) -> Result<i32> {
                 "/v1/users",
                 Some(&UserCreate { name, tenant, role }),
             )?;
-            println!("{} ({}, tenant {})", u.name, u.role, u.tenant);
+            outln!("{} ({}, tenant {})", u.name, u.role, u.tenant);
             Ok(0)
         }
         UserCommand::Rm { tenant, names } => {
@@ -457,7 +457,7 @@ pub fn user(c: &Client, cmd: UserCommand) -> Result<i32> {
                 .unwrap_or_default();
             for n in names {
                 c.empty("DELETE", &format!("/v1/users/{}{q}", enc(&n)))?;
-                println!("{n}");
+                outln!("{n}");
             }
             Ok(0)
         }
@@ -534,13 +534,13 @@ pub fn token(c: &Client, cmd: TokenCommand) -> Result<i32> {
                 t.role,
                 t.tenant
             );
-            println!("{}", made.secret);
+            outln!("{}", made.secret);
             Ok(0)
         }
         TokenCommand::Revoke { ids } => {
             for id in ids {
                 c.empty("DELETE", &format!("/v1/tokens/{}", enc(&id)))?;
-                println!("{id}");
+                outln!("{id}");
             }
             Ok(0)
         }

@@ -186,8 +186,7 @@ fn session(c: &Client, path: &str, body: &[u8], detach: Option<Arc<AtomicBool>>)
         reader.read_exact(&mut payload)?;
         match head[0] {
             frame::OUTPUT => {
-                out.write_all(&payload)?;
-                out.flush()?;
+                crate::output::to_stdout(out.write_all(&payload).and_then(|_| out.flush()))?;
             }
             frame::ERROR => {
                 drop(raw);

@@ -71,7 +71,7 @@ pub fn run(c: &Client, cmd: VolumeCommand) -> Result<i32> {
                 body.labels.insert(k.to_string(), v.to_string());
             }
             let v: Volume = c.json("POST", "/v1/volumes", Some(&body))?;
-            println!("{}", v.name);
+            outln!("{}", v.name);
             Ok(0)
         }
         VolumeCommand::Ls { output, quiet } => {
@@ -102,13 +102,13 @@ pub fn run(c: &Client, cmd: VolumeCommand) -> Result<i32> {
                     None::<&()>,
                 )?);
             }
-            println!("{}", serde_json::to_string_pretty(&all)?);
+            outln!("{}", serde_json::to_string_pretty(&all)?);
             Ok(0)
         }
         VolumeCommand::Rm { force, volumes } => crate::cmd::each(&volumes, |v| {
             let q = if force { "?force=true" } else { "" };
             c.empty("DELETE", &format!("/v1/volumes/{}{q}", enc(v)))?;
-            println!("{v}");
+            outln!("{v}");
             Ok(())
         }),
         VolumeCommand::Prune { force, output } => {
@@ -117,13 +117,13 @@ pub fn run(c: &Client, cmd: VolumeCommand) -> Result<i32> {
             }
             let r: VolumesPruned = c.json("POST", "/v1/volumes/prune", None::<&()>)?;
             if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                outln!("{}", serde_json::to_string_pretty(&r)?);
                 return Ok(0);
             }
             for v in &r.volumes {
-                println!("removed {v}");
+                outln!("removed {v}");
             }
-            println!(
+            outln!(
                 "{} volumes removed, {} freed",
                 r.volumes.len(),
                 human(r.bytes)

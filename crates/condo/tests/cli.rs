@@ -346,3 +346,39 @@ fn volumes_mount_host_paths() {
     assert_ne!(code, 0);
     assert!(err.contains("volume"), "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_stream_quietly() {
+    use std::io::{BufRead, Read};
+    let d = Daemon::start();
+    let r = rootfs(&d);
+    let (code, _, err) = d.condo(&[
+        "run", "-d", "--name", "idle", "--rootfs", &r, "sleep", "1000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // `condo stats | head -1`: the reader takes the header line and closes the pipe.
+    let mut child = std::process::Command::new(common::bin("condo"))
+        .env("CONDO_HOST", d.host())
+        .env_remove("CONDO_TOKEN")
+        .arg("stats")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("ID"), "{first:?}");
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(141), "{err}");
+    assert_eq!(err, "", "a closed pipe is no error to report");
+    d.condo(&["rm", "-f", "idle"]);
+}

@@ -240,6 +240,7 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
     if need == Access::Public {
         return next.run(req).await;
     }
+    let t0 = std::time::Instant::now();
     let path = req.uri().path().to_string();
     let mut rec = Record::new(req.method(), route.as_deref().unwrap_or(&path), &path);
     // Every request that may change something is audited: those beyond reading but for
@@ -277,32 +278,66 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
             )),
         },
     };
-    let caller = match principal {
-        Ok(p) => Caller(p),
-        Err(e) => return audit::answer(&app, audited.then_some(rec), e.into_response()).await,
-    };
-    rec.principal(&caller.0);
-    let checked = if !need.granted(caller.role()) {
-        Err(ApiError::forbidden(format!(
-            "{} \"{}\" may not {} {path}",
-            caller.role(),
-            caller.0.id,
-            req.method()
-        )))
-    } else {
-        match route.as_deref() {
-            Some(r) => owner_of(&app, &caller, r, &path),
-            None => Ok(None),
+    let decided = principal.and_then(|p| {
+        let caller = Caller(p);
+        rec.principal(&caller.0);
+        if !need.granted(caller.role()) {
+            return Err(ApiError::forbidden(format!(
+                "{} \"{}\" may not {} {path}",
+                caller.role(),
+                caller.0.id,
+                req.method()
+            )));
+        }
+        if let Some(t) = match route.as_deref() {
+            Some(r) => owner_of(&app, &caller, r, &path)?,
+            None => None,
+        } {
+            rec.tenant = t;
+        }
+        Ok(caller)
+    });
+    let caller = match decided {
+        Ok(c) => c,
+        Err(e) => {
+            return finish(
+                &app,
+                audited.then_some(rec),
+                e.into_response(),
+                t0.elapsed(),
+            )
+            .await
         }
     };
-    match checked {
-        Ok(Some(t)) => rec.tenant = t,
-        Ok(None) => {}
-        Err(e) => return audit::answer(&app, audited.then_some(rec), e.into_response()).await,
-    }
     req.extensions_mut().insert(caller);
+    let decided = t0.elapsed();
     let resp = next.run(req).await;
-    audit::answer(&app, audited.then_some(rec), resp).await
+    finish(&app, audited.then_some(rec), resp, decided).await
+}
+
+/// Audits the answer when `rec` is given, and says in a `Server-Timing` header what the
+/// checks took (`auth`: authentication and authorisation) and what writing the audit row took
+/// (`audit`), in milliseconds: what the access layer adds to each request, seen by any client.
+async fn finish(
+    app: &App,
+    rec: Option<Record>,
+    resp: Response,
+    auth: std::time::Duration,
+) -> Response {
+    let audited = rec.is_some();
+    let t = std::time::Instant::now();
+    let mut resp = audit::answer(app, rec, resp).await;
+    let mut timing = format!("auth;dur={:.3}", auth.as_secs_f64() * 1e3);
+    if audited {
+        timing.push_str(&format!(
+            ", audit;dur={:.3}",
+            t.elapsed().as_secs_f64() * 1e3
+        ));
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&timing) {
+        resp.headers_mut().insert("server-timing", v);
+    }
+    resp
 }
 
 /// Hex SHA-256 of a token.

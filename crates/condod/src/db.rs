@@ -310,6 +310,41 @@ pub fn event_of(
     })
 }
 
+/// How long the audit log and the events are kept, in days (0: for ever).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Audit rows.
+    pub audit_days: u32,
+    /// Events (what `GET /v1/events?since=` can replay).
+    pub event_days: u32,
+}
+
+/// Deletes audit rows and events older than `keep` allows, a few thousand rows per lock so
+/// requests are not held up behind a large first pass: the numbers deleted.
+pub fn prune_history(db: &Db, keep: Retention, now_secs: i64) -> rusqlite::Result<(usize, usize)> {
+    let mut gone = [0usize; 2];
+    for (n, (table, days)) in [("audit", keep.audit_days), ("events", keep.event_days)]
+        .into_iter()
+        .enumerate()
+    {
+        if days == 0 {
+            continue;
+        }
+        let cutoff = condo_runtime::state::rfc3339(now_secs - i64::from(days) * 86_400, 0);
+        let sql = format!(
+            "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} WHERE time < ?1 ORDER BY seq LIMIT 5000)"
+        );
+        loop {
+            let k = db.lock().execute(&sql, [&cutoff])?;
+            gone[n] += k;
+            if k < 5000 {
+                break;
+            }
+        }
+    }
+    Ok((gone[0], gone[1]))
+}
+
 /// Events after `since` for `tenant` (all when `None`), oldest first.
 pub fn events_since(
     conn: &Connection,
@@ -333,4 +368,61 @@ pub fn events_since(
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_audit_rows_and_events_are_pruned_and_recent_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        let now = 1_800_000_000;
+        let day = 86_400;
+        {
+            let conn = db.lock();
+            conn.execute_batch("BEGIN").unwrap();
+            for (age, n) in [(400 * day, 7000), (10 * day, 3), (0, 2)] {
+                let t = condo_runtime::state::rfc3339(now - age, 5);
+                for _ in 0..n {
+                    conn.execute(
+                        "INSERT INTO audit (time, principal, tenant_id, method, route, resource, status, result)
+                         VALUES (?1, 'root', 'default', 'POST', '/v1/x', 'x', 200, 'ok')",
+                        [&t],
+                    )
+                    .unwrap();
+                    conn.execute(
+                        "INSERT INTO events (tenant_id, time, kind, action, resource_id, attributes)
+                         VALUES ('default', ?1, 'container', 'start', 'x', '{}')",
+                        [&t],
+                    )
+                    .unwrap();
+                }
+            }
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        let count = |table: &str| -> i64 {
+            db.lock()
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let keep = Retention {
+            audit_days: 365,
+            event_days: 7,
+        };
+        assert_eq!(prune_history(&db, keep, now).unwrap(), (7000, 7003));
+        assert_eq!((count("audit"), count("events")), (5, 2));
+        // Nothing more to do the second time; 0 days keeps everything.
+        assert_eq!(prune_history(&db, keep, now).unwrap(), (0, 0));
+        let forever = Retention {
+            audit_days: 0,
+            event_days: 0,
+        };
+        assert_eq!(
+            prune_history(&db, forever, now + 1000 * day).unwrap(),
+            (0, 0)
+        );
+        assert_eq!((count("audit"), count("events")), (5, 2));
+    }
 }

@@ -1,6 +1,7 @@
 //! Healthchecks: a command run inside a running container every `interval`, through the exec
-//! helper; `retries` failures in a row make it unhealthy. The state is kept in the container's
-//! row and each change of verdict is an event.
+//! helper; `retries` failures in a row make it unhealthy. During the `start_period` after a
+//! start, checks run every `start_interval` and failures do not count, until one succeeds. The
+//! state is kept in the container's row and each change of verdict is an event.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -29,9 +30,19 @@ pub fn start(app: &Arc<App>, id: &str, monitor_pid: i32, check: Healthcheck) {
     save(app, id, monitor_pid, &state);
     let app = app.clone();
     let id = id.to_string();
+    let started = std::time::Instant::now();
+    let period = Duration::from_secs(check.start_period);
     tokio::spawn(async move {
+        let mut starting = !period.is_zero();
         loop {
-            tokio::time::sleep(Duration::from_secs(check.interval.max(1))).await;
+            // Past the start period, or once healthy, the normal pace.
+            starting = starting && started.elapsed() < period;
+            let pause = if starting {
+                check.start_interval.clamp(1, check.interval.max(1))
+            } else {
+                check.interval.max(1)
+            };
+            tokio::time::sleep(Duration::from_secs(pause)).await;
             let row = match db::get(&app.db.lock(), &id) {
                 Ok(Some(r)) => r,
                 _ => return,
@@ -54,6 +65,9 @@ pub fn start(app: &Arc<App>, id: &str, monitor_pid: i32, check: Healthcheck) {
             if code == 0 {
                 state.failing_streak = 0;
                 state.status = HealthStatus::Healthy;
+                starting = false;
+            } else if starting && started.elapsed() < period {
+                // Still coming up: not a failure yet.
             } else {
                 state.failing_streak += 1;
                 if state.failing_streak >= check.retries.max(1) {

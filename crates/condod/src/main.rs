@@ -59,6 +59,12 @@ struct Cli {
     /// publishing on every address is refused. Default: any address.
     #[arg(long, env = "CONDOD_PUBLISH_ADDRESSES")]
     publish_addresses: Option<String>,
+    /// Days the audit log is kept (0: for ever).
+    #[arg(long, default_value_t = 400, env = "CONDOD_AUDIT_DAYS")]
+    audit_days: u32,
+    /// Days events are kept for `condo events --since` (0: for ever).
+    #[arg(long, default_value_t = 30, env = "CONDOD_EVENT_DAYS")]
+    event_days: u32,
     /// Log filter (error, warn, info, debug, trace).
     #[arg(long, default_value = "info", env = "CONDOD_LOG")]
     log: String,
@@ -227,6 +233,30 @@ async fn main() -> Result<()> {
     tokio::task::spawn_blocking(move || storage::remove_orphans(&a)).await?;
     let a = app.clone();
     tokio::task::spawn_blocking(move || volumes::remove_orphans(&a)).await?;
+    let keep = db::Retention {
+        audit_days: cli.audit_days,
+        event_days: cli.event_days,
+    };
+    let a = app.clone();
+    tokio::spawn(async move {
+        loop {
+            let b = a.clone();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match tokio::task::spawn_blocking(move || db::prune_history(&b.db, keep, now)).await {
+                Ok(Ok((0, 0))) => {}
+                Ok(Ok((audit, events))) => {
+                    tracing::info!(
+                        "pruned {audit} audit rows and {events} events past their retention"
+                    )
+                }
+                Ok(Err(e)) => tracing::warn!("cannot prune the audit log and events: {e}"),
+                Err(e) => tracing::warn!("cannot prune the audit log and events: {e}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
     let freed = idrange::release_orphans(&app.db.lock()).context("id ranges")?;
     if freed > 0 {
         tracing::info!("gave back {freed} id ranges of containers never made");

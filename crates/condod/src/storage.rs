@@ -301,6 +301,8 @@ pub fn template_process(meta: &condo_template::TemplateMeta) -> Process {
         interval: h.interval.max(1),
         timeout: h.timeout.max(1),
         retries: h.retries.max(1),
+        start_period: h.start_period,
+        start_interval: 1,
     });
     let r = &meta.resources;
     Process {

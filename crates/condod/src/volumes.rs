@@ -103,7 +103,7 @@ fn row(app: &App, r: &rusqlite::Row<'_>) -> rusqlite::Result<VolumeRow> {
             name: r.get(2)?,
             tenant: r.get(1)?,
             created_at: r.get(4)?,
-            mountpoint: data_dir(app, &id).display().to_string(),
+            mountpoint: Some(data_dir(app, &id).display().to_string()),
             labels: serde_json::from_str(&labels).unwrap_or_default(),
             size: None,
             used_by: Vec::new(),

@@ -525,6 +525,40 @@ fn healthchecks() {
         .map(|e| e["attributes"]["status"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(statuses, ["unhealthy", "healthy"]);
+
+    // A start period: failures do not count, and checks come every start_interval (here,
+    // well before the long interval) until one succeeds.
+    // (The containers share the rootfs folder: this one checks another file.)
+    let hc = json!({"healthcheck": {"command": ["cat", "/tmp/up"], "interval": 3600, "timeout": 5,
+        "retries": 1, "start_period": 600, "start_interval": 1}});
+    d.run("slow", &["sleep", "1000"], hc);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let v = loop {
+        let v = d.inspect("slow");
+        if v["health"]["last_check"].is_string() {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no check yet: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(v["health"]["last_exit_code"], 0, "{v}");
+    assert_eq!(v["health"]["status"], "starting", "{v}");
+    assert_eq!(v["health"]["failing_streak"], 0, "{v}");
+    let a = d.post(
+        "/v1/containers/slow/exec",
+        &json!({"command": ["sh", "-c", "echo up > /tmp/up"]}).to_string(),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while d.inspect("slow")["health"]["status"] != "healthy" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            d.inspect("slow")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let bad = d.post(
         "/v1/containers",
         &json!({"rootfs": d.rootfs, "healthcheck": {"command": []}}).to_string(),

@@ -382,18 +382,20 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
             );
         }
 
-        // Query parameters of a number type with a value that is not a number.
+        // Query parameters of a number type with a value that is not a number, and flags
+        // (`all`, `follow`…) that are neither true nor false.
         for q in params.iter().filter(|q| q["in"] == "query") {
-            let k = kind(&doc, &q["schema"]);
-            if k != "integer" && k != "number" {
-                continue;
-            }
+            let bad = match kind(&doc, &q["schema"]).as_str() {
+                "integer" | "number" => "soon",
+                "boolean" => "maybe",
+                _ => continue,
+            };
             let name = q["name"].as_str().unwrap();
             let sep = if real.contains('?') { '&' } else { '?' };
             c.expect(
                 route,
                 &method,
-                &format!("{real}{sep}{name}=soon"),
+                &format!("{real}{sep}{name}={bad}"),
                 valid_body.as_deref(),
                 "",
                 400,
@@ -402,15 +404,17 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
             );
         }
 
-        // A flag (`all`, `follow`…) reads anything but 1, true and yes as false, and a text
-        // query parameter of a listing filters it: no value of either is bad, while a number
-        // can be of the wrong type.
+        // A text query parameter of a listing filters it: no value is bad, while a number or
+        // a flag can be of the wrong type.
         let takes_input = has_path_params
             || json_body
             || raw_body
             || params.iter().any(|q| {
                 q["in"] == "query"
-                    && matches!(kind(&doc, &q["schema"]).as_str(), "integer" | "number")
+                    && matches!(
+                        kind(&doc, &q["schema"]).as_str(),
+                        "integer" | "number" | "boolean"
+                    )
             });
         if !takes_input {
             c.covered.insert((m.clone(), p.clone()));

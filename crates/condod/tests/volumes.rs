@@ -198,7 +198,11 @@ fn each_tenant_has_its_own_volumes() {
     let a = as_acme("POST", "/v1/volumes", Some(r#"{"name": "data"}"#), &owner);
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(a.json()["tenant"], "acme");
-    let acme_dir = a.json()["mountpoint"].as_str().unwrap().to_string();
+    assert_eq!(
+        a.json()["mountpoint"],
+        Value::Null,
+        "a host path shown to a tenant"
+    );
     let a = as_acme("GET", "/v1/volumes", None, &owner);
     let names: Vec<Value> = a
         .json()
@@ -214,6 +218,14 @@ fn each_tenant_has_its_own_volumes() {
     assert_eq!(a.status, 404, "{}", a.body);
     let all = d.get("/v1/volumes").json();
     assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+    let acme_dir = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["tenant"] == "acme")
+        .and_then(|v| v["mountpoint"].as_str())
+        .expect("the admin sees where a volume lives")
+        .to_string();
 
     // A tenant's container mounts the tenant's volume; a host path is not for it.
     let a = as_acme(

@@ -204,10 +204,10 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
                 "healthcheck.command: give the program and its arguments",
             ));
         }
-        if h.interval == 0 || h.timeout == 0 || h.retries == 0 {
+        if h.interval == 0 || h.timeout == 0 || h.retries == 0 || h.start_interval == 0 {
             return Err(ApiError::invalid(
                 "healthcheck",
-                "healthcheck: interval, timeout and retries must be at least 1",
+                "healthcheck: interval, timeout, retries and start_interval must be at least 1",
             ));
         }
     }
@@ -312,7 +312,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(q): Q,
 ) -> ApiResult<Json<Vec<Container>>> {
-    let all = super::flag(q.get("all"));
+    let all = super::flag(&q, "all")?;
     let rows = db::list(&app.db.lock(), caller.scope())?;
     let list: Vec<Container> = rows
         .into_iter()
@@ -773,7 +773,7 @@ pub async fn delete(
     Path(r): Path<String>,
     Query(q): Q,
 ) -> ApiResult<(Option<Extension<super::audit::Lazy>>, StatusCode)> {
-    let force = super::flag(q.get("force"));
+    let force = super::flag(&q, "force")?;
     let row = find(&app, &caller, &r)?;
     let slot = app.slot(&row.c.id);
     let _g = slot.ops.lock().await;

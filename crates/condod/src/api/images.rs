@@ -88,6 +88,7 @@ pub async fn import(
 ) -> ApiResult<axum::response::Response> {
     admin(&caller, "import images")?;
     let name = q.get("name").cloned();
+    let progress = super::flag(&q, "stream")?;
     if let Some(n) = &name {
         if n.is_empty() || n.len() > 255 || n.contains(|c: char| c.is_control() || c == ' ') {
             return Err(ApiError::invalid(
@@ -126,7 +127,7 @@ pub async fn import(
         }
         r
     };
-    Ok(answer(app, super::flag(q.get("stream")), work).await)
+    Ok(answer(app, progress, work).await)
 }
 
 /// Imports the archive at `path`, reporting how much of it was read.
@@ -300,7 +301,7 @@ pub async fn pull(
         record(app, &tenant, "pull", [rec.name.as_str()].into_iter());
         Ok(vec![view(images, &rec)])
     };
-    Ok(answer(app, super::flag(q.get("stream")), work).await)
+    Ok(answer(app, super::flag(&q, "stream")?, work).await)
 }
 
 fn progress_view(p: &Progress) -> ImageProgress {
@@ -375,7 +376,7 @@ pub async fn prune(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ImagesPruned>> {
     admin(&caller, "prune images")?;
-    let all = super::flag(q.get("all"));
+    let all = super::flag(&q, "all")?;
     let used: Vec<String> = crate::db::list(&app.db.lock(), None)?
         .into_iter()
         .filter_map(|r| r.c.config.image)

@@ -201,9 +201,31 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Query flags: `1`, `true` and `yes` are true.
-pub fn flag(v: Option<&String>) -> bool {
-    matches!(v.map(String::as_str), Some("1" | "true" | "yes"))
+/// A query flag: absent is false; bare (`?follow`), `1`, `true` and `yes` are true; `0`,
+/// `false` and `no` are false; anything else is an error naming the parameter (a typo must not
+/// quietly mean false).
+pub fn flag(
+    q: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<bool, crate::error::ApiError> {
+    flag_or(q, name, false)
+}
+
+/// [`flag`] with the value an absent parameter takes.
+pub fn flag_or(
+    q: &std::collections::HashMap<String, String>,
+    name: &str,
+    absent: bool,
+) -> Result<bool, crate::error::ApiError> {
+    match q.get(name).map(String::as_str) {
+        None => Ok(absent),
+        Some("0" | "false" | "no") => Ok(false),
+        Some("" | "1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(crate::error::ApiError::invalid(
+            name,
+            format!("query parameter {name}=\"{other}\": use true or false"),
+        )),
+    }
 }
 
 #[cfg(test)]

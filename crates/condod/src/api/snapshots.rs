@@ -135,15 +135,20 @@ pub async fn create(
         // The rootfs stays mounted and in use: its processes are frozen for a consistent copy.
         let (a, i, name) = (app.clone(), id.clone(), b.name.clone());
         let pause = row.c.state == condo_api::ContainerState::Running;
+        let row2 = row.clone();
         tokio::task::spawn_blocking(move || {
             let rt = &a.paths.runtime;
             if pause {
-                condo_runtime::pause::pause(rt, &i)?;
+                if let Err(e) = condo_runtime::pause::pause(rt, &i) {
+                    // A freeze that failed half-way must not leave some processes frozen.
+                    let _ = condo_runtime::pause::resume(rt, &i);
+                    return Err(e.into());
+                }
                 crate::fault::point("snapshot.frozen");
             }
             let r = a.storage.instances.snapshot_running(&i, &name);
             if pause {
-                condo_runtime::pause::resume(rt, &i)?;
+                thaw_after_snapshot(&a, &row2, r.is_ok())?;
             }
             r.map_err(storage_err)?;
             find(&a.storage.instances)
@@ -168,6 +173,45 @@ pub async fn create(
             size: s.size,
         }),
     ))
+}
+
+/// Thaws a container a live snapshot froze. The thaw is tried a few times; when it still fails
+/// the row says paused (the truth, which `condo resume` can then act on) and the error says
+/// whether the snapshot was taken.
+fn thaw_after_snapshot(app: &App, row: &ContainerRow, taken: bool) -> ApiResult<()> {
+    let mut last = None;
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        match condo_runtime::pause::resume(&app.paths.runtime, &row.c.id) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    let ev = {
+        let conn = app.db.lock();
+        conn.execute(
+            "UPDATE containers SET state = ?2 WHERE id = ?1",
+            rusqlite::params![row.c.id, condo_api::ContainerState::Paused.as_str()],
+        )?;
+        db::event(
+            &conn,
+            &row.c.tenant,
+            "pause",
+            &row.c.id,
+            &[("name", row.c.name.clone())],
+        )?
+    };
+    app.emit(ev);
+    Err(ApiError::internal(format!(
+        "the snapshot {}, but container \"{}\" could not be resumed and stays paused \
+         (condo resume {}): {}",
+        if taken { "was taken" } else { "failed" },
+        row.c.name,
+        row.c.name,
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )))
 }
 
 /// `POST /v1/containers/{id}/snapshots/{snapshot}/rollback`.

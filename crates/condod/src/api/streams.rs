@@ -50,7 +50,7 @@ pub async fn events(
         })?,
         None => i64::MAX,
     };
-    let follow = q.get("follow").is_none_or(|v| v != "false" && v != "0");
+    let follow = super::flag_or(&q, "follow", true)?;
     let mut live = app.events.subscribe();
     let scope = caller.scope().map(String::from);
     let past = if since == i64::MAX {
@@ -123,7 +123,7 @@ pub async fn logs(
     let query = crate::logs::Query {
         tail,
         since,
-        follow: super::flag(q.get("follow")),
+        follow: super::flag(&q, "follow")?,
     };
     let dir = app.paths.dir(&row.c.id);
     let (tx, rx) = mpsc::channel(1024);
@@ -213,7 +213,7 @@ pub async fn stats(
     }
     let (id, name) = (row.c.id.clone(), row.c.name.clone());
     let first = sample(&app, &id, &name)?;
-    if !super::flag(q.get("stream")) {
+    if !super::flag(&q, "stream")? {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut now = sample(&app, &id, &name)?;
         now.stats.cpu_percent = percent(&first, &now);

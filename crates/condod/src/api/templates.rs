@@ -34,6 +34,7 @@ pub async fn build(
     if !caller.may_use_host_paths() {
         return Err(ApiError::forbidden("only an admin may build templates"));
     }
+    let stream = super::flag(&q, "stream")?;
     let dir = match (&b.path, &b.name) {
         (Some(p), None) => {
             let d = std::path::PathBuf::from(p);
@@ -63,7 +64,7 @@ pub async fn build(
             ))
         }
     };
-    if super::flag(q.get("stream")) {
+    if stream {
         return Ok(stream_build(app, dir));
     }
     let a = app.clone();

@@ -41,7 +41,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Token>>> {
-    let all = super::flag(q.get("all"));
+    let all = super::flag(&q, "all")?;
     let own = caller.role() < Role::TenantOwner;
     let user = if own {
         // Root and the admin token have no user; below owner everyone has one.

@@ -19,9 +19,13 @@ fn find(app: &App, caller: &Caller, name: &str) -> ApiResult<VolumeRow> {
         .ok_or_else(|| ApiError::not_found("volume", name))
 }
 
-/// The wire view with its users (and, when asked, its size).
-async fn view(app: &Arc<App>, row: VolumeRow, size: bool) -> ApiResult<Volume> {
+/// The wire view with its users (and, when asked, its size). Where the data lives on the host
+/// is shown to the admin only: it tells a tenant nothing it can use and something of the host.
+async fn view(app: &Arc<App>, caller: &Caller, row: VolumeRow, size: bool) -> ApiResult<Volume> {
     let mut v = row.v;
+    if !caller.may_use_host_paths() {
+        v.mountpoint = None;
+    }
     v.used_by = volumes::users(&app.db.lock(), &v.tenant, &v.name)?
         .into_iter()
         .map(|u| u.0)
@@ -45,7 +49,7 @@ pub async fn list(
     let rows = volumes::list(&app, &app.db.lock(), caller.scope())?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        out.push(view(&app, r, false).await?);
+        out.push(view(&app, &caller, r, false).await?);
     }
     Ok(Json(out))
 }
@@ -74,7 +78,10 @@ pub async fn create(
     }
     let (row, ev) = volumes::create(&app, caller.tenant(), &name, &b.labels)?;
     app.emit(ev);
-    Ok((StatusCode::CREATED, Json(view(&app, row, false).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&app, &caller, row, false).await?),
+    ))
 }
 
 /// `GET /v1/volumes/{name}`.
@@ -84,7 +91,7 @@ pub async fn inspect(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Volume>> {
     let row = find(&app, &caller, &name)?;
-    Ok(Json(view(&app, row, true).await?))
+    Ok(Json(view(&app, &caller, row, true).await?))
 }
 
 /// `DELETE /v1/volumes/{name}`: refused while containers mount it, unless forced; never while
@@ -95,7 +102,7 @@ pub async fn delete(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    let force = super::flag(q.get("force"));
+    let force = super::flag(&q, "force")?;
     let row = find(&app, &caller, &name)?;
     let users = volumes::users(&app.db.lock(), &row.v.tenant, &row.v.name)?;
     if let Some((c, _)) = users.iter().find(|u| u.1) {
