@@ -1,8 +1,8 @@
 #!/bin/bash
-# Instance create (10 MiB and 1 GiB images), snapshot after writing 1 GiB (stopped, and while
-# mounted with a quota), and clone, on overlayfs over ext4 (/var/tmp), btrfs (a loop-mounted
-# image) and overlayfs over that btrfs, each beside a full `cp -a --reflink=auto` of the same
-# tree. Usage: bench/storage-instances.sh [ROUNDS]
+# Instance create (10 MiB and 1 GiB images), snapshot after writing 1 GiB (stopped; and with a
+# quota while mounted, right after the write and after `sync`, then unmounted), and clone, on
+# overlayfs over ext4 (/var/tmp), btrfs (a loop-mounted image) and overlayfs over that btrfs, each
+# beside a full `cp -a --reflink=auto` of the same tree. Usage: bench/storage-instances.sh [ROUNDS]
 set -euo pipefail
 ROUNDS=${1:-21}
 cd "$(dirname "$0")/.."

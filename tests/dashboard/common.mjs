@@ -26,7 +26,9 @@ export async function startDaemon() {
   const port = await freePort();
   const log = fs.openSync(path.join(root, 'condod.log'), 'a');
   const child = spawn(bin('condod'), [
-    '--root', root, '--listen', `tcp://127.0.0.1:${port}`,
+    // Plain HTTP on loopback (the mode for a TLS proxy in front): Node's fetch takes no CA of
+    // its own, and the dashboard is the same page over either.
+    '--root', root, '--listen', `http://127.0.0.1:${port}`,
     '--monitor', bin('condo-monitor'), '--templates', path.join(repo, 'templates'),
   ], { stdio: ['ignore', log, log] });
   const base = `http://127.0.0.1:${port}`;

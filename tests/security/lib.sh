@@ -101,11 +101,14 @@ host_uid() { awk '/^Uid:/ { print $2 }' "/proc/$1/status"; }
 # Median of the numbers on stdin.
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "nan" }'; }
 
-# Median time (s) of $2 HTTP requests to the httpd of container $1, from inside its network
-# namespace over its loopback.
-latency() {
+# Times (s) of $2 HTTP requests to the httpd of container $1, one a line, from inside its
+# network namespace over its loopback.
+latencies() {
   local pid args=() i
   pid=$(field "$1" "c['pid']")
   for i in $(seq "$2"); do args+=(-o /dev/null "http://127.0.0.1:8080/index.html"); done
-  nsenter --net="/proc/$pid/ns/net" curl -s --max-time 5 -w '%{time_total}\n' "${args[@]}" | median
+  nsenter --net="/proc/$pid/ns/net" curl -s --max-time 5 -w '%{time_total}\n' "${args[@]}"
 }
+
+# Median time (s) of $2 HTTP requests to the httpd of container $1.
+latency() { latencies "$@" | median; }

@@ -198,35 +198,78 @@ check_host_reach() {
 }
 
 # --- noisy neighbours against a web server's latency -----------------------------------------
-# The neighbour serves busybox httpd on its own loopback; the latency is the median of 40
-# requests from inside its network namespace. Each hog runs in its own container with limits;
-# the latency then must stay within 2x the idle one (idle counted as at least 2 ms: on the
-# shared build machine a sub-millisecond idle figure would make 2x meaningless).
+# The neighbour serves busybox httpd on its own loopback; latencies are HTTP requests from inside
+# its network namespace. Each hog runs in its own container with limits, and is measured against
+# itself frozen: 24 batches of 10 requests with the hog frozen alternate with 24 batches with it
+# running, and the median of all running requests must stay within 2x the median of all frozen
+# ones. Frozen, the hog keeps what it holds (pids, memory, disk, each bounded by its limits and
+# checked below) but does nothing; the batches interleave so that the shared machine's load,
+# which comes and goes within a second, falls on both sides alike.
+#
+# A single idle figure taken once does not do: the idle median is about 0.3 ms here, and while
+# other work keeps both CPUs busy a request waits about one scheduler tick and the median of a
+# whole batch jumps to 3.9 ms, hog or no hog (measured 2026-11-25 with the load average at 4-6:
+# batches of 60 requests gave 0.24-0.40 ms, and 3.8-3.9 ms in about one batch in six, frozen and
+# running alike). The 2 ms floor this check had on its idle figure let through a 13x slowdown as
+# well as such noise, and taking the best of three tries let a hog of eight unlimited spinners
+# pass (2.4 and 1.9 ms against 0.78 and 0.34 ms frozen in two tries, 0.36 against 0.32 ms in the
+# third).
+#
+# When the host itself has less than one CPU idle, a hog that uses the CPU it is granted slows
+# the neighbour however well it is held: every container's cgroup sits under condo's one, which
+# weighs as much as a single host process, so with the load average at 7-9 the 0.5-CPU flood
+# (0.49 CPU in its cgroup, 0.03 CPU of softirq on the host) put the neighbour at 1.3-5x. Then up
+# to two more rounds are measured and pooled with the first: a slowdown the hog causes stays in
+# the pool, a burst of the host's load is diluted. With a CPU idle, one round decides.
 check_neighbours() {
   bash "$repo/tests/engines/mkimage.sh" "$tmp/bb.tar" bb:1 >/dev/null 2>&1 && c import "$tmp/bb.tar" >/dev/null || fail "cannot make the busybox image" || return 1
   run_d web -- httpd -f -p 127.0.0.1:8080 -h /www || return 1
   sleep 0.5
-  # Idle: the lowest of three medians, so a spike of the shared machine does not loosen it.
-  local idle; idle=$(for a in 1 2 3; do latency web 40; done | sort -g | head -1)
+  local idle; idle=$(latency web 40)
   echo "  idle latency: $idle s"
   [ "$idle" != nan ] || fail "the web server does not answer" || return 1
-  local limit; limit=$(python3 -c "print(2 * max($idle, 0.002))")
   local ok=0 name
-  # The hog runs all along, so a slowdown it causes shows in every measurement; the shared
-  # machine's own spikes do not: up to three measurements, one within the bound is enough.
+  # Idle CPU time of the host so far, seconds.
+  host_idle() { awk '/^cpu / { print ($5 + $6) / 100 }' /proc/stat; }
+  # One round for hog $1: interleaved batches added to the frozen and running files.
+  compare() {
+    local i
+    for i in $(seq 24); do
+      c pause "$1" >/dev/null || return 1
+      latencies web 10 >>"$tmp/frozen"
+      c resume "$1" >/dev/null || return 1
+      latencies web 10 >>"$tmp/running"
+    done
+  }
   hog() {
     name=$1; shift
+    # What an ended hog is measured against: the neighbour just before it started.
+    local before; before=$(latencies web 240 | median)
     c run -d --name "$name" "$@" >/dev/null || { fail "cannot start $name"; return 1; }
     sleep 3
-    local l state a
-    for a in 1 2 3; do
-      l=$(latency web 40)
-      state=$(field "$name" "c['state']")
-      echo "  $name: latency $l s (limit $limit s), hog is $state"
-      [ "$state" = running ] || [ "$name" = memhog ] || fail "$name stopped before the measurement: it proved nothing" || return 1
-      python3 -c "import sys; sys.exit(0 if '$l' != 'nan' and float('$l') <= $limit else 1)" && return 0
+    local state base l round t0 i0 spare
+    state=$(field "$name" "c['state']")
+    if [ "$state" != running ]; then
+      # Only the memory hog may end (its limit kills it at once): nothing of it runs then,
+      # and the neighbour is compared with itself before the hog started.
+      [ "$name" = memhog ] || fail "$name stopped before the measurement: it proved nothing" || return 1
+      l=$(latencies web 240 | median)
+      echo "  $name: $state; latency $l s, $before s before it started (limit $(python3 -c "print(2 * $before)") s)"
+      python3 -c "import sys; sys.exit(0 if float('$l') <= 2 * float('$before') else 1)" ||
+        fail "$name: neighbour latency $l s > 2 x $before s"
+      return
+    fi
+    : >"$tmp/frozen"; : >"$tmp/running"
+    for round in 1 2 3; do
+      t0=$(date +%s.%N); i0=$(host_idle)
+      compare "$name" || { fail "cannot pause and resume $name"; return 1; }
+      spare=$(python3 -c "print(round(($(host_idle) - $i0) / ($(date +%s.%N) - $t0), 2))")
+      base=$(median <"$tmp/frozen"); l=$(median <"$tmp/running")
+      echo "  $name, round $round: latency $l s running, $base s frozen (limit $(python3 -c "print(2 * $base)") s); host CPUs idle: $spare"
+      python3 -c "import sys; sys.exit(0 if 'nan' not in ('$l', '$base') and float('$l') <= 2 * float('$base') else 1)" && return 0
+      python3 -c "import sys; sys.exit(0 if $spare < 1 else 1)" || break
     done
-    fail "$name: neighbour latency $l s > $limit s three times in a row"
+    fail "$name: neighbour latency $l s > 2 x $base s"
   }
   # Fork bomb: held by its pid limit.
   hog bomb --rootfs "$rootfs" --pids-limit 64 --cpus 0.5 sh -c 'f() { f | f & }; f; sleep 1000' || ok=1

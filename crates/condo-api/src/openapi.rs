@@ -280,13 +280,15 @@ fn rebase_container() {}
 fn clone_snapshot() {}
 
 #[utoipa::path(get, path = "/v1/images", tag = "images",
-    responses((status = 200, body = [Image]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "The shared images and the caller's tenant's own (every \
+        tenant's for an admin)", body = [Image]), (status = 401, body = ErrorBody)))]
 fn list_images() {}
 
 #[utoipa::path(post, path = "/v1/images/pull", tag = "images", request_body = ImagePull,
     params(("stream" = Option<bool>, Query, description = "Answer at once with one ImageEvent per line \
         (application/x-ndjson) as the pull goes; the images or the error come last")),
-    responses((status = 201, description = "The image pulled", body = [Image]),
+    responses((status = 201, description = "The image pulled: shared when an admin pulls, else \
+        the tenant's own", body = [Image]),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 502, description = "The registry failed or refused", body = ErrorBody)))]
 fn pull_image() {}
@@ -297,8 +299,10 @@ fn pull_image() {}
             ImageEvent per line (application/x-ndjson) as the import goes; the images or the error come last")),
     request_body(content = String, content_type = "application/x-tar",
         description = "An OCI image layout or a docker-archive (`docker save`) as a tar, optionally compressed"),
-    responses((status = 201, description = "The images the archive held", body = [Image]),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, description = "The images the archive held: shared when an admin \
+        imports, else the tenant's own", body = [Image]),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "Past the tenant's disk quota", body = ErrorBody)))]
 fn import_image() {}
 
 #[utoipa::path(post, path = "/v1/images/prune", tag = "images",
@@ -307,18 +311,24 @@ fn import_image() {}
 fn prune_images() {}
 
 #[utoipa::path(get, path = "/v1/images/{name}", tag = "images",
-    params(("name" = String, Path, description = "Image name (percent-encoded)")),
+    params(("name" = String, Path, description = "Image name (percent-encoded): the tenant's own \
+            first, then a shared one"),
+        ("tenant" = Option<String>, Query, description = "An admin: that tenant's own image")),
     responses((status = 200, body = Image), (status = 404, body = ErrorBody)))]
 fn inspect_image() {}
 
 #[utoipa::path(delete, path = "/v1/images/{name}", tag = "images",
-    params(("name" = String, Path, description = "Image name (percent-encoded)")),
-    responses((status = 204, description = "Removed; containers made from it keep their files"),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("name" = String, Path, description = "Image name (percent-encoded)"),
+        ("tenant" = Option<String>, Query, description = "An admin: that tenant's own image")),
+    responses((status = 204, description = "Removed"),
+        (status = 403, description = "A shared image, and the caller is not an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "A container was made from it", body = ErrorBody)))]
 fn delete_image() {}
 
 #[utoipa::path(get, path = "/v1/images/{name}/export", tag = "images",
-    params(("name" = String, Path, description = "Image name (percent-encoded)")),
+    params(("name" = String, Path, description = "Image name (percent-encoded)"),
+        ("tenant" = Option<String>, Query, description = "An admin: that tenant's own image")),
     responses((status = 200, description = "The image as an OCI image layout tar (application/x-tar)"),
         (status = 404, body = ErrorBody)))]
 fn export_image() {}

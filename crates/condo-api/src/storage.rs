@@ -18,6 +18,10 @@ pub struct Image {
     pub layers: u64,
     /// When it was recorded, seconds since the epoch.
     pub created: u64,
+    /// The tenant whose own image it is, seen by that tenant only; none for a shared image
+    /// (one an admin pulled, imported or built), seen by every tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// The body of `POST /v1/templates/build`: a template folder on the daemon's host, or a name

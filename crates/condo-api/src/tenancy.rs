@@ -87,11 +87,19 @@ pub struct Usage {
     pub memory: u64,
     /// Sum of the containers' CPU limits, in CPUs.
     pub cpus: f64,
-    /// Sum of the containers' disk limits (their writable layers), bytes.
+    /// Sum of the containers' disk limits (their writable layers) and of the tenant's own
+    /// images (their distinct blobs), bytes.
     #[serde(default)]
     pub disk: u64,
     /// Networks.
     pub networks: u64,
+    /// The tenant's own images.
+    #[serde(default)]
+    pub images: u64,
+    /// Network traffic of the tenant's containers this calendar month (UTC), both directions,
+    /// bytes; deleted containers' traffic stays counted until the month ends.
+    #[serde(default)]
+    pub traffic: u64,
 }
 
 /// A tenant with its quota and what it uses.

@@ -111,6 +111,16 @@ impl Networks {
             "cv{}",
             &short_hash(&[network, &req.container, &serial])[..11]
         );
+        let period = crate::traffic::current_period();
+        let earlier = rec
+            .meters
+            .get(&req.container)
+            .filter(|m| m.period == period)
+            .cloned()
+            .unwrap_or(AllowanceUsage {
+                period,
+                ..Default::default()
+            });
         let lease = Lease {
             container: req.container.clone(),
             hostname: req.hostname.clone(),
@@ -121,9 +131,16 @@ impl Networks {
             rate: RateLimit::default(),
             ports: Vec::new(),
             allowance: None,
-            usage: AllowanceUsage::default(),
+            // What the container moved earlier this month, on an earlier attach; the new
+            // veth counts from 0.
+            usage: AllowanceUsage {
+                baseline: 0,
+                ..earlier
+            },
+            held: false,
         };
         let mut next = rec.clone();
+        next.meters.remove(&req.container);
         next.serial += 1;
         next.leases.insert(req.container.clone(), lease);
         let mut undo = vec![Undo::RestoreRecord(Box::new(rec.clone()))];
@@ -210,15 +227,14 @@ impl Networks {
                 container: container.to_string(),
             });
         };
-        let had_rules = !lease.ports.is_empty() || lease.usage.exceeded;
+        let had_rules = !lease.ports.is_empty() || lease.usage.exceeded || lease.held;
         let mut next = rec.clone();
         next.leases.remove(container);
-        if lease.allowance.is_some() {
-            let c = self.nl.counters(&lease.host_veth)?.unwrap_or_default();
-            let mut usage = lease.usage.clone();
-            if usage.period == crate::traffic::current_period() {
-                usage.carried += (c.rx_bytes + c.tx_bytes).saturating_sub(usage.baseline);
-            }
+        // The month's traffic stays counted after the veth goes.
+        let c = self.nl.counters(&lease.host_veth)?.unwrap_or_default();
+        let mut usage = lease.usage.clone();
+        if usage.period == crate::traffic::current_period() {
+            usage.carried += (c.rx_bytes + c.tx_bytes).saturating_sub(usage.baseline);
             usage.baseline = 0;
             next.meters.insert(container.to_string(), usage);
         }

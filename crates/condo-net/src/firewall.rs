@@ -171,7 +171,8 @@ pub struct FirewallState {
     pub networks: Vec<NetworkRules>,
     /// Every published port.
     pub ports: Vec<PortRule>,
-    /// Container addresses whose traffic is dropped (allowance used up with the stop policy).
+    /// Container addresses whose traffic is dropped (allowance used up with the stop policy, or
+    /// held for their owner's monthly traffic).
     pub stopped: Vec<IpAddr>,
 }
 

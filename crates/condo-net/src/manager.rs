@@ -419,8 +419,9 @@ impl Networks {
                         target_port: p.container_port,
                     });
                 }
-                let stop = l.usage.exceeded
-                    && matches!(l.allowance.map(|a| a.policy), Some(AllowancePolicy::Stop));
+                let stop = l.held
+                    || (l.usage.exceeded
+                        && matches!(l.allowance.map(|a| a.policy), Some(AllowancePolicy::Stop)));
                 if stop {
                     st.stopped.push(IpAddr::V4(l.ipv4));
                     st.stopped.extend(l.ipv6.map(IpAddr::V6));

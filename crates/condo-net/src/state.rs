@@ -67,8 +67,8 @@ pub struct NetworkRecord {
     /// taken until it has).
     #[serde(default)]
     pub draining: Vec<Draining>,
-    /// Allowance usage of containers that left the network, by container id, taken up again
-    /// when they come back within the same month.
+    /// Traffic of containers that left the network, by container id, taken up again when they
+    /// come back within the same month.
     #[serde(default)]
     pub meters: BTreeMap<String, AllowanceUsage>,
 }
@@ -164,8 +164,12 @@ pub struct Lease {
     pub ports: Vec<PublishedPort>,
     /// The monthly allowance, if any.
     pub allowance: Option<Allowance>,
-    /// Usage against the allowance.
+    /// Traffic this month, metered whether or not there is an allowance.
     pub usage: AllowanceUsage,
+    /// All its traffic is stopped from outside its own allowance (its owner's monthly traffic
+    /// is used up) until [`crate::Networks::set_held`] lifts it.
+    #[serde(default)]
+    pub held: bool,
 }
 
 impl NetworkRecord {

@@ -1,5 +1,7 @@
 //! Published ports, rate limits, byte counters and monthly allowances of containers.
 
+use std::collections::BTreeMap;
+
 use netlink_packet_route::link::InfoKind;
 
 use crate::error::{Error, Result};
@@ -254,6 +256,64 @@ impl Networks {
         self.commit(rec, next)
     }
 
+    /// Bytes each container moved in `period` (`YYYY-MM`), both directions, over every attach
+    /// of the month: attached ones as their veth counts now, released ones as they left.
+    pub fn monthly_usage(&mut self, period: &str) -> Result<BTreeMap<String, u64>> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        let leases: Vec<(String, String, crate::state::AllowanceUsage)> = self
+            .records
+            .values()
+            .flat_map(|r| {
+                r.leases
+                    .values()
+                    .map(|l| (l.host_veth.clone(), l.container.clone(), l.usage.clone()))
+            })
+            .collect();
+        for (veth, ctr, u) in leases {
+            if u.period != period {
+                continue;
+            }
+            let c: LinkCounters = self.nl.counters(&veth)?.unwrap_or_default();
+            let total = c.rx_bytes + c.tx_bytes;
+            // Below the baseline, the veth was made again: it counts from 0.
+            let now = if total >= u.baseline {
+                total - u.baseline
+            } else {
+                u.baseline + total
+            };
+            *out.entry(ctr).or_default() += u.carried + now;
+        }
+        for r in self.records.values() {
+            for (ctr, m) in &r.meters {
+                if m.period == period {
+                    *out.entry(ctr.clone()).or_default() += m.carried;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops all traffic of a container (`held`) whatever its own allowance, or lets it
+    /// through again: its owner's monthly traffic is used up, or no longer is.
+    pub fn set_held(&mut self, network: &str, container: &str, held: bool) -> Result<()> {
+        let _g = self.state.lock()?;
+        let rec = self.record(network)?.clone();
+        let mut next = rec.clone();
+        let Some(l) = next.leases.get_mut(container) else {
+            return Err(Error::NotAttached {
+                network: network.to_string(),
+                container: container.to_string(),
+            });
+        };
+        if l.held == held {
+            return Ok(());
+        }
+        l.held = held;
+        self.commit(rec, next)?;
+        tracing::info!(network = %network, container = %container, held, "owner's traffic");
+        Ok(())
+    }
+
     /// Forgets what a container used of its allowances (it is gone for good).
     pub fn forget_usage(&mut self, container: &str) -> Result<()> {
         let _g = self.state.lock()?;
@@ -270,8 +330,9 @@ impl Networks {
         Ok(())
     }
 
-    /// Compares every container's use with its allowance for `period` (`YYYY-MM`, see
-    /// [`current_period`]) and puts the policy in force or lifts it; call it periodically.
+    /// Meters every container's traffic for `period` (`YYYY-MM`, see [`current_period`]),
+    /// compares it with the container's allowance and puts the policy in force or lifts it;
+    /// call it periodically.
     pub fn check_allowances(&mut self, period: &str) -> Result<Vec<AllowanceEvent>> {
         let mut events = Vec::new();
         let keys: Vec<(String, String)> = self
@@ -280,7 +341,6 @@ impl Networks {
             .flat_map(|r| {
                 r.leases
                     .values()
-                    .filter(|l| l.allowance.is_some())
                     .map(|l| (r.name.clone(), l.container.clone()))
             })
             .collect();
@@ -293,7 +353,6 @@ impl Networks {
             let Some(l) = next.leases.get_mut(&ctr) else {
                 continue;
             };
-            let Some(allow) = l.allowance else { continue };
             let old_eff = effective(l.rate, throttle_of(l));
             let was = l.usage.exceeded;
             if total < l.usage.baseline {
@@ -308,8 +367,10 @@ impl Networks {
                 l.usage.exceeded = false;
             }
             let used = l.usage.carried + total - l.usage.baseline;
-            if !l.usage.exceeded && used >= allow.bytes_per_month {
-                l.usage.exceeded = true;
+            if let Some(allow) = l.allowance {
+                if !l.usage.exceeded && used >= allow.bytes_per_month {
+                    l.usage.exceeded = true;
+                }
             }
             if l.usage.exceeded == was {
                 if next != rec {

@@ -172,15 +172,29 @@ fn cp_ms(from: &Path, to: &Path) -> R<f64> {
 }
 
 /// Instances with a 4 GiB quota that wrote 1 GiB and stay mounted: a snapshot while mounted
-/// (A) beside a full copy of the same mounted tree (B), alternating, then a clone from it.
+/// right after the write (its dirty data still in the page cache, which a consistent snapshot
+/// must write out), and one after `sync` (A) beside a full copy of the same mounted tree (B),
+/// alternating, then one of it unmounted (stopped), then a clone from the first.
 fn live(st: &InstanceStore, image: &str, mnt: &Path, copy: &Path, rounds: usize) -> R<()> {
     let backend = st.snapshotter().backend();
-    let (mut create, mut snaps, mut cps, mut clones) = (vec![], vec![], vec![], vec![]);
+    let (mut create, mut dirty, mut snaps, mut cps, mut clones, mut stopped) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for i in 0..rounds {
-        let name = format!("l-{i}");
+        let name = format!("ld-{i}");
         let t = Instant::now();
         let m = st.create(&name, Some(image), Some(4 << 30))?;
         create.push(ms(t));
+        mount_all(&m, mnt)?;
+        write_mib(mnt, 1024, 64)?;
+        let t = Instant::now();
+        st.snapshot_running(&name, "s")?;
+        dirty.push(ms(t));
+        unmount(mnt)?;
+        st.delete(&name)?;
+        sync();
+
+        let name = format!("l-{i}");
+        let m = st.create(&name, Some(image), Some(4 << 30))?;
         mount_all(&m, mnt)?;
         write_mib(mnt, 1024, 64)?;
         sync();
@@ -189,6 +203,9 @@ fn live(st: &InstanceStore, image: &str, mnt: &Path, copy: &Path, rounds: usize)
         snaps.push(ms(t));
         cps.push(cp_ms(mnt, copy)?);
         unmount(mnt)?;
+        let t = Instant::now();
+        st.snapshot(&name, "stopped")?;
+        stopped.push(ms(t));
         let t = Instant::now();
         st.clone_from(&name, "s", &format!("lc-{i}"), None)?;
         clones.push(ms(t));
@@ -199,11 +216,15 @@ fn live(st: &InstanceStore, image: &str, mnt: &Path, copy: &Path, rounds: usize)
     }
     let (s, c) = (median(snaps.clone()), median(cps.clone()));
     println!(
-        "{backend} with a 4GiB quota: create median {:.2} ms; snapshot while mounted after writing 1GiB: {} ms, median {s:.2} ms; cp -a --reflink=auto of the mounted tree: {} ms, median {c:.1} ms; ratio {:.3}; clone from it: median {:.2} ms",
+        "{backend} with a 4GiB quota: create median {:.2} ms; snapshot while mounted right after writing 1GiB (dirty): {} ms, median {:.2} ms; after sync: {} ms, median {s:.2} ms; cp -a --reflink=auto of the mounted tree: {} ms, median {c:.1} ms; ratio {:.3}; then stopped: {} ms, median {:.2} ms; clone from it: median {:.2} ms",
         median(create),
+        list(&dirty),
+        median(dirty.clone()),
         list(&snaps),
         list(&cps),
         s / c,
+        list(&stopped),
+        median(stopped.clone()),
         median(clones)
     );
     Ok(())

@@ -96,11 +96,21 @@ fn snapshot_forever(env: &str, take: impl Fn(&InstanceStore, &str) -> Result<(),
 
 #[test]
 fn killed_snapshots_recover() {
+    killed_snapshots(None);
+}
+
+/// The same where the instance's layer is in a quota pool (its snapshots made in place).
+#[test]
+fn killed_snapshots_with_a_quota_recover() {
+    killed_snapshots(Some(64 << 20));
+}
+
+fn killed_snapshots(quota: Option<u64>) {
     if !root() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    app(tmp.path(), None);
+    let tmp = Scratch::new();
+    app(tmp.path(), quota);
     for round in 0..3 {
         kill_child(
             "child_snapshots",
@@ -132,6 +142,11 @@ fn killed_snapshots_recover() {
         st.snapshot("app", &format!("after-{round}")).unwrap();
         st.rollback("app", &r.snapshots[0].name).unwrap();
     }
+    let (s, st) = open(tmp.path());
+    st.delete("app").unwrap();
+    s.remove("image").unwrap();
+    assert!(names(&tmp.path().join("snap/snapshots")).is_empty());
+    assert!(names(&tmp.path().join("snap/pools")).is_empty());
 }
 
 /// A reader that trickles data, so that a kill lands in the middle of an import.
@@ -262,8 +277,8 @@ fn child_live_snapshots() {
     });
 }
 
-/// A kill while the instance's filesystem is frozen for a live snapshot must not leave its
-/// writers blocked, nor a half copy, and the same snapshot can be taken again.
+/// A kill part way through a live snapshot (of a layer in its quota pool) must not leave its
+/// writers blocked, nor a half snapshot, and the same snapshot can be taken again.
 #[test]
 fn killed_live_snapshots_recover() {
     if !root() {
@@ -282,7 +297,7 @@ fn killed_live_snapshots_recover() {
             37 * round,
         );
         let (s, st) = open(tmp.path());
-        // Opening the store thaws a filesystem the child left frozen: writes go through.
+        // Writes to the instance still go through.
         sh(&format!(
             "timeout 20 sh -c 'echo {round} > {}/after'",
             mnt.display()
@@ -299,6 +314,14 @@ fn killed_live_snapshots_recover() {
             let id = n.split('.').next().unwrap();
             assert!(ids.contains(id), "{n} left behind");
             assert!(!n.ends_with(".frozen"), "{n} left behind");
+        }
+        // Each pool holds the subvolumes of known snapshots only.
+        for p in names(&tmp.path().join("snap/pools")) {
+            if let Some(pool) = p.strip_suffix(".img") {
+                for n in names(&tmp.path().join("snap/pools").join(pool)) {
+                    assert!(ids.contains(&n), "pool {pool}: {n} left behind");
+                }
+            }
         }
         for snap in &r.snapshots {
             let k = condo_storage::instance::snapshot_key("app", &snap.name);
@@ -325,6 +348,7 @@ fn killed_live_snapshots_recover() {
     st.delete("app").unwrap();
     s.remove("image").unwrap();
     assert!(names(&tmp.path().join("snap/snapshots")).is_empty());
+    assert!(names(&tmp.path().join("snap/pools")).is_empty());
 }
 
 /// A create killed between making the writable layer and saving the record can be retried.

@@ -300,3 +300,38 @@ fn ctr_imports_an_export() {
     assert!(stdout.contains("example.org/test/bb:v1"), "{stdout}");
     assert!(stdout.contains("complete ("), "{stdout}");
 }
+
+#[test]
+fn scopes_keep_their_names_apart_and_share_their_blobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    write_layout(&layout, &[("v1", layers_with(false))]);
+    let images = store(tmp.path());
+    let a = images.scoped("alpha").unwrap();
+    let b = images.scoped("beta").unwrap();
+    assert!(images.scoped("../x").is_err() && images.scoped("..").is_err());
+    let name = "example.org/test/bb:v1";
+    let top = archive::import_layout_dir(&images, &layout, Some("example.org/test/bb")).unwrap();
+    let mine = archive::import_layout_dir(&a, &layout, Some("example.org/test/bb")).unwrap();
+    assert_eq!(top[0].target.digest, mine[0].target.digest);
+    // A scope sees its own names only; the top store does not see the scopes' names.
+    assert_eq!(a.list().unwrap().len(), 1);
+    assert!(b.list().unwrap().is_empty());
+    assert!(matches!(b.get(name), Err(ImageError::NotFound(_))));
+    assert_eq!(images.list().unwrap().len(), 1);
+    assert_eq!(images.all_records().unwrap().len(), 2);
+    // Looking up (and listing) a scope without records leaves no trace of it.
+    assert!(b.list().unwrap().is_empty());
+    assert_eq!(images.scopes().unwrap(), ["alpha"]);
+    let blobs = images.content().list().unwrap().len();
+    // Forgetting the top store's name keeps every blob the scope's name reaches, whichever
+    // store collects.
+    images.delete(name).unwrap();
+    assert!(b.gc().unwrap().removed.is_empty());
+    assert!(images.gc().unwrap().removed.is_empty());
+    assert_eq!(images.content().list().unwrap().len(), blobs);
+    // Once no scope names it either, the content goes.
+    images.remove_scope("alpha").unwrap();
+    assert_eq!(images.gc().unwrap().removed.len(), blobs);
+    assert!(images.content().list().unwrap().is_empty());
+}

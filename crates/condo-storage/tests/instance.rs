@@ -160,16 +160,23 @@ fn fill(dir: &Path) -> (u64, std::io::Error) {
     }
 }
 
+/// An overlay snapshotter and instance store in `dir`, with the base image.
+fn overlay_store(dir: &Path) -> (Arc<dyn Snapshotter>, InstanceStore) {
+    let s: Arc<dyn Snapshotter> = Arc::new(OverlaySnapshotter::open(dir.join("ov")).unwrap());
+    if s.stat("image").is_err() {
+        base_layer(s.as_ref(), dir);
+    }
+    let st = InstanceStore::open(dir.join("i"), s.clone()).unwrap();
+    (s, st)
+}
+
 #[test]
 fn overlay_quota_is_a_hard_limit_and_df_shows_it() {
     if !root() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let s: Arc<dyn Snapshotter> =
-        Arc::new(OverlaySnapshotter::open(tmp.path().join("ov")).unwrap());
-    base_layer(s.as_ref(), tmp.path());
-    let st = InstanceStore::open(tmp.path().join("i"), s.clone()).unwrap();
+    let tmp = Scratch::new();
+    let (s, st) = overlay_store(tmp.path());
     st.create("q", Some("image"), Some(64 << 20)).unwrap();
     st.create("free", Some("image"), None).unwrap();
     {
@@ -181,12 +188,100 @@ fn overlay_quota_is_a_hard_limit_and_df_shows_it() {
         assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
         assert!(n < 64 << 20);
     }
+    // Full to the last block and stopped, it can still be snapshotted, and rolled back to.
+    st.snapshot("q", "full").unwrap();
+    write(&st, "q", tmp.path(), "fill", b"");
+    st.rollback("q", "full").unwrap();
+    {
+        let _g = MountGuard::new(&st.mounts("q").unwrap(), &tmp.path().join("mnt"));
+        let filled = fs::metadata(tmp.path().join("mnt/fill")).unwrap().len();
+        assert!(filled > 40 << 20, "{filled}");
+    }
     // The other instance is unaffected.
     write(&st, "free", tmp.path(), "x", &vec![0u8; 1 << 20]);
     st.delete("q").unwrap();
     st.delete("free").unwrap();
     s.remove("image").unwrap();
     assert!(names(&tmp.path().join("ov/snapshots")).is_empty());
+    assert!(names(&tmp.path().join("ov/pools")).is_empty());
+}
+
+/// A live snapshot of a layer with a quota shares its pool: what the snapshot holds counts
+/// against the instance's limit until the snapshot goes (or a rollback starts a new layer).
+/// After a reboot the pools are mounted again on first use.
+#[test]
+fn overlay_quota_pool_holds_live_snapshots_and_survives_a_reboot() {
+    if !root() {
+        return;
+    }
+    let tmp = Scratch::new();
+    let (_, st) = overlay_store(tmp.path());
+    st.create("q", Some("image"), Some(64 << 20)).unwrap();
+    let mnt = tmp.path().join("mnt");
+    let used = || {
+        let v = rustix::fs::statvfs(&mnt).unwrap();
+        (v.f_blocks - v.f_bfree) * v.f_frsize
+    };
+    {
+        let _g = MountGuard::new(&st.mounts("q").unwrap(), &mnt);
+        fs::write(mnt.join("a"), vec![7u8; 24 << 20]).unwrap();
+        rustix::fs::sync();
+        st.snapshot_running("q", "s1").unwrap();
+        fs::remove_file(mnt.join("a")).unwrap();
+        rustix::fs::sync();
+        assert!(
+            used() > 20 << 20,
+            "the snapshot's data was freed: {}",
+            used()
+        );
+        st.delete_snapshot("q", "s1").unwrap();
+        rustix::fs::sync();
+        // btrfs frees a deleted subvolume's blocks in the background.
+        let mut n = 0;
+        while used() > 20 << 20 && n < 100 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            rustix::fs::sync();
+            n += 1;
+        }
+        assert!(used() < 20 << 20, "still used: {}", used());
+        fs::write(mnt.join("b"), b"kept").unwrap();
+        st.snapshot_running("q", "s2").unwrap();
+        fs::write(mnt.join("b"), b"changed").unwrap();
+    }
+    unmount_below(tmp.path());
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!("{}/", tmp.path().display())));
+    let (s, st) = overlay_store(tmp.path());
+    assert_eq!(
+        tree(&st, "q", tmp.path()),
+        kv(&[("b", "changed"), ("os-release", "condo")])
+    );
+    st.clone_from("q", "s2", "c", None).unwrap();
+    assert_eq!(
+        tree(&st, "c", tmp.path()),
+        kv(&[("b", "kept"), ("os-release", "condo")])
+    );
+    // Stopped, it is snapshotted in its pool too: no new pool, no new layer on the stack.
+    let pools = names(&tmp.path().join("ov/pools"));
+    st.snapshot("q", "s3").unwrap();
+    assert_eq!(names(&tmp.path().join("ov/pools")), pools);
+    assert_eq!(st.get("q").unwrap().generation, 0);
+    write(&st, "q", tmp.path(), "b", b"again");
+    st.rollback("q", "s3").unwrap();
+    assert_eq!(
+        tree(&st, "q", tmp.path()),
+        kv(&[("b", "changed"), ("os-release", "condo")])
+    );
+    let snaps = st.snapshots("q").unwrap();
+    assert_eq!(snaps.len(), 2);
+    assert!(snaps.iter().all(|s| s.size > 0));
+    st.delete("q").unwrap();
+    st.delete("c").unwrap();
+    s.remove("image").unwrap();
+    assert!(names(&tmp.path().join("ov/snapshots")).is_empty());
+    assert!(names(&tmp.path().join("ov/pools")).is_empty());
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!("{}/", tmp.path().display())));
 }
 
 #[test]
@@ -254,9 +349,7 @@ fn btrfs_snapshot_of_a_running_instance() {
 /// it keeps appending to a file, and the test holds another file open and writes to it after
 /// the snapshot. The snapshot holds exactly the state at the moment it was taken.
 fn overlay_live(work: &Path, quota: Option<u64>) {
-    let s: Arc<dyn Snapshotter> = Arc::new(OverlaySnapshotter::open(work.join("ov")).unwrap());
-    base_layer(s.as_ref(), work);
-    let st = InstanceStore::open(work.join("i"), s.clone()).unwrap();
+    let (s, st) = overlay_store(work);
     st.create("live", Some("image"), quota).unwrap();
     let live = work.join("live");
     {
@@ -271,7 +364,7 @@ fn overlay_live(work: &Path, quota: Option<u64>) {
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(200));
-        // With a quota the layer's own filesystem is frozen for the copy; without one the
+        // With a quota the layer is a subvolume snapshotted atomically; without one the
         // caller stops the writers, as condod's freezer does.
         let stop = quota.is_none();
         if stop {
@@ -319,6 +412,7 @@ fn overlay_live(work: &Path, quota: Option<u64>) {
     st.delete("copy").unwrap();
     s.remove("image").unwrap();
     assert!(names(&work.join("ov/snapshots")).is_empty());
+    assert!(names(&work.join("ov/pools")).is_empty());
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.contains(&format!("{}/", work.display())),
@@ -329,7 +423,7 @@ fn overlay_live(work: &Path, quota: Option<u64>) {
 #[test]
 fn overlay_snapshot_of_a_running_instance_with_quota() {
     if root() {
-        // /tmp is ext4 here: no reflinks, so the quota filesystem is frozen and copied.
+        // /tmp is ext4 here: the layer's btrfs pool is what makes the snapshot O(1).
         overlay_live(Scratch::new().path(), Some(256 << 20));
     }
 }
@@ -343,7 +437,7 @@ fn overlay_snapshot_of_a_running_instance_without_quota() {
 
 #[test]
 fn overlay_on_btrfs_snapshot_of_a_running_instance_with_quota() {
-    // On btrfs the quota image is synced and reflinked, without a freeze.
+    // The same on a btrfs host, where pools are reflinks of the empty one.
     if let Some(fs) = LoopBtrfs::new(1024) {
         overlay_live(&fs.mnt, Some(256 << 20));
     }

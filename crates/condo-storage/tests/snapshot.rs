@@ -10,9 +10,14 @@ use condo_storage::snapshot::{
 use std::fs;
 use std::path::Path;
 
-fn conformance(s: &dyn Snapshotter, work: &Path) {
+/// The behaviour every backend shares; `quota` is given to every writable snapshot, and
+/// `in_place` says whether a live snapshot is then made in place rather than copied.
+fn conformance(s: &dyn Snapshotter, work: &Path, quota: Option<u64>, in_place: bool) {
     let name = s.backend();
-    let opts = PrepareOptions::default();
+    let opts = PrepareOptions {
+        quota,
+        ..Default::default()
+    };
     let mnt = work.join("mnt");
 
     // A base layer written through an active snapshot, then committed.
@@ -42,6 +47,19 @@ fn conformance(s: &dyn Snapshotter, work: &Path) {
         fs::remove_dir_all(mnt.join("d")).unwrap();
         fs::write(mnt.join("new"), vec![7u8; 100_000]).unwrap();
     }
+    // A live snapshot holds the active one's tree; the active one stays as it is.
+    assert_eq!(s.snapshots_in_place("b").unwrap(), in_place, "{name}");
+    s.snapshot_live("bl", "b").unwrap();
+    assert_eq!(s.stat("bl").unwrap().kind, Kind::Committed, "{name}");
+    assert_eq!(s.stat("b").unwrap().kind, Kind::Active, "{name}");
+    let m = s.view("vl", Some("bl")).unwrap();
+    {
+        let _g = MountGuard::new(&m, &mnt);
+        assert_eq!(names(&mnt), vec!["keep", "new"], "{name}");
+        assert_eq!(fs::read(mnt.join("keep")).unwrap(), b"child", "{name}");
+    }
+    s.remove("vl").unwrap();
+    s.remove("bl").unwrap();
     s.commit("child", "b").unwrap();
     assert_eq!(
         s.stat("child").unwrap().parent.as_deref(),
@@ -113,26 +131,28 @@ fn snapshot_dirs(root: &Path) -> Vec<String> {
     names(&root.join("snapshots"))
 }
 
-#[test]
-fn overlay_conforms() {
+/// Runs the suite on an overlay or copy store in a scratch dir, with and without quotas.
+fn conforms_with_and_without_quota(open: impl Fn(&Path) -> Box<dyn Snapshotter>) {
     if !root() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let s = OverlaySnapshotter::open(tmp.path().join("ov")).unwrap();
-    conformance(&s, tmp.path());
-    assert!(snapshot_dirs(&tmp.path().join("ov")).is_empty());
+    for quota in [None, Some(64 << 20)] {
+        let tmp = Scratch::new();
+        let s = open(&tmp.path().join("store"));
+        conformance(s.as_ref(), tmp.path(), quota, quota.is_some());
+        assert!(snapshot_dirs(&tmp.path().join("store")).is_empty());
+        assert!(names(&tmp.path().join("store/pools")).is_empty());
+    }
+}
+
+#[test]
+fn overlay_conforms() {
+    conforms_with_and_without_quota(|p| Box::new(OverlaySnapshotter::open(p).unwrap()));
 }
 
 #[test]
 fn copy_conforms() {
-    if !root() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let s = CopySnapshotter::open(tmp.path().join("cp")).unwrap();
-    conformance(&s, tmp.path());
-    assert!(snapshot_dirs(&tmp.path().join("cp")).is_empty());
+    conforms_with_and_without_quota(|p| Box::new(CopySnapshotter::open(p).unwrap()));
 }
 
 #[test]
@@ -141,7 +161,7 @@ fn btrfs_conforms() {
         return;
     };
     let s = BtrfsSnapshotter::open(fs.mnt.join("snap")).unwrap();
-    conformance(&s, fs.dir.path());
+    conformance(&s, fs.dir.path(), None, true);
     assert!(snapshot_dirs(&fs.mnt.join("snap")).is_empty());
 }
 

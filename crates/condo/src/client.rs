@@ -21,8 +21,10 @@ pub const DEFAULT_HOST: &str = "unix:///var/lib/condo/condod.sock";
 pub enum Host {
     /// A unix socket path.
     Unix(PathBuf),
-    /// `HOST:PORT`.
+    /// `HOST:PORT`, over TLS.
     Tcp(String),
+    /// `HOST:PORT`, plain HTTP (a daemon on loopback).
+    Http(String),
 }
 
 impl Host {
@@ -30,12 +32,14 @@ impl Host {
     pub fn parse(s: &str) -> Result<Host> {
         if let Some(p) = s.strip_prefix("unix://") {
             Ok(Host::Unix(PathBuf::from(p)))
-        } else if let Some(a) = s.strip_prefix("tcp://") {
+        } else if let Some(a) = s.strip_prefix("tcp://").or(s.strip_prefix("https://")) {
             Ok(Host::Tcp(a.trim_end_matches('/').to_string()))
+        } else if let Some(a) = s.strip_prefix("http://") {
+            Ok(Host::Http(a.trim_end_matches('/').to_string()))
         } else if s.starts_with('/') {
             Ok(Host::Unix(PathBuf::from(s)))
         } else {
-            bail!("host \"{s}\": use unix://PATH or tcp://HOST:PORT")
+            bail!("host \"{s}\": use unix://PATH, tcp://HOST:PORT (HTTPS) or http://HOST:PORT")
         }
     }
 }
@@ -45,6 +49,7 @@ impl std::fmt::Display for Host {
         match self {
             Host::Unix(p) => write!(f, "unix://{}", p.display()),
             Host::Tcp(a) => write!(f, "tcp://{a}"),
+            Host::Http(a) => write!(f, "http://{a}"),
         }
     }
 }
@@ -103,6 +108,7 @@ impl Write for Conn {
 pub struct Client {
     host: Host,
     token: Option<String>,
+    ca: Option<crate::tls::Trust>,
 }
 
 /// An answer whose body has not been read yet.
@@ -181,8 +187,8 @@ impl BodyReader {
 
 impl Client {
     /// A client for `host`, sending `token` when there is one.
-    pub fn new(host: Host, token: Option<String>) -> Client {
-        Client { host, token }
+    pub fn new(host: Host, token: Option<String>, ca: Option<crate::tls::Trust>) -> Client {
+        Client { host, token, ca }
     }
 
     fn connect(&self) -> Result<Conn> {
@@ -194,7 +200,13 @@ impl Client {
         };
         Ok(match &self.host {
             Host::Unix(p) => Conn::Unix(UnixStream::connect(p).with_context(hint)?),
-            Host::Tcp(a) => Conn::Tcp(TcpStream::connect(a).with_context(hint)?),
+            Host::Tcp(a) => Conn::Unix(match crate::tls::connect(a, self.ca.as_ref()) {
+                Ok(s) => s,
+                // An io error is the connection's; anything else (trust) says itself.
+                Err(e) if e.is::<std::io::Error>() => return Err(e).with_context(hint),
+                Err(e) => return Err(e),
+            }),
+            Host::Http(a) => Conn::Tcp(TcpStream::connect(a).with_context(hint)?),
         })
     }
 
@@ -415,7 +427,15 @@ mod tests {
             Host::parse("tcp://127.0.0.1:1").unwrap(),
             Host::Tcp(_)
         ));
-        assert!(Host::parse("http://x").is_err());
+        assert!(matches!(
+            Host::parse("https://127.0.0.1:1").unwrap(),
+            Host::Tcp(_)
+        ));
+        assert!(matches!(
+            Host::parse("http://127.0.0.1:1").unwrap(),
+            Host::Http(_)
+        ));
+        assert!(Host::parse("ftp://x").is_err());
         assert_eq!(enc("a b/c"), "a%20b%2Fc");
     }
 }

@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let host = address
                 .or(cli.host)
                 .unwrap_or_else(|| crate::client::DEFAULT_HOST.to_string());
-            return crate::context::login(name, &host, cli.token, token_stdin);
+            return crate::context::login(name, &host, cli.token, token_stdin, cli.ca.as_deref());
         }
         Command::Context { command } => {
             return match command {
@@ -37,8 +37,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         _ => {}
     }
-    let (host, token) = crate::context::resolve(cli.host, cli.token, cli.context)?;
-    let c = Client::new(host, token);
+    let (host, token, ca) =
+        crate::context::resolve(cli.host, cli.token, cli.context, cli.ca.as_deref())?;
+    let c = Client::new(host, token, ca);
     match cli.command {
         Command::Login { .. } | Command::Context { .. } => unreachable!("handled above"),
         Command::Tenant { command } => crate::tenancy::tenant(&c, command),
@@ -273,7 +274,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         | Command::Image {
             command: ImageCommand::Rm(a),
         } => each(&a.images, |i| {
-            c.empty("DELETE", &format!("/v1/images/{}", enc(i)))?;
+            let of = a
+                .tenant
+                .as_ref()
+                .map(|t| format!("?tenant={}", enc(t)))
+                .unwrap_or_default();
+            c.empty("DELETE", &format!("/v1/images/{}{of}", enc(i)))?;
             outln!("{i}");
             Ok(())
         }),

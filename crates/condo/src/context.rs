@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, Host, DEFAULT_HOST};
 use crate::output::table;
+use crate::tls::Trust;
 
 /// One context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +32,9 @@ pub struct Context {
     /// Its tenant at login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The CA certificate (PEM) trusted for the host's TLS, when one was given at login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// The file's contents.
@@ -99,7 +103,8 @@ pub fn resolve(
     host: Option<String>,
     token: Option<String>,
     context: Option<String>,
-) -> Result<(Host, Option<String>)> {
+    ca: Option<&std::path::Path>,
+) -> Result<(Host, Option<String>, Option<Trust>)> {
     // Without a config directory (no HOME), or with both given, no context is needed.
     let all = if context.is_none() && (path().is_err() || (host.is_some() && token.is_some())) {
         Contexts::default()
@@ -115,17 +120,27 @@ pub fn resolve(
         None => all.current.as_ref().and_then(|n| all.contexts.get(n)),
     };
     let token = token.filter(|t| !t.is_empty());
-    let (host, token) = match (host, chosen) {
+    // The context's token and CA go only to the context's own host.
+    let (host, token, mine) = match (host, chosen) {
         (Some(h), Some(c)) => {
             let same = Host::parse(&h)?.to_string() == Host::parse(&c.host)?.to_string();
             let t = token.or_else(|| c.token.clone().filter(|_| same));
-            (h, t)
+            (h, t, Some(c).filter(|_| same))
         }
-        (Some(h), None) => (h, token),
-        (None, Some(c)) => (c.host.clone(), token.or_else(|| c.token.clone())),
-        (None, None) => (DEFAULT_HOST.to_string(), token),
+        (Some(h), None) => (h, token, None),
+        (None, Some(c)) => (c.host.clone(), token.or_else(|| c.token.clone()), Some(c)),
+        (None, None) => (DEFAULT_HOST.to_string(), token, None),
     };
-    Ok((Host::parse(&host)?, token))
+    let trust = match ca {
+        Some(p) => Some(Trust::file(p)?),
+        None => mine.and_then(|c| {
+            c.ca.as_ref().map(|pem| Trust {
+                pem: pem.clone().into_bytes(),
+                from: "the context's CA".into(),
+            })
+        }),
+    };
+    Ok((Host::parse(&host)?, token, trust))
 }
 
 /// Context names: like container names.
@@ -138,7 +153,13 @@ fn valid_name(n: &str) -> bool {
 
 /// `condo login`: checks the token with the daemon, then keeps both as context `name` and makes
 /// it the current one.
-pub fn login(name: &str, host: &str, token: Option<String>, stdin: bool) -> Result<i32> {
+pub fn login(
+    name: &str,
+    host: &str,
+    token: Option<String>,
+    stdin: bool,
+    ca: Option<&std::path::Path>,
+) -> Result<i32> {
     if !valid_name(name) {
         bail!("context \"{name}\": use letters, digits and _ . -");
     }
@@ -156,7 +177,11 @@ pub fn login(name: &str, host: &str, token: Option<String>, stdin: bool) -> Resu
         bail!("the token is empty");
     }
     let parsed = Host::parse(host)?;
-    let who: Principal = Client::new(parsed.clone(), Some(token.clone()))
+    let trust = ca.map(Trust::file).transpose()?;
+    if trust.is_some() && !matches!(parsed, Host::Tcp(_)) {
+        bail!("--ca is for a tcp:// (HTTPS) host, not {parsed}");
+    }
+    let who: Principal = Client::new(parsed.clone(), Some(token.clone()), trust.clone())
         .json("GET", "/v1/whoami", None::<&()>)
         .with_context(|| format!("logging in to {parsed}"))?;
     let mut all = Contexts::load()?;
@@ -167,6 +192,7 @@ pub fn login(name: &str, host: &str, token: Option<String>, stdin: bool) -> Resu
             token: Some(token),
             principal: Some(who.id.clone()),
             tenant: Some(who.tenant.clone()),
+            ca: trust.map(|t| String::from_utf8_lossy(&t.pem).into_owned()),
         },
     );
     all.current = Some(name.to_string());

@@ -64,6 +64,9 @@ pub struct RmArgs {
     /// Image names.
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// An admin: remove this tenant's own images (not shared ones).
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 /// `condo image …`.
@@ -96,7 +99,7 @@ pub enum ImageCommand {
     },
     /// Write an image as an OCI image layout tar (what `podman load` and `ctr images import` read).
     Export(ExportArgs),
-    /// Remove images (containers made from them keep their files).
+    /// Remove images (not while a container made from one exists).
     Rm(RmArgs),
 }
 
@@ -253,10 +256,10 @@ pub fn export(c: &Client, image: &str, output: Option<&str>) -> Result<i32> {
     Ok(0)
 }
 
-/// `condo images`.
+/// `condo images`: the shared images and the tenant's own.
 pub fn images(c: &Client, output: Format, quiet: bool) -> Result<i32> {
     let list: Vec<Image> = c.json("GET", "/v1/images", None::<&()>)?;
-    let header = ["NAME", "DIGEST", "LAYERS", "SIZE", "CREATED"];
+    let header = ["NAME", "OWNER", "DIGEST", "LAYERS", "SIZE", "CREATED"];
     listing(
         &list,
         output,
@@ -266,6 +269,8 @@ pub fn images(c: &Client, output: Format, quiet: bool) -> Result<i32> {
         |i| {
             vec![
                 i.name.clone(),
+                // A tenant's own image, or one an admin shares with every tenant.
+                i.tenant.clone().unwrap_or_else(|| "shared".into()),
                 progress::short(&i.digest),
                 i.layers.to_string(),
                 human(i.size),

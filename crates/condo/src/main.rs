@@ -25,6 +25,7 @@ mod progress;
 mod run;
 mod storage;
 mod tenancy;
+mod tls;
 mod tty;
 mod volume;
 
@@ -52,6 +53,10 @@ pub struct Cli {
     /// API token (sent as a bearer token; default: the context's).
     #[arg(long, global = true, env = "CONDO_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// The CA certificate (PEM) that signed the daemon's TLS certificate, for tcp:// hosts
+    /// (default: the context's, else /var/lib/condo/tls/ca.pem when readable, and public CAs).
+    #[arg(long, global = true, env = "CONDO_CA")]
+    ca: Option<std::path::PathBuf>,
     /// Use this context instead of the current one.
     #[arg(long, global = true, env = "CONDO_CONTEXT")]
     context: Option<String>,
@@ -487,7 +492,8 @@ pub enum Command {
         /// Read the token from the first line of stdin.
         #[arg(long)]
         token_stdin: bool,
-        /// The daemon: unix://PATH or tcp://HOST:PORT (default: --host, else the local socket).
+        /// The daemon: unix://PATH, tcp://HOST:PORT (HTTPS; with --ca, its CA is kept in the
+        /// context) or http://HOST:PORT (default: --host, else the local socket).
         #[arg(id = "address", value_name = "HOST")]
         address: Option<String>,
     },

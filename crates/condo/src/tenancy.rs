@@ -372,14 +372,15 @@ pub fn tenant(c: &Client, cmd: TenantCommand) -> Result<i32> {
                     of(format!("{:.2}", u.cpus), q.cpus.map(|v| format!("{v:.2}"))),
                 ],
                 vec!["networks".into(), of(u.networks.to_string(), n(q.networks))],
-                vec!["disk".into(), of("-".into(), q.disk.map(human))],
+                vec!["disk".into(), of(human(u.disk), q.disk.map(human))],
+                vec!["images".into(), of(u.images.to_string(), None)],
                 vec![
                     "bandwidth".into(),
                     of("-".into(), q.bandwidth.map(|b| format!("{b} bit/s"))),
                 ],
                 vec![
                     "monthly traffic".into(),
-                    of("-".into(), q.monthly_traffic.map(human)),
+                    of(human(u.traffic), q.monthly_traffic.map(human)),
                 ],
             ];
             outln!("tenant {}", t.name);

@@ -382,3 +382,49 @@ fn a_reader_that_goes_away_ends_a_stream_quietly() {
     assert_eq!(err, "", "a closed pipe is no error to report");
     d.condo(&["rm", "-f", "idle"]);
 }
+
+#[test]
+fn https_to_the_daemon_with_its_own_ca() {
+    let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
+    let listen = format!("tcp://127.0.0.1:{port}");
+    let d = Daemon::start_with(&["--listen", &listen]);
+    let token = std::fs::read_to_string(d.root.join("admin.token")).unwrap();
+    let ca = d.root.join("tls/ca.pem");
+    let config = tempfile::tempdir().unwrap();
+    let cfg = config.path().to_str().unwrap();
+    let condo = |args: &[&str]| common::condo_env(&[("XDG_CONFIG_HOME", cfg)], args);
+    let ca_arg = ca.to_str().unwrap();
+    let (code, out, err) = condo(&[
+        "--host",
+        &listen,
+        "--token",
+        token.trim(),
+        "--ca",
+        ca_arg,
+        "system",
+        "info",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Version:"), "{out}");
+    // Without the daemon's CA the certificate is not trusted, and the error says what to do.
+    let (code, _, err) = condo(&["--host", &listen, "--token", token.trim(), "ps"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("TLS") && err.contains("--ca"), "{err}");
+    // `login --ca` keeps the CA in the context: later commands need neither.
+    let (code, _, err) = condo(&["login", "--ca", ca_arg, "--token", token.trim(), &listen]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = condo(&["ps", "-a", "-q"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    // A run over TLS: its output and its exit code.
+    let r = rootfs(&d);
+    let (code, out, err) = condo(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &r,
+        "sh",
+        "-c",
+        "echo over-tls; exit 5",
+    ]);
+    assert_eq!((code, out.as_str()), (5, "over-tls\n"), "{err}");
+}

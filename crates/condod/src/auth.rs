@@ -34,19 +34,34 @@ use crate::App;
 pub struct Peer {
     /// The peer's uid on the unix socket; `None` over TCP.
     pub uid: Option<u32>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
     fn connect_info(s: IncomingStream<'_, tokio::net::UnixListener>) -> Peer {
         Peer {
             uid: s.io().peer_cred().ok().map(|c| c.uid()),
+            tls: false,
         }
     }
 }
 
 impl axum::extract::connect_info::Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
     fn connect_info(_: IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer { uid: None }
+        Peer {
+            uid: None,
+            tls: false,
+        }
+    }
+}
+
+impl axum::extract::connect_info::Connected<IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer {
+            uid: None,
+            tls: true,
+        }
     }
 }
 
@@ -164,7 +179,7 @@ fn first_param<'a>(route: &'a str, path: &str) -> Option<(&'a str, String)> {
 
 /// The tenant owning the resource the path names, after checking the caller may see it: 404
 /// when it may not, as when it does not exist. `None` for paths that name no tenant's resource
-/// (shared images and templates, collections) or resources that do not exist (for an admin,
+/// (shared templates, collections) or resources that do not exist (for an admin,
 /// the handler answers). A new kind of tenant resource adds its lookup here: the tenancy test
 /// walks every route and fails on a parameter it cannot name a resource of another tenant for.
 fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Option<String>> {
@@ -172,6 +187,16 @@ fn owner_of(app: &App, caller: &Caller, route: &str, path: &str) -> ApiResult<Op
         return Ok(None);
     };
     let scope = caller.scope();
+    if prefix == "/v1/images/" {
+        // A tenant sees its own images and the shared ones; the handler resolves an admin's.
+        return match scope {
+            None => Ok(None),
+            Some(t) => match app.storage.find_image(Some(t), &value) {
+                Some(f) => Ok(f.owner),
+                None => Err(ApiError::not_found("image", &value)),
+            },
+        };
+    }
     let conn = app.db.lock();
     let one = |sql: &str| -> rusqlite::Result<Option<String>> {
         let mut st = conn.prepare_cached(sql)?;
@@ -267,7 +292,7 @@ pub async fn layer(State(app): State<Arc<App>>, mut req: Request, next: Next) ->
         // A browser of the dashboard, with its session cookie.
         None => match crate::web::cookie_principal(&app, &req) {
             Some(r) => r,
-            None if matches!(peer, Some(Peer { uid: Some(0) })) => Ok(Principal {
+            None if matches!(peer, Some(Peer { uid: Some(0), .. })) => Ok(Principal {
                 id: "root".into(),
                 tenant: DEFAULT_TENANT.into(),
                 role: Role::Admin,

@@ -109,6 +109,22 @@ const MIGRATIONS: &[&str] = &[
         slot INTEGER PRIMARY KEY,
         container_id TEXT NOT NULL UNIQUE
     );",
+    // 6: what each tenant's own images hold (kept in step with its image names), and the
+    // traffic each container moved in each calendar month (kept after the container goes, so
+    // a tenant's monthly total counts it).
+    "CREATE TABLE tenant_images (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        images INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    );
+    CREATE TABLE traffic (
+        container_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        period TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (container_id, period)
+    );
+    CREATE INDEX traffic_tenant ON traffic (tenant_id, period);",
 ];
 
 /// The database handle, shared by every request.

@@ -16,6 +16,7 @@ mod quota;
 mod spec;
 mod storage;
 mod supervisor;
+mod tls;
 mod volumes;
 mod web;
 
@@ -40,9 +41,22 @@ struct Cli {
     /// Directory for all state: database, containers, logs, and the socket condod.sock.
     #[arg(long, default_value = "/var/lib/condo", env = "CONDOD_ROOT")]
     root: PathBuf,
-    /// Also listen on TCP (tcp://127.0.0.1:PORT); every request there needs a token.
+    /// Also listen on TCP: `tcp://HOST:PORT` serves HTTPS (TLS from the daemon's own CA, made
+    /// at first start in ROOT/tls/ca.pem, unless --tls-cert is given); `http://HOST:PORT`
+    /// serves plain HTTP, on a loopback address only (for a TLS proxy in front). Every request
+    /// there needs a token.
     #[arg(long)]
     listen: Option<String>,
+    /// The TLS certificate chain (PEM) to serve instead of one from the daemon's CA.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// More names (DNS names or addresses, comma-separated) the daemon's certificate is for,
+    /// beside localhost, the loopback addresses, the host's name and the listen address.
+    #[arg(long, value_delimiter = ',')]
+    tls_san: Vec<String>,
     /// The condo-monitor binary (default: beside condod, else from PATH).
     #[arg(long)]
     monitor: Option<PathBuf>,
@@ -172,11 +186,82 @@ fn raise_nofile() {
     }
 }
 
-fn tcp_addr(listen: &str) -> Result<String> {
-    match listen.strip_prefix("tcp://") {
-        Some(a) => Ok(a.to_string()),
-        None => bail!("--listen {listen}: use tcp://HOST:PORT"),
+/// The TCP listener: HTTPS, or plain HTTP on loopback.
+enum TcpServe {
+    Tls(tls::TlsListener),
+    Plain(tokio::net::TcpListener),
+}
+
+/// Reads `--listen`: `tcp://HOST:PORT` (or `https://`) with TLS, `http://HOST:PORT` without,
+/// refused unless HOST is a loopback address. Checked before the daemon does anything.
+fn parse_listen(listen: &str) -> Result<(bool, std::net::SocketAddr)> {
+    use std::net::ToSocketAddrs;
+    let (tls, addr) = if let Some(a) = listen
+        .strip_prefix("tcp://")
+        .or(listen.strip_prefix("https://"))
+    {
+        (true, a)
+    } else if let Some(a) = listen.strip_prefix("http://") {
+        (false, a)
+    } else {
+        bail!("--listen {listen}: use tcp://HOST:PORT (HTTPS) or http://127.0.0.1:PORT")
+    };
+    let addr = addr.trim_end_matches('/');
+    let sock = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--listen {listen}: cannot resolve {addr}"))?
+        .next()
+        .with_context(|| format!("--listen {listen}: {addr} has no address"))?;
+    if !tls && !sock.ip().is_loopback() {
+        bail!(
+            "--listen {listen}: plain HTTP would carry tokens in the clear; use tcp://{addr} \
+             (HTTPS), or a loopback address behind a TLS proxy"
+        );
     }
+    Ok((tls, sock))
+}
+
+/// Binds the TCP listener `parse_listen` read.
+async fn bind_tcp(
+    cli: &Cli,
+    root: &std::path::Path,
+    (tls, sock): (bool, std::net::SocketAddr),
+) -> Result<TcpServe> {
+    let cfg = if tls {
+        let id = match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => tls::Identity::Given {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => tls::Identity::Own {
+                extra_names: cli.tls_san.clone(),
+            },
+        };
+        Some(tls::server_config(root, sock, &id)?)
+    } else {
+        None
+    };
+    let tcp = tokio::net::TcpListener::bind(sock)
+        .await
+        .with_context(|| format!("cannot listen on {sock}"))?;
+    let bound = tcp.local_addr()?;
+    Ok(match cfg {
+        Some(cfg) => {
+            tracing::info!(
+                "listening on https://{bound} (clients trust {})",
+                if cli.tls_cert.is_some() {
+                    "--tls-cert's issuer".to_string()
+                } else {
+                    tls::ca_path(root).display().to_string()
+                }
+            );
+            TcpServe::Tls(tls::TlsListener::new(tcp, cfg)?)
+        }
+        None => {
+            tracing::info!("listening on http://{bound}");
+            TcpServe::Plain(tcp)
+        }
+    })
 }
 
 #[tokio::main]
@@ -189,6 +274,7 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     fault::arm(cli.fault.clone())?;
+    let listen = cli.listen.as_deref().map(parse_listen).transpose()?;
     raise_nofile();
     let root = &cli.root;
     std::fs::create_dir_all(root.join("containers"))
@@ -201,7 +287,7 @@ async fn main() -> Result<()> {
     let paths = monitor::Paths {
         root: root.clone(),
         runtime: root.join("runtime"),
-        monitor_bin: find_monitor(cli.monitor)?,
+        monitor_bin: find_monitor(cli.monitor.clone())?,
     };
     let library = cli
         .templates
@@ -263,15 +349,8 @@ async fn main() -> Result<()> {
     }
 
     // Bind every listener before serving any: once the socket answers, the TCP port does too.
-    let tcp = match &cli.listen {
-        Some(l) => {
-            let addr = tcp_addr(l)?;
-            let tcp = tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!("listening on tcp://{}", tcp.local_addr()?);
-            Some(tcp)
-        }
+    let tcp = match listen {
+        Some(l) => Some(bind_tcp(&cli, &root, l).await?),
         None => None,
     };
     let sock = root.join("condod.sock");
@@ -281,11 +360,19 @@ async fn main() -> Result<()> {
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))?;
     let router = api::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
-    if let Some(tcp) = tcp {
-        let r = router.clone();
-        servers.spawn(async move {
-            axum::serve(tcp, r.into_make_service_with_connect_info::<auth::Peer>()).await
-        });
+    let r = router.clone();
+    match tcp {
+        Some(TcpServe::Tls(l)) => {
+            servers.spawn(async move {
+                axum::serve(l, r.into_make_service_with_connect_info::<auth::Peer>()).await
+            });
+        }
+        Some(TcpServe::Plain(l)) => {
+            servers.spawn(async move {
+                axum::serve(l, r.into_make_service_with_connect_info::<auth::Peer>()).await
+            });
+        }
+        None => {}
     }
     let r = router.clone();
     servers.spawn(async move {

@@ -2,6 +2,11 @@
 //! network namespace per running container on a network (`ROOT/netns/ID`, joined by the
 //! runtime by path), DNS servers on the gateways, and a periodic allowance check.
 //!
+//! The periodic check also records each container's traffic of the calendar month in the
+//! database (a deleted container's stays counted until the month ends) and stops all traffic of
+//! a tenant's containers once their sum reaches the tenant's `monthly_traffic` quota, until the
+//! month turns or the admin raises the quota (see [`account`]).
+//!
 //! A container without a network (the default) gets a namespace of its own from the runtime,
 //! with only loopback: no bridge, no NAT, nothing reachable. Networks belong to a tenant;
 //! only that tenant's containers can join them.
@@ -376,14 +381,14 @@ impl Hub {
     }
 
     /// Joins container `id` to its network: a pinned namespace, the veth, address, routes,
-    /// ports, limits and allowance, and its hosts and resolv.conf in `files`. All undone on
-    /// failure.
+    /// ports, limits and allowance (with its traffic stopped from the start when `held`), and
+    /// its hosts and resolv.conf in `files`. All undone on failure.
     pub fn join(
         &self,
         id: &str,
         name: &str,
         c: &ContainerCreate,
-        bandwidth: Option<u64>,
+        (bandwidth, held): (Option<u64>, bool),
         files: &Path,
     ) -> ApiResult<Joined> {
         let network = wanted(c).unwrap_or_default().to_string();
@@ -396,7 +401,13 @@ impl Hub {
             rate: capped(&c.rate, bandwidth),
             ..c.clone()
         };
-        let res = join_locked(&mut nets, id, name, &network, &capped, &netns, files);
+        let res =
+            join_locked(&mut nets, id, name, &network, &capped, &netns, files).and_then(|j| {
+                if held {
+                    nets.set_held(&network, id, true).map_err(api_err)?;
+                }
+                Ok(j)
+            });
         if res.is_err() {
             if nets.lease(&network, id).is_ok() {
                 let _ = nets.release(&network, id);
@@ -420,11 +431,46 @@ impl Hub {
         }
     }
 
-    /// Takes a deleted container off its network and forgets its allowance usage.
-    pub fn forget(&self, id: &str) {
+    /// Takes a deleted container off its network and forgets its allowance usage; returns
+    /// what it moved this month.
+    pub fn forget(&self, id: &str) -> u64 {
         self.leave(id);
-        if let Err(e) = self.lock().forget_usage(id) {
+        let mut nets = self.lock();
+        let used = nets
+            .monthly_usage(&condo_net::current_period())
+            .map(|u| u.get(id).copied().unwrap_or(0))
+            .unwrap_or(0);
+        if let Err(e) = nets.forget_usage(id) {
             tracing::warn!(container = %id, "{e}");
+        }
+        used
+    }
+
+    /// Bytes each container moved this calendar month (UTC), both directions.
+    pub fn monthly_usage(&self) -> std::collections::BTreeMap<String, u64> {
+        self.lock()
+            .monthly_usage(&condo_net::current_period())
+            .unwrap_or_else(|e| {
+                tracing::warn!("traffic of the month: {e}");
+                Default::default()
+            })
+    }
+
+    /// Stops (or lets through again) the traffic of every attached container for which
+    /// `held` answers (its id → whether its owner is past its monthly traffic).
+    pub fn hold(&self, held: impl Fn(&str) -> Option<bool>) {
+        let mut nets = self.lock();
+        let leased: Vec<(String, String)> = nets
+            .list()
+            .into_iter()
+            .flat_map(|n| n.containers.into_iter().map(move |c| (n.name.clone(), c)))
+            .collect();
+        for (net, id) in leased {
+            if let Some(h) = held(&id) {
+                if let Err(e) = nets.set_held(&net, &id, h) {
+                    tracing::warn!(container = %id, network = %net, "cannot hold its traffic: {e}");
+                }
+            }
         }
     }
 
@@ -627,7 +673,8 @@ pub async fn join_container(app: &Arc<App>, row: &ContainerRow) -> ApiResult<Opt
     let (id, name, cfg) = (row.c.id.clone(), row.c.name.clone(), row.c.config.clone());
     let files = app.paths.dir(&id).join("network");
     let cap = bandwidth_of(app, &row.c.tenant)?;
-    blocking(app, move |h| h.join(&id, &name, &cfg, cap, &files))
+    let held = past_traffic_quota(&app.db.lock(), &row.c.tenant)?;
+    blocking(app, move |h| h.join(&id, &name, &cfg, (cap, held), &files))
         .await?
         .map(Some)
 }
@@ -643,10 +690,67 @@ pub async fn leave_container(app: &Arc<App>, id: &str) {
     let _ = blocking(app, move |h| h.leave(&id)).await;
 }
 
-/// Takes a deleted container off its network for good.
-pub async fn forget_container(app: &Arc<App>, id: &str) {
-    let id = id.to_string();
-    let _ = blocking(app, move |h| h.forget(&id)).await;
+/// Takes a deleted container of `tenant` off its network for good; what it moved this month
+/// stays counted for the tenant.
+pub async fn forget_container(app: &Arc<App>, id: &str, tenant: &str) {
+    let i = id.to_string();
+    if let Ok(used) = blocking(app, move |h| h.forget(&i)).await {
+        let period = condo_net::current_period();
+        if let Err(e) = crate::quota::set_traffic(&app.db.lock(), id, tenant, &period, used) {
+            tracing::warn!(container = %id, "cannot record its traffic: {e}");
+        }
+    }
+}
+
+/// Whether `tenant`'s containers have moved its `monthly_traffic` quota this month.
+pub fn past_traffic_quota(conn: &rusqlite::Connection, tenant: &str) -> rusqlite::Result<bool> {
+    let Some(max) = crate::quota::quota(conn, tenant)?.and_then(|q| q.monthly_traffic) else {
+        return Ok(false);
+    };
+    Ok(crate::quota::traffic(conn, tenant, &condo_net::current_period())? >= max)
+}
+
+/// Records `usage` (each container's traffic this month) for the containers' tenants, then
+/// stops the traffic of every container of a tenant past its monthly traffic quota and lets
+/// the others' through (a new month, a raised quota).
+pub fn account(app: &App, usage: &std::collections::BTreeMap<String, u64>) {
+    let period = condo_net::current_period();
+    let held: HashMap<String, bool> = {
+        let conn = app.db.lock();
+        let rows = match crate::db::list(&conn, None) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("traffic: {e}");
+                return;
+            }
+        };
+        let mut past: HashMap<String, bool> = HashMap::new();
+        // One commit for the lot.
+        let recorded = conn.unchecked_transaction().and_then(|tx| {
+            for r in &rows {
+                let used = usage.get(&r.c.id).copied().unwrap_or(0);
+                if used > 0 {
+                    crate::quota::set_traffic(&tx, &r.c.id, &r.c.tenant, &period, used)?;
+                }
+            }
+            tx.commit()
+        });
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record the containers' traffic: {e}");
+        }
+        rows.into_iter()
+            .map(|r| {
+                let p = *past.entry(r.c.tenant.clone()).or_insert_with(|| {
+                    past_traffic_quota(&conn, &r.c.tenant).unwrap_or_else(|e| {
+                        tracing::warn!(tenant = %r.c.tenant, "traffic quota: {e}");
+                        false
+                    })
+                });
+                (r.c.id, p)
+            })
+            .collect()
+    };
+    app.network.hold(|id| held.get(id).copied());
 }
 
 /// Releases what ended while the daemon was away and starts the periodic check.
@@ -664,7 +768,11 @@ pub async fn start(app: &Arc<App>) -> anyhow::Result<()> {
         loop {
             tokio::time::sleep(CHECK_EVERY).await;
             let b = a.clone();
-            let _ = tokio::task::spawn_blocking(move || b.network.check()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                b.network.check();
+                account(&b, &b.network.monthly_usage());
+            })
+            .await;
         }
     });
     Ok(())

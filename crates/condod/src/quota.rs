@@ -127,6 +127,47 @@ pub fn check(q: &Quota, prefix: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Records what `tenant`'s own images hold: `images` of them, `bytes` of distinct blobs.
+pub fn set_images(
+    conn: &Connection,
+    tenant: &str,
+    images: u64,
+    bytes: u64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO tenant_images (tenant_id, images, bytes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant_id) DO UPDATE SET images = excluded.images, bytes = excluded.bytes",
+        params![tenant, images as i64, bytes.min(i64::MAX as u64) as i64],
+    )?;
+    Ok(())
+}
+
+/// Records that container `container` of `tenant` has moved `bytes` in `period` (`YYYY-MM`).
+pub fn set_traffic(
+    conn: &Connection,
+    container: &str,
+    tenant: &str,
+    period: &str,
+    bytes: u64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO traffic (container_id, tenant_id, period, bytes) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (container_id, period) DO UPDATE SET bytes = MAX(bytes, excluded.bytes)",
+        params![container, tenant, period, bytes.min(i64::MAX as u64) as i64],
+    )?;
+    Ok(())
+}
+
+/// The traffic `tenant`'s containers moved in `period`, bytes.
+pub fn traffic(conn: &Connection, tenant: &str, period: &str) -> rusqlite::Result<u64> {
+    let b: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(bytes), 0) FROM traffic WHERE tenant_id = ?1 AND period = ?2",
+        params![tenant, period],
+        |r| r.get(0),
+    )?;
+    Ok(b.max(0) as u64)
+}
+
 /// What `tenant` uses now.
 pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
     let (containers, memory, cpus, disk) = conn.query_row(
@@ -144,13 +185,23 @@ pub fn usage(conn: &Connection, tenant: &str) -> rusqlite::Result<Usage> {
             ))
         },
     )?;
+    let (images, image_bytes): (i64, i64) = conn
+        .query_row(
+            "SELECT images, bytes FROM tenant_images WHERE tenant_id = ?1",
+            [tenant],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0));
     Ok(Usage {
         containers: containers.max(0) as u64,
         memory: memory.max(0) as u64,
         cpus,
-        disk: disk.max(0) as u64,
+        disk: (disk.max(0) as u64).saturating_add(image_bytes.max(0) as u64),
         // Counted by the network manager (see the module's note).
         networks: 0,
+        images: images.max(0) as u64,
+        traffic: traffic(conn, tenant, &condo_net::current_period())?,
     })
 }
 

@@ -217,18 +217,72 @@ pub fn resolve_image(
     images.get(name)
 }
 
-/// Creates instance `name` from image `image`; returns the image's process.
+/// An image as a reference resolved for a tenant: its record and the names it was found in.
+#[derive(Debug, Clone)]
+pub struct FoundImage {
+    /// The names the record is in (the tenant's own, or the shared ones).
+    pub store: ImageStore,
+    /// The tenant owning it; `None` for a shared image.
+    pub owner: Option<String>,
+    /// The record.
+    pub record: condo_storage::image::ImageRecord,
+}
+
+impl Storage {
+    /// The image names of `owner`: a tenant's own, or with `None` the shared ones (the
+    /// admin's, which every tenant sees). A tenant's names are a scope of the one image store,
+    /// so the layers of every tenant stay in one content store, kept once.
+    pub fn images_of(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<ImageStore, condo_storage::image::ImageError> {
+        match owner {
+            Some(t) => self.images.scoped(t),
+            None => Ok(self.images.clone()),
+        }
+    }
+
+    /// Resolves `name` for `tenant` (`None`: the shared names only): the tenant's own image
+    /// first, then a shared one; `None` when neither has it.
+    pub fn find_image(&self, tenant: Option<&str>, name: &str) -> Option<FoundImage> {
+        let own = tenant.and_then(|t| {
+            let store = self.images.scoped(t).ok()?;
+            let record = resolve_image(&store, name).ok()?;
+            Some(FoundImage {
+                store,
+                owner: Some(t.to_string()),
+                record,
+            })
+        });
+        own.or_else(|| {
+            resolve_image(&self.images, name)
+                .ok()
+                .map(|record| FoundImage {
+                    store: self.images.clone(),
+                    owner: None,
+                    record,
+                })
+        })
+    }
+}
+
+/// Creates instance `name` of a container of `tenant` from image `image` (the tenant's own or
+/// a shared one); returns the image's process.
 pub fn instance_from_image(
     st: &Storage,
+    tenant: &str,
     image: &str,
     name: &str,
     disk: Option<u64>,
 ) -> Result<Process, String> {
-    let rec = resolve_image(&st.images, image).map_err(|e| e.to_string())?;
-    let (_, m) = st.images.manifest(&rec.target).map_err(|e| e.to_string())?;
-    let cfg = st.images.config(&m).map_err(|e| e.to_string())?;
+    let found = st
+        .find_image(Some(tenant), image)
+        .ok_or_else(|| condo_storage::image::ImageError::NotFound(image.into()).to_string())?;
+    let (images, rec) = (&found.store, &found.record);
+    let (_, m) = images.manifest(&rec.target).map_err(|e| e.to_string())?;
+    let cfg = images.config(&m).map_err(|e| e.to_string())?;
     let snap = st.instances.snapshotter().clone();
-    let top = condo_storage::image::rootfs::unpack_image(&st.images, snap.as_ref(), &m)
+    let top = condo_storage::image::rootfs::unpack_image(images, snap.as_ref(), &m)
         .map_err(|e| e.to_string())?;
     st.instances
         .create(name, top.as_deref(), disk)

@@ -186,11 +186,13 @@ fn info(principal: Principal, csrf: String) -> SessionInfo {
 /// `POST /ui/session`: log in with a token. Every attempt goes to the audit log.
 async fn login(
     State(app): State<Arc<App>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::auth::Peer>>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let mut rec = crate::api::audit::Record::new(&Method::POST, "/ui/session", "/ui/session");
-    let resp = match start_session(&app, &headers, &body, &mut rec) {
+    let tls = peer.is_some_and(|p| p.0 .0.tls);
+    let resp = match start_session(&app, &headers, &body, &mut rec, tls) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -202,6 +204,7 @@ fn start_session(
     headers: &HeaderMap,
     body: &[u8],
     rec: &mut crate::api::audit::Record,
+    tls: bool,
 ) -> ApiResult<Response> {
     if !same_origin(headers) {
         return Err(ApiError::forbidden("log in from the dashboard's own page"));
@@ -224,7 +227,9 @@ fn start_session(
             used: Instant::now(),
         },
     );
-    let set = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");
+    // Over TLS the cookie is for TLS only: no plain-HTTP service on the same host gets it.
+    let secure = if tls { "; Secure" } else { "" };
+    let set = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
     Ok(([(header::SET_COOKIE, set)], Json(info(principal, csrf))).into_response())
 }
 

@@ -272,13 +272,57 @@ fn bad_input_is_answered_and_changes_nothing() {
     );
 }
 
+/// A TLS stream to the daemon's TCP port, trusting only the CA it made (as `name`).
+fn tls_to(
+    d: &Daemon,
+    port: u16,
+    name: &str,
+) -> std::io::Result<impl std::io::Read + std::io::Write> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(d.root.join("tls/ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
 #[test]
 fn tokens_guard_tcp() {
     let port = 20000 + (std::process::id() % 20000) as u16;
     let listen = format!("tcp://127.0.0.1:{port}");
     let d = Daemon::start_with(&["--listen", &listen]);
-    let tcp = || std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // HTTPS from a CA made at first start, for the loopback address and localhost.
+    let tcp = || tls_to(&d, port, "127.0.0.1").unwrap();
     assert_eq!(request(tcp(), "GET", "/health", None, None).status, 200);
+    assert_eq!(
+        request(
+            tls_to(&d, port, "localhost").unwrap(),
+            "GET",
+            "/health",
+            None,
+            None
+        )
+        .status,
+        200
+    );
+    // A name the certificate is not for is refused by the client.
+    assert!(tls_to(&d, port, "example.com").is_err());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&d.root.join("tls/ca.key")), 0o600);
     let a = request(tcp(), "GET", "/v1/containers", None, None);
     assert_eq!(
         (a.status, a.json()["code"].clone()),
@@ -292,19 +336,22 @@ fn tokens_guard_tcp() {
     let a = request(tcp(), "GET", "/v1/whoami", None, Some(token.trim()));
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.json()["role"], "admin");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(d.root.join("admin.token"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
-    assert_eq!(
-        std::fs::metadata(d.sock()).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(mode(&d.root.join("admin.token")), 0o600);
+    assert_eq!(mode(&d.sock()), 0o600);
+
+    // Plain HTTP only on loopback (behind a TLS proxy); anywhere else it is refused.
+    let root = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(common::bin("condod"))
+        .args([
+            "--root",
+            root.path().to_str().unwrap(),
+            "--listen",
+            "http://0.0.0.0:1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("in the clear"), "{err}");
 }
 
 #[test]

@@ -90,14 +90,26 @@ fn import_run_snapshot_and_remove_an_image() {
     assert_eq!(code, 0);
 
     // A container that runs is snapshotted in place and keeps running; rollback needs it
-    // stopped. The snapshot holds what it wrote before, not what it writes after.
+    // stopped. The snapshot holds what it wrote before, not what it writes after. It has a
+    // disk limit, which `df` inside shows, so its layer is a subvolume of its own pool.
     let a = d.post(
         "/v1/containers",
-        &json!({"name": "busy", "image": "bb:1", "command": ["sh", "-c", SEEN]}).to_string(),
+        &json!({"name": "busy", "image": "bb:1", "command": ["sh", "-c", SEEN],
+            "limits": {"disk": 64 << 20}})
+        .to_string(),
     );
     assert_eq!(a.status, 201, "{}", a.body);
     d.post("/v1/containers/busy/start", "");
     d.wait_state("busy", "running", 10);
+    let (code, df, err) = d.condo(&["exec", "busy", "df", "-k", "/"]);
+    assert_eq!(code, 0, "{err}");
+    let total_kib: u64 = df
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("df: {df}"));
+    assert!((60 * 1024..=64 * 1024).contains(&total_kib), "df: {df}");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let a = d.post(
         "/v1/containers/busy/snapshots",

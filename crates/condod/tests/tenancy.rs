@@ -9,7 +9,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use common::tenancy::{call, get, import_image, post, refused, tenant, user};
+use common::tenancy::{
+    call, create, get, import_as, import_image, post, refused, set_quota, tenant, user,
+};
 use common::Daemon;
 use serde_json::{json, Value};
 
@@ -240,10 +242,11 @@ struct Owned {
     token: String,
     network: String,
     volume: String,
+    image: String,
 }
 
 /// The path of `route` naming A's resources (`other`: naming ones that exist nowhere); `None`
-/// for routes that name no resource of a tenant (collections, shared images and templates).
+/// for routes that name no resource of a tenant (collections and shared templates).
 fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
     let pick = |mine: &str, none: &str| {
         if other {
@@ -252,7 +255,7 @@ fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
             mine.to_string()
         }
     };
-    if route.starts_with("/v1/images/") || route.starts_with("/v1/templates/") {
+    if route.starts_with("/v1/templates/") {
         return None;
     }
     if !route.contains('{') {
@@ -283,6 +286,10 @@ fn concrete(route: &str, a: &Owned, other: bool) -> Option<String> {
         .replace(
             "/v1/networks/{name}",
             &format!("/v1/networks/{}", pick(&a.network, "nowhere-net")),
+        )
+        .replace(
+            "/v1/images/{name}",
+            &format!("/v1/images/{}", pick(&a.image, "nowhere-app:1")),
         );
     assert!(
         !p.contains('{'),
@@ -340,6 +347,9 @@ fn every_route_keeps_tenants_apart() {
     // A's volume, which B must not tell from one that does not exist.
     let a = post(&d, Some(&alice), "/v1/volumes", r#"{"name":"alpha-data"}"#);
     assert_eq!(a.status, 201, "{}", a.body);
+    // A's own image.
+    let a = import_as(&d, Some(&alice), &d.image_tar("alpha-app:1"), "alpha-app:1");
+    assert_eq!(a.status, 201, "{}", a.body);
     let owned = Owned {
         container: cid.clone(),
         snapshot: "s1".into(),
@@ -347,18 +357,12 @@ fn every_route_keeps_tenants_apart() {
         token: alice_tok.clone(),
         network: "alpha-net".into(),
         volume: "alpha-data".into(),
+        image: "alpha-app:1".into(),
     };
     let a = post(&d, Some(&alice), "/v1/networks", r#"{"name":"alpha-net"}"#);
     assert_eq!(a.status, 201, "{}", a.body);
-    // B's own container, never started, for the read-only walk.
-    let a = post(
-        &d,
-        Some(&bob),
-        "/v1/containers",
-        r#"{"name":"web","image":"bb:1"}"#,
-    );
-    assert_eq!(a.status, 201, "B may use the name A uses: {}", a.body);
-    let bid = a.json()["id"].as_str().unwrap().to_string();
+    // B's own container, never started, for the read-only walk; B may use the name A uses.
+    let bid = create(&d, Some(&bob), json!({"name": "web", "image": "bb:1"}));
     let mine = Owned {
         container: bid.clone(),
         snapshot: "nosnap".into(),
@@ -366,6 +370,7 @@ fn every_route_keeps_tenants_apart() {
         token: "tok-000000000000".into(),
         network: "nowhere-net".into(),
         volume: "nowhere-data".into(),
+        image: "bb:1".into(),
     };
     let events_before = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
 
@@ -463,6 +468,9 @@ fn every_route_keeps_tenants_apart() {
     assert!(a.body.contains(&alice_tok), "{}", a.body);
     let a = get(&d, Some(&alice), "/v1/tenants/alpha");
     assert_eq!(a.json()["usage"]["containers"], 1, "{}", a.body);
+    assert_eq!(a.json()["usage"]["images"], 1, "{}", a.body);
+    let a = get(&d, Some(&alice), "/v1/images/alpha-app:1");
+    assert_eq!(a.json()["tenant"], "alpha", "{}", a.body);
     let events_after = get(&d, Some(&alice), "/v1/events?since=0&follow=false").body;
     assert_eq!(
         events_before.lines().count(),
@@ -482,6 +490,9 @@ fn every_route_keeps_tenants_apart() {
         a.body
     );
     assert!(a.body.contains(&bid), "{}", a.body);
+    let a = list("/v1/images");
+    assert!(!a.body.contains("alpha"), "{}", a.body);
+    assert!(a.body.contains("/bb:1\""), "{}", a.body);
     let a = list("/v1/tenants");
     assert_eq!(a.json().as_array().unwrap().len(), 1);
     assert_eq!(a.json()[0]["name"], "beta");
@@ -749,4 +760,305 @@ fn quotas_hold_under_concurrent_creates() {
     refused(&a, 400, "field", "cpus");
     let a = call(&d, None, "DELETE", "/v1/tenants/gamma", None, false);
     assert_eq!(a.status, 409, "{}", a.body);
+}
+
+#[test]
+fn tenants_own_their_images() {
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(&d, "alpha", json!({}));
+    tenant(&d, "beta", json!({}));
+    tenant(&d, "delta", json!({"disk": 4096}));
+    let (_, alice) = user(&d, None, "alpha", "alice", "operator");
+    let (_, bob) = user(&d, None, "beta", "bob", "operator");
+    let (_, dora) = user(&d, None, "delta", "dora", "operator");
+    let (_, rosa) = user(&d, None, "alpha", "rosa", "read-only");
+    let (app, bb) = (d.image_tar("app:1"), d.image_tar("bb:1"));
+    let names = |by: &str| -> Vec<(String, Value)> {
+        let a = get(&d, Some(by), "/v1/images");
+        assert_eq!(a.status, 200, "{}", a.body);
+        let mut v: Vec<(String, Value)> = a
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let n = i["name"].as_str().unwrap();
+                let short = n.trim_start_matches("docker.io/library/").to_string();
+                (short, i["tenant"].clone())
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+
+    // A tenant's import makes its own image; the same name in two tenants is two images.
+    let a = import_as(&d, Some(&alice), &app, "app:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.json()[0]["tenant"], "alpha", "{}", a.body);
+    assert_eq!(get(&d, Some(&bob), "/v1/images/app:1").status, 404);
+    let a = import_as(&d, Some(&bob), &app, "app:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    // A tenant's own name goes before a shared one, for it alone.
+    let a = import_as(&d, Some(&alice), &bb, "bb:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        names(&alice),
+        [
+            ("app:1".to_string(), json!("alpha")),
+            ("bb:1".to_string(), Value::Null),
+            ("bb:1".to_string(), json!("alpha"))
+        ]
+    );
+    assert_eq!(
+        names(&bob),
+        [
+            ("app:1".to_string(), json!("beta")),
+            ("bb:1".to_string(), Value::Null)
+        ]
+    );
+    assert_eq!(
+        get(&d, Some(&alice), "/v1/images/bb:1").json()["tenant"],
+        "alpha"
+    );
+    assert!(get(&d, Some(&bob), "/v1/images/bb:1").json()["tenant"].is_null());
+    assert_eq!(
+        names(&rosa).len(),
+        3,
+        "a reader of alpha sees alpha's images"
+    );
+    assert_eq!(
+        get(&d, None, "/v1/images").json().as_array().unwrap().len(),
+        4
+    );
+    let a = get(&d, None, "/v1/images/app:1?tenant=beta");
+    assert_eq!(a.json()["tenant"], "beta", "{}", a.body);
+    let a = get(&d, Some(&alice), "/v1/images/app:1?tenant=beta");
+    refused(&a, 400, "field", "tenant");
+    // A read-only principal imports nothing; a tenant pulls from no registry on this host.
+    let a = import_as(&d, Some(&rosa), &bb, "x:1");
+    assert_eq!(a.status, 403, "{}", a.body);
+    for r in [
+        "127.0.0.1:5000/bb:1",
+        "localhost:5000/bb:1",
+        "[::1]:5000/bb:1",
+        "0.0.0.0:5000/bb:1",
+    ] {
+        let body = json!({ "reference": r }).to_string();
+        let a = post(&d, Some(&alice), "/v1/images/pull", &body);
+        refused(&a, 400, "field", "reference");
+    }
+    let body = json!({"reference": "registry.example/bb:1", "plain_http": true}).to_string();
+    let a = post(&d, Some(&alice), "/v1/images/pull", &body);
+    refused(&a, 400, "field", "reference");
+    let t = get(&d, Some(&alice), "/v1/tenants/alpha").json();
+    assert_eq!(t["usage"]["images"], 2, "{t}");
+    assert!(t["usage"]["disk"].as_u64().unwrap() > 4096, "{t}");
+
+    // Containers run from their tenant's own image; one in use is not removed.
+    create(&d, Some(&alice), json!({"name": "web", "image": "app:1"}));
+    create(&d, Some(&bob), json!({"name": "web", "image": "bb:1"}));
+    let a = call(&d, Some(&alice), "DELETE", "/v1/images/app:1", None, false);
+    refused(&a, 409, "code", "conflict");
+    assert!(a.body.contains("web"), "{}", a.body);
+    // Bob's container uses the shared bb:1; alice's own bb:1 is free to go, the shared one not.
+    let a = call(&d, Some(&bob), "DELETE", "/v1/images/bb:1", None, false);
+    assert_eq!(a.status, 403, "{}", a.body);
+    let a = call(&d, None, "DELETE", "/v1/images/bb:1", None, false);
+    refused(&a, 409, "code", "conflict");
+    let a = call(&d, Some(&alice), "DELETE", "/v1/images/bb:1", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    // Removing beta's app:1 leaves alpha's, and a collection keeps every blob it names.
+    let before = get(&d, Some(&alice), "/v1/images/app:1/export");
+    assert_eq!(before.status, 200);
+    let a = call(&d, Some(&bob), "DELETE", "/v1/images/app:1", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(get(&d, Some(&bob), "/v1/images/app:1").status, 404);
+    let a = post(&d, None, "/v1/images/prune", "");
+    assert_eq!(a.status, 200, "{}", a.body);
+    let after = get(&d, Some(&alice), "/v1/images/app:1/export");
+    assert_eq!(
+        (after.status, after.body.len()),
+        (200, before.body.len()),
+        "alpha's image lost content to beta's removal"
+    );
+    let t = get(&d, Some(&bob), "/v1/tenants/beta").json();
+    assert_eq!(
+        (t["usage"]["images"].clone(), t["usage"]["disk"].clone()),
+        (json!(0), json!(0)),
+        "{t}"
+    );
+
+    // A tenant's images count towards its disk quota: an archive larger than what is left is
+    // refused and leaves nothing.
+    let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
+    refused(&a, 409, "code", "quota_exceeded");
+    assert_eq!(names(&dora), [("bb:1".to_string(), Value::Null)]);
+    let t = get(&d, Some(&dora), "/v1/tenants/delta").json();
+    assert_eq!(t["usage"]["disk"], 0, "{t}");
+    set_quota(&d, "delta", json!({"disk": 1073741824}));
+    let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    let t = get(&d, Some(&dora), "/v1/tenants/delta").json();
+    assert_eq!(t["usage"]["images"], 1, "{t}");
+    let used = t["usage"]["disk"].as_u64().unwrap();
+    assert!(used > 4096, "{t}");
+    // A quota lowered below what the images hold refuses the next one, which is not kept.
+    set_quota(&d, "delta", json!({"disk": used + 1}));
+    let a = import_as(&d, Some(&dora), &d.image_tar("other:2"), "other:2");
+    refused(&a, 409, "code", "quota_exceeded");
+    assert_eq!(get(&d, Some(&dora), "/v1/images/other:2").status, 404);
+    // The admin removes a tenant's own image by naming the tenant; a tenant goes with its own
+    // images.
+    let (code, _, err) = d.condo(&["rmi", "big:1"]);
+    assert_eq!(code, 3, "the shared big:1 does not exist: {err}");
+    let (code, _, err) = d.condo(&["rmi", "--tenant", "delta", "big:1"]);
+    assert_eq!(code, 0, "rmi --tenant: {err}");
+    assert_eq!(get(&d, Some(&dora), "/v1/images/big:1").status, 404);
+    set_quota(&d, "delta", json!({}));
+    let a = import_as(&d, Some(&dora), &d.image_tar("big:1"), "big:1");
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = call(&d, None, "DELETE", "/v1/tenants/delta", None, false);
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(!d.root.join("storage/images/scopes/delta").exists());
+    assert!(d.root.join("storage/images/scopes/alpha").exists());
+}
+
+/// What became of a connection to a sink.
+#[derive(Debug, PartialEq)]
+enum Reach {
+    /// It took the bytes.
+    Sent,
+    /// It was refused or cut (the sink is not listening yet).
+    Refused,
+    /// No answer at all: its packets are dropped.
+    Blocked,
+}
+
+fn reach(addr: &str, bytes: usize) -> Reach {
+    // Long enough for the SYN to be sent again twice (after 1 and 3 s): a sink whose one-place
+    // queue of connections is full drops a SYN now and then.
+    let s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5));
+    let mut s = match s {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Reach::Blocked,
+        Err(_) => return Reach::Refused,
+    };
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    match s.write_all(&vec![7u8; bytes]) {
+        Ok(()) => Reach::Sent,
+        Err(_) => Reach::Refused,
+    }
+}
+
+/// Whether the sink at `addr` takes `bytes`, trying again while it is not listening yet.
+fn sends(addr: &str, bytes: usize) -> bool {
+    for _ in 0..50 {
+        match reach(addr, bytes) {
+            Reach::Sent => return true,
+            Reach::Blocked => return false,
+            Reach::Refused => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    false
+}
+
+/// Polls `f` every 200 ms until it holds; panics with `what` after `secs` seconds.
+fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn monthly_traffic_quota_stops_a_tenants_traffic() {
+    netns::private_netns();
+    let d = Daemon::start();
+    import_image(&d);
+    tenant(&d, "omega", json!({"monthly_traffic": 1_000_000}));
+    tenant(&d, "sigma", json!({"monthly_traffic": 1_000_000}));
+    let (_, olga) = user(&d, None, "omega", "olga", "tenant-owner");
+    let (_, sam) = user(&d, None, "sigma", "sam", "tenant-owner");
+    // A listener that stays, discarding what each connection sends.
+    let sink = "exec nc -ll -p 8080 -e sh -c 'cat > /dev/null'";
+    let run = |by: &str, net: &str, name: &str| -> String {
+        let id = create(
+            &d,
+            Some(by),
+            json!({"name": name, "image": "bb:1", "network": net, "command": ["sh", "-c", sink]}),
+        );
+        let a = post(&d, Some(by), &format!("/v1/containers/{id}/start"), "");
+        assert_eq!(a.status, 200, "{}", a.body);
+        let c = get(&d, Some(by), &format!("/v1/containers/{id}")).json();
+        format!("{}:8080", c["endpoint"]["ipv4"].as_str().unwrap())
+    };
+    let traffic = |by: &str, t: &str| -> u64 {
+        get(&d, Some(by), &format!("/v1/tenants/{t}")).json()["usage"]["traffic"]
+            .as_u64()
+            .unwrap()
+    };
+    for (by, net) in [(&olga, "o1"), (&sam, "s1")] {
+        let a = post(
+            &d,
+            Some(by),
+            "/v1/networks",
+            &json!({"name": net}).to_string(),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let first = run(&olga, "o1", "first");
+    let second = run(&olga, "o1", "second");
+    let neighbour = run(&sam, "s1", "neighbour");
+    // Under the quota, traffic flows; its sum over the tenant's containers reaches the quota.
+    until(30, "the sinks never listened", || {
+        sends(&first, 1000) && sends(&second, 1000) && sends(&neighbour, 1000)
+    });
+    for _ in 0..3 {
+        assert!(sends(&first, 200_000));
+        assert!(sends(&second, 200_000));
+    }
+    assert!(sends(&neighbour, 100_000));
+    // The periodic check (every 10 s) sees it and stops every container of the tenant.
+    until(60, "omega's traffic was never counted", || {
+        traffic(&olga, "omega") >= 1_000_000
+    });
+    until(60, "omega's traffic still flows past its quota", || {
+        reach(&first, 1000) == Reach::Blocked && reach(&second, 1000) == Reach::Blocked
+    });
+    // A container of the tenant that starts now is stopped from the start; the other tenant's
+    // traffic flows, and its usage is its own.
+    let late = run(&olga, "o1", "late");
+    let ruleset = std::process::Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    let ip = late.split(':').next().unwrap();
+    assert!(
+        String::from_utf8_lossy(&ruleset.stdout).contains(&format!("saddr {ip} drop")),
+        "{}",
+        String::from_utf8_lossy(&ruleset.stdout)
+    );
+    assert!(sends(&neighbour, 1000));
+    let s = traffic(&sam, "sigma");
+    assert!((100_000..1_000_000).contains(&s), "sigma: {s}");
+    // Deleting a container keeps its traffic counted for the month.
+    let before = traffic(&olga, "omega");
+    let a = call(
+        &d,
+        Some(&olga),
+        "DELETE",
+        "/v1/containers/second?force=true",
+        None,
+        false,
+    );
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(traffic(&olga, "omega") >= before);
+    // The admin raises the quota: the tenant's traffic flows again at once.
+    set_quota(&d, "omega", json!({"monthly_traffic": 100000000}));
+    assert!(sends(&first, 1000), "raised quota, still stopped");
+    until(30, "the late container's sink never listened", || {
+        sends(&late, 1000)
+    });
 }

@@ -93,9 +93,17 @@ pub struct ImageRecord {
 }
 
 /// Named images over a content store; records are small JSON files.
+///
+/// One store holds several independent sets of names: the top one and its scopes
+/// ([`ImageStore::scoped`]), each a directory of records under `root/scopes/`. All of them share
+/// the content store, so a blob is kept once however many scopes name it, and [`ImageStore::gc`]
+/// from any of them keeps every blob some scope's record reaches.
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     content: ContentStore,
+    /// The top store's directory.
+    base: PathBuf,
+    /// This scope's directory (`base` for the top store).
     root: PathBuf,
 }
 
@@ -107,7 +115,83 @@ impl ImageStore {
     pub fn open(root: impl Into<PathBuf>, content: ContentStore) -> Result<Self, ImageError> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(ioe("create", &root))?;
-        Ok(Self { content, root })
+        Ok(Self {
+            content,
+            base: root.clone(),
+            root,
+        })
+    }
+
+    /// Whether `scope` may name a scope: letters, digits, `_ . -`, not only dots, at most 128.
+    pub fn valid_scope(scope: &str) -> bool {
+        !scope.is_empty()
+            && scope.len() <= 128
+            && scope.chars().any(|c| c != '.')
+            && scope
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    }
+
+    fn scopes_dir(&self) -> PathBuf {
+        self.base.join("scopes")
+    }
+
+    /// The names of scope `scope`, over the same content; names in it neither see nor move the
+    /// names of the top store or of other scopes. Its directory is made by its first record:
+    /// looking a name up changes nothing.
+    pub fn scoped(&self, scope: &str) -> Result<ImageStore, ImageError> {
+        if !Self::valid_scope(scope) {
+            return Err(ImageError::Malformed(format!(
+                "image scope \"{scope}\" is not a scope name"
+            )));
+        }
+        let root = self.scopes_dir().join(scope);
+        Ok(Self {
+            content: self.content.clone(),
+            base: self.base.clone(),
+            root,
+        })
+    }
+
+    /// Removes scope `scope` with its names (its blobs go at the next [`ImageStore::gc`]).
+    pub fn remove_scope(&self, scope: &str) -> Result<(), ImageError> {
+        if !Self::valid_scope(scope) {
+            return Err(ImageError::NotFound(scope.into()));
+        }
+        let p = self.scopes_dir().join(scope);
+        fsutil::remove_all(&p).map_err(ioe("remove", &p))
+    }
+
+    /// The scopes that hold at least one name.
+    pub fn scopes(&self) -> Result<Vec<String>, ImageError> {
+        let dir = self.scopes_dir();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ioe("list", &dir)(e)),
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() && Self::valid_scope(&name) {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every record of the top store and of every scope: what garbage collection keeps.
+    pub fn all_records(&self) -> Result<Vec<ImageRecord>, ImageError> {
+        let top = ImageStore {
+            root: self.base.clone(),
+            ..self.clone()
+        };
+        let mut out = top.list()?;
+        for s in self.scopes()? {
+            out.extend(top.scoped(&s)?.list()?);
+        }
+        Ok(out)
     }
 
     /// The content store underneath.
@@ -131,6 +215,7 @@ impl ImageStore {
             target,
             created: crate::content::now_secs(),
         };
+        std::fs::create_dir_all(&self.root).map_err(ioe("create", &self.root))?;
         let p = self.path(name);
         fsutil::write_json(&p, &r).map_err(ioe("write", &p))?;
         Ok(r)
@@ -147,10 +232,13 @@ impl ImageStore {
     /// Every record.
     pub fn list(&self) -> Result<Vec<ImageRecord>, ImageError> {
         let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.root)
-            .map_err(ioe("list", &self.root))?
-            .flatten()
-        {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            // A scope without a record yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(ioe("list", &self.root)(e)),
+        };
+        for e in rd.flatten() {
             if e.path().extension().is_some_and(|x| x == "json") {
                 if let Some(r) =
                     fsutil::read_json::<ImageRecord>(&e.path()).map_err(ioe("read", &e.path()))?
@@ -172,9 +260,9 @@ impl ImageStore {
         fsutil::remove_all(&p).map_err(ioe("remove", &p))
     }
 
-    /// Collects blobs no record or lease reaches.
+    /// Collects blobs no record (of any scope) or lease reaches.
     pub fn gc(&self) -> Result<crate::content::GcReport, ImageError> {
-        let roots = self.list()?.into_iter().map(|r| r.target.digest);
+        let roots = self.all_records()?.into_iter().map(|r| r.target.digest);
         Ok(self
             .content
             .gc(roots, std::time::Duration::from_secs(24 * 3600))?)

@@ -113,11 +113,11 @@ pub fn cleanup(snap: &dyn Snapshotter) -> Result<usize, ImageError> {
     Ok(n)
 }
 
-/// Removes layer snapshots (`layer/…`) that no recorded image uses and nothing sits on;
-/// returns how many went. Instances keep the layers under them alive.
+/// Removes layer snapshots (`layer/…`) that no recorded image (of any scope) uses and nothing
+/// sits on; returns how many went. Instances keep the layers under them alive.
 pub fn prune(images: &ImageStore, snap: &dyn Snapshotter) -> Result<usize, ImageError> {
     let mut keep = std::collections::HashSet::new();
-    for r in images.list()? {
+    for r in images.all_records()? {
         if let Ok((_, m)) = images.manifest(&r.target) {
             let mut chain = Vec::new();
             for l in &m.layers {

@@ -251,17 +251,27 @@ impl InstanceStore {
         Ok(self.snap.fs_path(&active_key(&self.load(name)?))?)
     }
 
-    /// Takes snapshot `snap` of the instance; O(1) in what it wrote. On btrfs it is a read-only
-    /// subvolume snapshot and the instance may keep running. On overlay the writable layer is
+    /// Takes snapshot `snap` of the instance; O(1) in what it wrote. On btrfs, and on overlay
+    /// for a layer with a quota (in its own btrfs pool), it is a read-only subvolume snapshot
+    /// beside the layer, which stays as it is. Otherwise on overlay the writable layer is
     /// sealed and a fresh one started on it, so the instance must be unmounted (stopped);
     /// [`InstanceStore::snapshot_running`] is the way for one that runs.
     pub fn snapshot(&self, name: &str, snap: &str) -> Result<Vec<Mount>, InstanceError> {
-        if !self.snap.is_layered() {
-            // btrfs: nothing to seal; the copy backend copies either way.
-            self.snapshot_running(name, snap)?;
-            return self.mounts(name);
-        }
         let mut r = self.load(name)?;
+        let layered = self.snap.is_layered();
+        if !layered || self.snap.snapshots_in_place(&active_key(&r))? {
+            // Nothing to seal (the copy backend copies either way); and for a layer in a pool
+            // no new pool to make, nor a deeper stack of layers. A pool filled to the last
+            // block has no room for the snapshot's metadata: sealing the layer needs none.
+            match self.snapshot_running(name, snap) {
+                Err(InstanceError::Snapshot(SnapshotError::Io { source, .. }))
+                    if layered && source.raw_os_error() == Some(libc::ENOSPC) => {}
+                done => {
+                    done?;
+                    return self.mounts(name);
+                }
+            }
+        }
         self.require_new(&r, snap)?;
         // Journal first: a crash after the commit below is completed by `load`.
         r.pending = Some(snap.into());
@@ -275,9 +285,10 @@ impl InstanceStore {
     }
 
     /// Takes snapshot `snap` of an instance that stays mounted and in use (files open, the
-    /// processes frozen by the caller for an application-consistent image). btrfs: a subvolume
-    /// snapshot, O(1). Overlay with a quota: its filesystem frozen and its image copied, a
-    /// reflink on hosts that have them. Overlay without a quota: a copy of what it wrote.
+    /// processes frozen by the caller for an application-consistent image). btrfs, and overlay
+    /// with a quota (whose layer is a subvolume of its own btrfs pool): a read-only subvolume
+    /// snapshot, O(1) in what the instance wrote once that reached the disk. Overlay without a
+    /// quota: a copy of what it wrote.
     pub fn snapshot_running(&self, name: &str, snap: &str) -> Result<(), InstanceError> {
         let mut r = self.load(name)?;
         self.require_new(&r, snap)?;
@@ -457,11 +468,19 @@ impl InstanceStore {
             Ok(()) | Err(SnapshotError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let keys: Vec<String> = r
+        // Every snapshot of it the snapshotter holds: those the record lists, and one a process
+        // killed before it saved the record left behind.
+        let prefix = snapshot_key(name, "");
+        let mut keys: Vec<String> = r
             .snapshots
             .iter()
             .map(|s| snapshot_key(name, &s.name))
             .collect();
+        for i in self.snap.walk()? {
+            if i.name.starts_with(&prefix) && !keys.contains(&i.name) {
+                keys.push(i.name);
+            }
+        }
         self.retire(&keys)?;
         let p = self.path(name);
         fsutil::remove_all(&p).map_err(|source| InstanceError::Io { path: p, source })?;
@@ -480,7 +499,11 @@ impl InstanceStore {
                 source,
             })?
             .unwrap_or_default();
-        list.extend(keys.iter().cloned());
+        for k in keys {
+            if !list.contains(k) {
+                list.push(k.clone());
+            }
+        }
         fsutil::write_json(&p, &list).map_err(|source| InstanceError::Io { path: p, source })
     }
 

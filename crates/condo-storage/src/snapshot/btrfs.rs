@@ -34,7 +34,8 @@ impl SnapshotStore<Btrfs> {
     }
 }
 
-fn open_dir(p: &Path) -> io::Result<std::os::fd::OwnedFd> {
+/// Opens directory `p` (for the btrfs ioctls).
+pub(crate) fn open_dir(p: &Path) -> io::Result<std::os::fd::OwnedFd> {
     rustix::fs::open(
         p,
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
@@ -43,7 +44,8 @@ fn open_dir(p: &Path) -> io::Result<std::os::fd::OwnedFd> {
     .map_err(Into::into)
 }
 
-fn is_subvolume(p: &Path) -> bool {
+/// Whether `p` is the root directory of a subvolume.
+pub(crate) fn is_subvolume(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     // A subvolume's root directory always has inode 256.
     std::fs::symlink_metadata(p)
@@ -100,6 +102,10 @@ impl Driver for Btrfs {
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
         std::fs::create_dir(dst)?;
         condo_sys::btrfs::snapshot_create(open_dir(&src.join("fs"))?, open_dir(dst)?, c"fs", true)
+    }
+
+    fn copies_in_place(&self, _dir: &Path) -> bool {
+        true
     }
 
     fn mounts(&self, dir: &Path, kind: Kind, _chain: &[PathBuf]) -> Vec<Mount> {

@@ -1,8 +1,8 @@
 //! The plain-copy fallback: every writable snapshot is a full copy (reflinked where possible).
 
 use super::core::{Driver, SnapshotStore};
-use super::{quota, Kind, Mount, SnapshotError};
-use crate::fsutil::{self, run};
+use super::{live, Kind, Mount, SnapshotError};
+use crate::fsutil::run;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,10 +31,7 @@ impl Driver for Copy {
         kind: Kind,
         quota: Option<u64>,
     ) -> io::Result<()> {
-        std::fs::create_dir(dir)?;
-        if let Some(q) = quota {
-            quota::create(dir, q)?;
-        }
+        live::create(dir, quota)?;
         match (kind, parent) {
             // A view of an immutable parent needs no copy: it binds the parent read-only.
             (Kind::View, Some(_)) | (_, None) => std::fs::create_dir(dir.join("fs")),
@@ -51,8 +48,7 @@ impl Driver for Copy {
     }
 
     fn destroy(&self, dir: &Path) -> io::Result<()> {
-        quota::destroy(dir)?;
-        fsutil::remove_all(dir)
+        live::destroy(dir)
     }
 
     fn mounts(&self, dir: &Path, kind: Kind, chain: &[PathBuf]) -> Vec<Mount> {
@@ -63,17 +59,18 @@ impl Driver for Copy {
     }
 
     fn ensure(&self, dir: &Path) -> io::Result<()> {
-        if quota::has_image(dir) {
-            quota::mount(dir)?;
-        }
-        Ok(())
+        live::ensure(dir)
     }
 
     fn recover(&self, dir: &Path) {
-        quota::thaw_if_frozen(dir);
+        live::recover(dir);
     }
 
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
-        super::live::copy(src, dst)
+        live::copy(src, dst)
+    }
+
+    fn copies_in_place(&self, dir: &Path) -> bool {
+        live::in_place(dir)
     }
 }

@@ -34,6 +34,10 @@ pub trait Driver: Send + Sync + 'static {
     fn recover(&self, _dir: &Path) {}
     /// Makes `dst/fs` a copy of `src/fs` as it is now, while `src` stays mounted and in use.
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()>;
+    /// Whether `copy_live` of `dir` is a snapshot in place, O(1) in what the layer holds.
+    fn copies_in_place(&self, _dir: &Path) -> bool {
+        false
+    }
 }
 
 /// A snapshotter: shared bookkeeping over one backend driver.
@@ -245,6 +249,11 @@ impl<D: Driver> Snapshotter for SnapshotStore<D> {
 
     fn is_layered(&self) -> bool {
         D::LAYERED
+    }
+
+    fn snapshots_in_place(&self, key: &str) -> Result<bool, SnapshotError> {
+        let id = self.meta.read()?.get(key)?.id;
+        Ok(self.driver.copies_in_place(&self.dir(id)))
     }
 
     fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError> {

@@ -11,6 +11,7 @@ mod live;
 mod meta;
 mod mount;
 mod overlay;
+mod pool;
 mod quota;
 
 pub use btrfs::BtrfsSnapshotter;
@@ -130,9 +131,12 @@ pub trait Snapshotter: Send + Sync {
     /// Whether `fs_path` of a committed snapshot holds only what changed from its parent.
     fn is_layered(&self) -> bool;
     /// Commits a copy of active `key`'s current state as `name` while `key` stays active,
-    /// mounted and in use: a subvolume snapshot on btrfs (O(1)); elsewhere a frozen copy of the
-    /// layer's quota image (a reflink where the host has them) or of its tree.
+    /// mounted and in use: a subvolume snapshot on btrfs, or in the quota pool of a layer with a
+    /// quota (O(1) both); elsewhere a copy of its tree.
     fn snapshot_live(&self, name: &str, key: &str) -> Result<(), SnapshotError>;
+    /// Whether `snapshot_live` of active `key` is a snapshot in place (btrfs, or a layer in its
+    /// quota pool), O(1) in what the layer holds, rather than a copy.
+    fn snapshots_in_place(&self, key: &str) -> Result<bool, SnapshotError>;
 }
 
 pub(crate) fn check_key(k: &str) -> Result<(), SnapshotError> {

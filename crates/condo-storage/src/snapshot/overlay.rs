@@ -1,8 +1,7 @@
 //! The overlayfs backend: each snapshot's `fs` is an upper directory; committed ones become lowers.
 
 use super::core::{Driver, SnapshotStore};
-use super::{quota, Kind, Mount, SnapshotError};
-use crate::fsutil;
+use super::{live, Kind, Mount, SnapshotError};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -30,10 +29,7 @@ impl Driver for Overlay {
         kind: Kind,
         quota: Option<u64>,
     ) -> io::Result<()> {
-        std::fs::create_dir(dir)?;
-        if let Some(q) = quota {
-            quota::create(dir, q)?;
-        }
+        live::create(dir, quota)?;
         std::fs::create_dir(dir.join("fs"))?;
         if kind == Kind::Active {
             std::fs::create_dir(dir.join("work"))?;
@@ -46,8 +42,7 @@ impl Driver for Overlay {
     }
 
     fn destroy(&self, dir: &Path) -> io::Result<()> {
-        quota::destroy(dir)?;
-        fsutil::remove_all(dir)
+        live::destroy(dir)
     }
 
     fn mounts(&self, dir: &Path, kind: Kind, chain: &[PathBuf]) -> Vec<Mount> {
@@ -78,17 +73,18 @@ impl Driver for Overlay {
     }
 
     fn ensure(&self, dir: &Path) -> io::Result<()> {
-        if quota::has_image(dir) {
-            quota::mount(dir)?;
-        }
-        Ok(())
+        live::ensure(dir)
     }
 
     fn recover(&self, dir: &Path) {
-        quota::thaw_if_frozen(dir);
+        live::recover(dir);
     }
 
     fn copy_live(&self, src: &Path, dst: &Path) -> io::Result<()> {
-        super::live::copy(src, dst)
+        live::copy(src, dst)
+    }
+
+    fn copies_in_place(&self, dir: &Path) -> bool {
+        live::in_place(dir)
     }
 }

@@ -1,5 +1,7 @@
-//! Size-limited backing filesystems for writable layers where the kernel has no project
-//! quotas: a sparse image file, formatted ext4 and loop-mounted on the snapshot's directory.
+//! The size-limited ext4 images that stores made by earlier versions hold under their layers
+//! with a quota (`ID.img` beside the snapshot's directory, loop-mounted on it): still mounted,
+//! copied while live (frozen) and removed. New layers with a quota live in btrfs pools
+//! ([`super::pool`]).
 
 use crate::fsutil::run;
 use std::io;
@@ -15,55 +17,6 @@ fn image(dir: &Path) -> PathBuf {
 /// Whether `dir` has a quota image (and so must be mounted before use).
 pub fn has_image(dir: &Path) -> bool {
     image(dir).exists()
-}
-
-/// Creates a `bytes`-sized filesystem image for `dir` and mounts it there. The image is a copy
-/// of an empty one made once per size at the store's root (`quota-BYTES.img`, kept): a
-/// reflink, or a copy of the few MiB of metadata mkfs wrote, instead of an mkfs per instance.
-pub fn create(dir: &Path, bytes: u64) -> io::Result<()> {
-    // ext4 metadata needs some room: smaller limits are rounded up to 8 MiB.
-    let bytes = bytes.max(8 << 20);
-    let tpl = blank(dir, bytes)?;
-    let img = image(dir);
-    let made = (|| {
-        if !crate::fsutil::reflink(&tpl, &img)? {
-            crate::fsutil::copy_sparse(&tpl, &img)?;
-        }
-        mount(dir)
-    })();
-    if made.is_err() {
-        let _ = std::fs::remove_file(&img);
-    }
-    made
-}
-
-/// The empty `bytes`-sized filesystem image at the root of `dir`'s store (`dir` is
-/// `ROOT/snapshots/ID`), made if missing.
-fn blank(dir: &Path, bytes: u64) -> io::Result<PathBuf> {
-    let parent = dir
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    let tpl = parent.join(format!("quota-{bytes}.img"));
-    if tpl.exists() {
-        return Ok(tpl);
-    }
-    let tmp = parent.join(crate::fsutil::temp_name("quota"));
-    let made = (|| {
-        std::fs::File::create(&tmp)?.set_len(bytes)?;
-        // A new sparse file already reads as zeros, so neither mkfs nor the kernel's lazy-init
-        // thread needs to write the journal or the inode tables (64 MiB and more otherwise).
-        run(Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-m", "0", "-E"])
-            .arg("nodiscard,root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1")
-            .arg(&tmp))?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &tpl)
-    })();
-    if made.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    made.map(|()| tpl)
 }
 
 /// Mounts the image on `dir` if it is not mounted yet.
@@ -157,4 +110,38 @@ pub fn is_mountpoint(dir: &Path) -> io::Result<bool> {
     };
     let p = std::fs::metadata(dir.join(".."))?;
     Ok(m.dev() != p.dev())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer on an ext4 image as earlier versions made it is still mounted, copied while
+    /// mounted (frozen, then thawed: writes go on) and removed with its mount.
+    #[test]
+    fn ext4_layers_of_earlier_stores_still_work() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("1"), tmp.path().join("2"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::File::create(image(&a))
+            .unwrap()
+            .set_len(16 << 20)
+            .unwrap();
+        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image(&a))).unwrap();
+        mount(&a).unwrap();
+        assert!(is_mountpoint(&a).unwrap());
+        std::fs::write(a.join("data"), b"kept").unwrap();
+        std::fs::create_dir(&b).unwrap();
+        copy_image(&a, &b).unwrap();
+        std::fs::write(a.join("data"), b"changed").unwrap();
+        assert_eq!(std::fs::read(b.join("data")).unwrap(), b"kept");
+        assert!(!freeze_marker(&a).exists());
+        for d in [&a, &b] {
+            destroy(d).unwrap();
+            assert!(!is_mountpoint(d).unwrap() && !has_image(d));
+        }
+    }
 }

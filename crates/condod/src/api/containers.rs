@@ -57,10 +57,11 @@ fn check_limits(l: &Limits) -> ApiResult<()> {
     if matches!(l.pids, Some(p) if p < 1) {
         return Err(ApiError::invalid("limits.pids", "limits.pids: at least 1"));
     }
-    if matches!(l.disk, Some(d) if d < 8 << 20) {
+    // The smallest filesystem a writable layer with a limit gets (condo-storage's pool).
+    if matches!(l.disk, Some(d) if d < 16 << 20) {
         return Err(ApiError::invalid(
             "limits.disk",
-            "limits.disk: at least 8388608 bytes (8 MiB)",
+            "limits.disk: at least 16777216 bytes (16 MiB)",
         ));
     }
     Ok(())
@@ -224,16 +225,19 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
 /// the process the image or template gives where the creator did not say.
 async fn make_instance(
     app: &Arc<App>,
+    tenant: &str,
     id: &str,
     c: &mut ContainerCreate,
     ids: Option<crate::idrange::IdRange>,
 ) -> ApiResult<()> {
-    let (a, idc, cc) = (app.clone(), id.to_string(), c.clone());
+    let (a, idc, cc, tenant) = (app.clone(), id.to_string(), c.clone(), tenant.to_string());
     let made = tokio::task::spawn_blocking(move || {
         let st = &a.storage;
         let p = match (&cc.image, &cc.template) {
-            (Some(i), _) => crate::storage::instance_from_image(st, i, &idc, cc.limits.disk)
-                .map_err(|e| ApiError::invalid("image", format!("image \"{i}\": {e}"))),
+            (Some(i), _) => {
+                { crate::storage::instance_from_image(st, &tenant, i, &idc, cc.limits.disk) }
+                    .map_err(|e| ApiError::invalid("image", format!("image \"{i}\": {e}")))
+            }
             (None, Some(t)) => {
                 { crate::storage::instance_from_template(st, t, &idc, &cc.params, cc.limits.disk) }
                     .map_err(|e| ApiError::invalid("template", e))
@@ -406,7 +410,7 @@ pub async fn create(
         None
     };
     if c.rootfs.is_none() {
-        if let Err(e) = make_instance(&app, &id, &mut stored, ids).await {
+        if let Err(e) = make_instance(&app, caller.tenant(), &id, &mut stored, ids).await {
             drop_instance(&app, &id).await;
             return Err(e);
         }
@@ -809,28 +813,26 @@ pub async fn delete(
         Ok::<_, ApiError>(ev)
     })?;
     crate::fault::point("delete.row");
-    let (id, lazy) = (
-        row.c.id.clone(),
-        super::audit::lazy_if(row.c.config.ephemeral),
-    );
+    let (id, tenant) = (row.c.id.clone(), row.c.tenant.clone());
+    let lazy = super::audit::lazy_if(row.c.config.ephemeral);
     if row.c.config.ephemeral {
         // Its name and quota are free already; the files of a throw-away container go after
         // the answer (a crash meanwhile leaves orphans, which the next start removes).
         let (app, under_way) = (app.clone(), app.removals.clone());
         tokio::spawn(async move {
-            remove_files(&app, &id, ev).await;
+            remove_files(&app, &id, &tenant, ev).await;
             drop(under_way);
         });
     } else {
-        remove_files(&app, &id, ev).await;
+        remove_files(&app, &id, &tenant, ev).await;
     }
     Ok((lazy, StatusCode::NO_CONTENT))
 }
 
 /// Removes what a deleted container leaves on the host (network, instance, directory), then
 /// tells of its deletion.
-async fn remove_files(app: &Arc<App>, id: &str, deleted: condo_api::Event) {
-    crate::network::forget_container(app, id).await;
+async fn remove_files(app: &Arc<App>, id: &str, tenant: &str, deleted: condo_api::Event) {
+    crate::network::forget_container(app, id, tenant).await;
     drop_instance(app, id).await;
     // Never through a root filesystem still mounted there (a host directory, for one).
     if !crate::storage::is_mounted(&app.paths.dir(id).join("rootfs")) {

@@ -1,5 +1,12 @@
 //! `/v1/images`: pull from a registry, import (an OCI layout or docker-archive tar as the
 //! request body), list, inspect, export, remove, prune.
+//!
+//! An admin's images are shared: every tenant sees and runs them. Anyone else's pull or import
+//! makes an image of its own tenant, which only that tenant sees (another tenant is answered
+//! 404 as for a name that does not exist). A reference resolves to the tenant's own image
+//! first, then to a shared one, so names repeat across tenants without meeting. Every image's
+//! layers are kept once in the one content store; a tenant's own images count towards its
+//! disk quota.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -19,9 +26,10 @@ use futures_util::StreamExt;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Body};
+use crate::storage::FoundImage;
 use crate::App;
 
-fn view(images: &ImageStore, r: &ImageRecord) -> Image {
+fn view(images: &ImageStore, r: &ImageRecord, owner: Option<&str>) -> Image {
     let (size, layers) = match images.manifest(&r.target) {
         Ok((_, m)) => (
             m.layers.iter().map(|l| l.size).sum::<u64>() + m.config.size,
@@ -35,6 +43,7 @@ fn view(images: &ImageStore, r: &ImageRecord) -> Image {
         size,
         layers,
         created: r.created,
+        tenant: owner.map(String::from),
     }
 }
 
@@ -46,14 +55,118 @@ fn admin(caller: &Caller, what: &str) -> ApiResult<()> {
     }
 }
 
-/// `GET /v1/images`.
-pub async fn list(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<Image>>> {
+/// Whose names the caller's new images go to: the shared ones for an admin, else its tenant's.
+fn owner(caller: &Caller) -> Option<String> {
+    caller.scope().map(String::from)
+}
+
+/// The images `name` names for the caller: for a tenant, its own image or else a shared one;
+/// for an admin, a shared image, or with `?tenant=` that tenant's own.
+pub fn locate(
+    app: &App,
+    caller: &Caller,
+    q: &HashMap<String, String>,
+    name: &str,
+) -> ApiResult<FoundImage> {
+    let found = match (caller.scope(), q.get("tenant")) {
+        (None, Some(t)) => app.storage.images_of(Some(t)).ok().and_then(|store| {
+            let record = crate::storage::resolve_image(&store, name).ok()?;
+            Some(FoundImage {
+                store,
+                owner: Some(t.clone()),
+                record,
+            })
+        }),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "tenant",
+                "tenant: only an admin names another tenant's images",
+            ))
+        }
+        (scope, None) => app.storage.find_image(scope, name),
+    };
+    found.ok_or_else(|| ApiError::not_found("image", name))
+}
+
+/// The distinct blobs of the images in `store`: (images, bytes).
+pub fn scope_usage(store: &ImageStore) -> (u64, u64) {
+    let mut blobs = HashMap::new();
+    let list = store.list().unwrap_or_default();
+    for r in &list {
+        blobs.insert(r.target.digest.to_string(), r.target.size);
+        if let Ok((d, m)) = store.manifest(&r.target) {
+            blobs.insert(d.digest.to_string(), d.size);
+            blobs.insert(m.config.digest.to_string(), m.config.size);
+            for l in &m.layers {
+                blobs.insert(l.digest.to_string(), l.size);
+            }
+        }
+    }
+    (list.len() as u64, blobs.values().sum())
+}
+
+/// Records what `tenant`'s own images hold, for its usage and disk quota.
+fn count_images(app: &App, tenant: &str) -> ApiResult<()> {
+    let store = app
+        .storage
+        .images_of(Some(tenant))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (n, bytes) = scope_usage(&store);
+    crate::quota::set_images(&app.db.lock(), tenant, n, bytes)?;
+    Ok(())
+}
+
+/// After a tenant's pull or import recorded `names`: the tenant's usage is brought up to date,
+/// and names that take its disk usage over its quota are removed again and refused.
+fn admit_images(app: &App, tenant: &str, names: &[String]) -> ApiResult<()> {
+    count_images(app, tenant)?;
+    let over = {
+        let conn = app.db.lock();
+        let q = crate::quota::quota(&conn, tenant)?;
+        let u = crate::quota::usage(&conn, tenant)?;
+        q.and_then(|q| q.disk)
+            .filter(|max| u.disk > *max)
+            .map(|max| (u.disk, max))
+    };
+    let Some((used, max)) = over else {
+        return Ok(());
+    };
+    if let Ok(store) = app.storage.images_of(Some(tenant)) {
+        for n in names {
+            let _ = store.delete(n);
+        }
+        let _ = store.gc();
+    }
+    count_images(app, tenant)?;
+    Err(ApiError(ErrorBody::new(
+        ErrorCode::QuotaExceeded,
+        format!("tenant \"{tenant}\" would have disk {used}, over its quota of {max}"),
+    )))
+}
+
+/// `GET /v1/images`: the shared images and, for a tenant, its own; for an admin, every
+/// tenant's too.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<Image>>> {
     let a = app.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let images = &a.storage.images;
-        images
-            .list()
-            .map(|l| l.iter().map(|r| view(images, r)).collect::<Vec<_>>())
+    let out = tokio::task::spawn_blocking(move || -> Result<Vec<Image>, ImageError> {
+        let shared = &a.storage.images;
+        let mut out: Vec<Image> = shared
+            .list()?
+            .iter()
+            .map(|r| view(shared, r, None))
+            .collect();
+        let owners = match caller.scope() {
+            Some(t) => vec![t.to_string()],
+            None => shared.scopes()?,
+        };
+        for t in owners {
+            let own = a.storage.images_of(Some(&t))?;
+            out.extend(own.list()?.iter().map(|r| view(&own, r, Some(&t))));
+        }
+        Ok(out)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -86,7 +199,6 @@ pub async fn import(
     Query(q): Query<HashMap<String, String>>,
     body: axum::body::Body,
 ) -> ApiResult<axum::response::Response> {
-    admin(&caller, "import images")?;
     let name = q.get("name").cloned();
     let progress = super::flag(&q, "stream")?;
     if let Some(n) = &name {
@@ -102,25 +214,49 @@ pub async fn import(
         "import-{}.tar",
         crate::auth::random_hex(8).map_err(|e| ApiError::internal(e.to_string()))?
     ));
+    // A tenant with a disk quota sends no more than the room it has left.
+    let room = match caller.scope() {
+        Some(t) => {
+            let conn = app.db.lock();
+            let q = crate::quota::quota(&conn, t)?;
+            let used = crate::quota::usage(&conn, t)?.disk;
+            q.and_then(|q| q.disk).map(|max| max.saturating_sub(used))
+        }
+        None => None,
+    };
     let mut f = std::fs::File::create(&tmp)
         .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", tmp.display())))?;
     let mut stream = body.into_data_stream();
+    let mut read = 0u64;
     while let Some(chunk) = stream.next().await {
-        let written = chunk
-            .map_err(|e| e.to_string())
-            .and_then(|c| f.write_all(&c).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(ApiError::invalid(
+        let written = chunk.map_err(|e| e.to_string()).and_then(|c| {
+            read += c.len() as u64;
+            f.write_all(&c).map_err(|e| e.to_string())
+        });
+        let refused = match (written, room) {
+            (Err(e), _) => Some(ApiError::invalid(
                 "body",
                 format!("reading the archive: {e}"),
-            ));
+            )),
+            (Ok(()), Some(room)) if read > room => Some(ApiError(ErrorBody::new(
+                ErrorCode::QuotaExceeded,
+                format!(
+                    "tenant \"{}\" has {room} bytes of its disk quota left, the archive is larger",
+                    caller.tenant()
+                ),
+            ))),
+            _ => None,
+        };
+        if let Some(e) = refused {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
         }
     }
     drop(f);
     let tenant = caller.tenant().to_string();
+    let owner = owner(&caller);
     let work = move |app: &App, report: &(dyn Fn(ImageProgress) + Sync)| {
-        let r = import_file(app, &tmp, name.as_deref(), report);
+        let r = import_file(app, owner.as_deref(), &tmp, name.as_deref(), report);
         let _ = std::fs::remove_file(&tmp);
         if let Ok(list) = &r {
             record(app, &tenant, "import", list.iter().map(|i| i.name.as_str()));
@@ -130,14 +266,19 @@ pub async fn import(
     Ok(answer(app, progress, work).await)
 }
 
-/// Imports the archive at `path`, reporting how much of it was read.
+/// Imports the archive at `path` into the images of `owner` (`None`: the shared ones),
+/// reporting how much of it was read.
 fn import_file(
     app: &App,
+    owner: Option<&str>,
     path: &std::path::Path,
     name: Option<&str>,
     report: &(dyn Fn(ImageProgress) + Sync),
 ) -> ApiResult<Vec<Image>> {
-    let images = &app.storage.images;
+    let images = &app
+        .storage
+        .images_of(owner)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let f = std::fs::File::open(path)
         .map_err(|e| ApiError::internal(format!("cannot open {}: {e}", path.display())))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -171,6 +312,10 @@ fn import_file(
             "the archive names no image: give one with ?name=",
         ));
     }
+    if let Some(t) = owner {
+        let names: Vec<String> = list.iter().map(|r| r.name.clone()).collect();
+        admit_images(app, t, &names)?;
+    }
     // The reader stops at the archive's end marker, before the padding after it.
     report(ImageProgress {
         phase: ImagePhase::Import,
@@ -178,7 +323,7 @@ fn import_file(
         current: total,
         total,
     });
-    Ok(list.iter().map(|r| view(images, r)).collect())
+    Ok(list.iter().map(|r| view(images, r, owner)).collect())
 }
 
 /// A reader that reports its progress every MiB and at the end.
@@ -248,16 +393,30 @@ where
     (StatusCode::CREATED, super::streams::ndjson(rx)).into_response()
 }
 
-/// Whether `host` (`name[:port]`) is this machine, where a registry speaks plain HTTP.
-fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
+/// The name or address of `host` (`name[:port]`, `[v6][:port]`).
+fn host_name(host: &str) -> &str {
+    match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
+    }
+}
+
+/// Whether `host` (`name[:port]`) is this machine, where a registry speaks plain HTTP.
+fn is_loopback(host: &str) -> bool {
+    let name = host_name(host);
     name == "localhost"
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `host` (`name[:port]`) names this machine: loopback, or the unspecified address,
+/// which a connection takes for this machine too.
+fn is_this_host(host: &str) -> bool {
+    is_loopback(host)
+        || host_name(host)
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified())
 }
 
 /// `POST /v1/images/pull`: fetches an image from a registry; with `stream`, progress as it goes.
@@ -267,9 +426,18 @@ pub async fn pull(
     Query(q): Query<HashMap<String, String>>,
     Body(b): Body<ImagePull>,
 ) -> ApiResult<axum::response::Response> {
-    admin(&caller, "pull images")?;
     let r = Reference::parse(&b.reference)
         .map_err(|e| ApiError::invalid("reference", e.to_string()))?;
+    // A tenant's pull must not reach services on the daemon's own host.
+    if caller.scope().is_some() && (is_this_host(&r.registry) || b.plain_http == Some(true)) {
+        return Err(ApiError::invalid(
+            "reference",
+            format!(
+                "reference: only an admin pulls from a registry on this host or over plain HTTP ({})",
+                r.registry
+            ),
+        ));
+    }
     let credentials = match (b.username, b.password) {
         (Some(username), Some(password)) => Some(Credentials { username, password }),
         (None, None) => None,
@@ -293,13 +461,20 @@ pub async fn pull(
     };
     let reference = b.reference;
     let tenant = caller.tenant().to_string();
+    let owner = owner(&caller);
     let work = move |app: &App, report: &(dyn Fn(ImageProgress) + Sync)| {
-        let images = &app.storage.images;
+        let images = &app
+            .storage
+            .images_of(owner.as_deref())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         let cb = |p: &Progress| report(progress_view(p));
         let rec = condo_storage::image::pull::pull(images, &reference, &opts, &cb)
             .map_err(|e| pull_error(&reference, e))?;
+        if let Some(t) = &owner {
+            admit_images(app, t, std::slice::from_ref(&rec.name))?;
+        }
         record(app, &tenant, "pull", [rec.name.as_str()].into_iter());
-        Ok(vec![view(images, &rec)])
+        Ok(vec![view(images, &rec, owner.as_deref())])
     };
     Ok(answer(app, super::flag(&q, "stream")?, work).await)
 }
@@ -355,17 +530,34 @@ fn pull_error(reference: &str, e: ImageError) -> ApiError {
 /// `GET /v1/images/{name}`.
 pub async fn inspect(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Image>> {
     let a = app.clone();
     tokio::task::spawn_blocking(move || {
-        let images = &a.storage.images;
-        crate::storage::resolve_image(images, &name)
-            .map(|r| Json(view(images, &r)))
-            .map_err(|_| ApiError::not_found("image", &name))
+        let f = locate(&a, &caller, &q, &name)?;
+        Ok(Json(view(&f.store, &f.record, f.owner.as_deref())))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// The containers made from the image `f` (their image reference resolves to it for their
+/// tenant), by name.
+fn users_of(app: &App, f: &FoundImage) -> ApiResult<Vec<String>> {
+    let rows = crate::db::list(&app.db.lock(), f.owner.as_deref())?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            r.c.config.image.as_deref().is_some_and(|i| {
+                app.storage
+                    .find_image(Some(&r.c.tenant), i)
+                    .is_some_and(|g| g.owner == f.owner && g.record.name == f.record.name)
+            })
+        })
+        .map(|r| r.c.name)
+        .collect())
 }
 
 /// `POST /v1/images/prune`: collects blobs and unpacked layers nothing uses; with `all`, first
@@ -377,19 +569,21 @@ pub async fn prune(
 ) -> ApiResult<Json<ImagesPruned>> {
     admin(&caller, "prune images")?;
     let all = super::flag(&q, "all")?;
-    let used: Vec<String> = crate::db::list(&app.db.lock(), None)?
+    let used: Vec<(String, String)> = crate::db::list(&app.db.lock(), None)?
         .into_iter()
-        .filter_map(|r| r.c.config.image)
+        .filter_map(|r| r.c.config.image.map(|i| (r.c.tenant, i)))
         .collect();
     let a = app.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<ImagesPruned, ImageError> {
         let images = &a.storage.images;
         let mut out = ImagesPruned::default();
+        // With `all`, shared images no container uses go; tenants' own images are theirs.
         if all {
             let keep: std::collections::HashSet<String> = used
                 .iter()
-                .filter_map(|u| crate::storage::resolve_image(images, u).ok())
-                .map(|r| r.name)
+                .filter_map(|(t, u)| a.storage.find_image(Some(t), u))
+                .filter(|f| f.owner.is_none())
+                .map(|f| f.record.name)
                 .collect();
             // Templates' images are theirs to remove.
             let templates: std::collections::HashSet<String> = a
@@ -424,24 +618,37 @@ pub async fn prune(
     Ok(Json(out))
 }
 
-/// `DELETE /v1/images/{name}`.
+/// `DELETE /v1/images/{name}`: a tenant removes its own images, an admin shared ones (or with
+/// `?tenant=` a tenant's); an image a container was made from stays.
 pub async fn delete(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    admin(&caller, "remove images")?;
     let a = app.clone();
     let tenant = caller.tenant().to_string();
     tokio::task::spawn_blocking(move || {
-        let images = &a.storage.images;
-        let real = crate::storage::resolve_image(images, &name)
-            .map(|r| r.name)
-            .unwrap_or_else(|_| name.clone());
+        let f = locate(&a, &caller, &q, &name)?;
+        if f.owner.is_none() {
+            admin(&caller, "remove a shared image")?;
+        }
+        let users = users_of(&a, &f)?;
+        if !users.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "image \"{name}\" is used by containers {}: remove them first",
+                users.join(", ")
+            )));
+        }
+        let (images, real) = (&f.store, f.record.name.clone());
         match images.delete(&real) {
             Ok(()) => {
-                // Layers that running instances sit on stay as snapshots.
+                // Blobs another tenant's image names stay (collection looks at every tenant's
+                // names); layers that instances sit on stay as snapshots.
                 let _ = images.gc();
+                if let Some(t) = &f.owner {
+                    count_images(&a, t)?;
+                }
                 record(&a, &tenant, "delete", [real.as_str()].into_iter());
                 Ok(())
             }
@@ -475,18 +682,16 @@ impl Write for ChunkWriter {
 /// `GET /v1/images/{name}/export`: the image as an OCI image layout tar, streamed.
 pub async fn export(
     State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
     Path(name): Path<String>,
 ) -> ApiResult<axum::response::Response> {
-    let real = crate::storage::resolve_image(&app.storage.images, &name)
-        .map(|r| r.name)
-        .map_err(|_| ApiError::not_found("image", &name))?;
+    let f = locate(&app, &caller, &q, &name)?;
+    let (images, real) = (f.store, f.record.name);
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let a = app.clone();
     tokio::task::spawn_blocking(move || {
         let w = std::io::BufWriter::with_capacity(256 << 10, ChunkWriter(tx.clone()));
-        if let Err(e) =
-            condo_storage::image::archive::export_archive(&a.storage.images, &[&real], w)
-        {
+        if let Err(e) = condo_storage::image::archive::export_archive(&images, &[&real], w) {
             // The answer has begun: an error in the stream cuts the connection short, so the
             // client sees a failed transfer rather than a complete-looking archive.
             tracing::warn!(image = %real, "export: {e}");

@@ -1,7 +1,8 @@
 //! `/v1/containers/{id}/snapshots`: snapshots of the root filesystem of a container made from an
 //! image or a template. A stopped container's instance is unmounted for the operation; a
-//! running one is frozen while its mounted rootfs is copied (`snapshot_running`). Rollback
-//! needs it stopped.
+//! running one is frozen while its mounted rootfs is snapshotted (`snapshot_running`: a
+//! subvolume snapshot on btrfs and for an overlay with a disk limit, a copy of what it wrote
+//! otherwise). Rollback needs it stopped.
 
 use std::sync::Arc;
 
@@ -138,6 +139,11 @@ pub async fn create(
         let row2 = row.clone();
         tokio::task::spawn_blocking(move || {
             let rt = &a.paths.runtime;
+            // What it wrote reaches the disk before the freeze, so the processes stand still
+            // only for what they write meanwhile.
+            if let Ok(root) = std::fs::File::open(a.paths.dir(&i).join("rootfs")) {
+                let _ = rustix::fs::syncfs(&root);
+            }
             if pause {
                 if let Err(e) = condo_runtime::pause::pause(rt, &i) {
                     // A freeze that failed half-way must not leave some processes frozen.

@@ -123,18 +123,23 @@ pub async fn show(
 }
 
 /// `POST /v1/tenants/{name}/quota`: the body replaces the quota; what is above a lowered quota
-/// stays, and only new claims are refused.
+/// stays, and only new claims are refused, but for monthly traffic, whose quota stops (or lets
+/// through again) the tenant's traffic at once.
 pub async fn set_quota(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
     Body(q): Body<Quota>,
 ) -> ApiResult<Json<Tenant>> {
     quota::check(&q, "")?;
-    let conn = app.db.lock();
-    if !quota::set(&conn, &name, &q)? {
+    if !quota::set(&app.db.lock(), &name, &q)? {
         return Err(ApiError::not_found("tenant", &name));
     }
-    view(&conn, &app.network, &name)?
+    // A monthly traffic quota raised (or lowered) takes effect at once.
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || crate::network::account(&a, &a.network.monthly_usage()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    view(&app.db.lock(), &app.network, &name)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("tenant", &name))
 }
@@ -158,6 +163,13 @@ pub async fn delete(
             t.usage.containers, t.usage.networks
         )));
     }
+    // Its own images go with it (their blobs at the next collection), and its traffic record.
+    app.storage
+        .images
+        .remove_scope(&name)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    tx.execute("DELETE FROM tenant_images WHERE tenant_id = ?1", [&name])?;
+    tx.execute("DELETE FROM traffic WHERE tenant_id = ?1", [&name])?;
     tx.execute("DELETE FROM tokens WHERE tenant_id = ?1", [&name])?;
     tx.execute("DELETE FROM users WHERE tenant_id = ?1", [&name])?;
     // A tenant made again under this name must not read the old one's events.

@@ -260,12 +260,16 @@ impl Daemon {
 
 /// Runs the CLI against the daemon at `host`: exit code, stdout, stderr.
 pub fn condo_at(host: &str, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(bin("condo"))
-        .env("CONDO_HOST", host)
-        .env_remove("CONDO_TOKEN")
-        .args(args)
-        .output()
-        .unwrap();
+    condo_env(&[("CONDO_HOST", host)], args)
+}
+
+/// Runs the CLI with only the `CONDO_*` variables of `env` (and whatever else `env` sets).
+pub fn condo_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(bin("condo"));
+    for v in ["CONDO_HOST", "CONDO_TOKEN", "CONDO_CA", "CONDO_CONTEXT"] {
+        cmd.env_remove(v);
+    }
+    let o = cmd.envs(env.iter().copied()).args(args).output().unwrap();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),

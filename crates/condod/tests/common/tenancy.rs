@@ -53,6 +53,47 @@ pub fn import_image(d: &Daemon) {
     assert_eq!(code, 0, "import: {err}");
 }
 
+/// Imports the archive `tar` as `by` (none: the admin) under `name`.
+pub fn import_as(d: &Daemon, by: Option<&str>, tar: &std::path::Path, name: &str) -> Answer {
+    use std::io::Write;
+    let data = std::fs::read(tar).unwrap();
+    let mut s = UnixStream::connect(d.sock()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let auth = by
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST /v1/images/import?name={name} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}Content-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    )
+    .unwrap();
+    // A refusal may come before the whole body is read.
+    let _ = s.write_all(&data);
+    super::read_answer(s)
+}
+
+/// Creates a container as `by` from `body`; returns its id.
+pub fn create(d: &Daemon, by: Option<&str>, body: Value) -> String {
+    let a = call(
+        d,
+        by,
+        "POST",
+        "/v1/containers",
+        Some(&body.to_string()),
+        false,
+    );
+    assert_eq!(a.status, 201, "create {body}: {}", a.body);
+    a.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Replaces the quota of `tenant` as the admin.
+pub fn set_quota(d: &Daemon, tenant: &str, quota: Value) {
+    let path = format!("/v1/tenants/{tenant}/quota");
+    let a = call(d, None, "POST", &path, Some(&quota.to_string()), false);
+    assert_eq!(a.status, 200, "quota of {tenant}: {}", a.body);
+}
+
 /// Makes a tenant (with a quota) as the admin.
 pub fn tenant(d: &Daemon, name: &str, quota: Value) {
     let a = call(
