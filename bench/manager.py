@@ -256,6 +256,8 @@ def main():
         return mem(a.groups)
     bindir = a.bin or build()
     work = tempfile.mkdtemp(prefix="condo-bench.", dir=a.dir)
+    # A container's root is an unprivileged id on the host: it must be able to pass through.
+    os.chmod(work, 0o711)
     d = Daemon(bindir, work)
     try:
         if a.what == "run":

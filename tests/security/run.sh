@@ -192,8 +192,10 @@ check_host_reach() {
   ((n <= 4)) || fail "$n processes visible inside" || return 1
   c exec reach sh -c "grep -l '[c]ondod' /proc/[0-9]*/cmdline" 2>/dev/null && { fail "condod is visible inside"; return 1; }
   c exec reach sh -c "ls '$root/condod.sock' || find / -xdev -name condod.sock | grep ." 2>/dev/null && { fail "condod's socket is reachable"; return 1; }
-  curl -s --max-time 2 "http://127.0.0.1:$port/health" >/dev/null || fail "condod does not answer on tcp://127.0.0.1:$port (the check would prove nothing)" || return 1
-  c exec reach sh -c "wget -q -T 2 -O- http://127.0.0.1:$port/health" 2>/dev/null && { fail "condod's TCP port is reachable from inside"; return 1; }
+  curl -s --max-time 2 --cacert "$root/tls/ca.pem" "https://127.0.0.1:$port/health" >/dev/null || fail "condod does not answer on tcp://127.0.0.1:$port (the check would prove nothing)" || return 1
+  # A TCP connection at all (the port speaks TLS, which busybox does not): nc exits 0 once connected.
+  busybox nc -w 2 127.0.0.1 "$port" </dev/null >/dev/null 2>&1 || fail "nc cannot reach condod's port from the host (the check would prove nothing)" || return 1
+  c exec reach sh -c "nc -w 2 127.0.0.1 $port </dev/null" >/dev/null 2>&1 && { fail "condod's TCP port is reachable from inside"; return 1; }
   c rm -f reach >/dev/null
 }
 

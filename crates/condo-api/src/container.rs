@@ -269,6 +269,11 @@ pub struct ContainerCreate {
     /// nothing masked in /proc and /sys (admin only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// A throw-away container (`condo run --rm`): its writable layer is never flushed to
+    /// disk, its state changes do not wait for the disk, and deleting it answers before its
+    /// files are gone. It survives a daemon restart, not a power loss or a host crash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
 }
 
 /// The isolation a container runs with, as the daemon applies it.

@@ -184,8 +184,10 @@ impl Watch {
     /// Copies output to the log until the init ends; returns its exit code.
     pub fn supervise(&mut self) -> i32 {
         // One pipe buffer is 64 KiB; reading a quarter of it at a time costs few more reads
-        // and keeps 16 KiB out of a process that lives as long as the container.
-        let mut buf = vec![0u8; 16 * 1024];
+        // and keeps 16 KiB out of a process that lives as long as the container. Reads go to
+        // the spare capacity, never zeroed: a page of it is touched only once output fills it
+        // (a quiet container's monitor never maps it).
+        let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
         let code = loop {
             // The init may have ended before SIGCHLD was blocked: look before each wait.
             if let Some(code) = self.reap() {
@@ -247,14 +249,15 @@ impl Watch {
     }
 
     /// Accepts an attaching client (replacing the previous one) and applies its input frames.
-    fn serve_attach(&mut self, ready: &[bool], buf: &mut [u8]) {
+    fn serve_attach(&mut self, ready: &[bool], buf: &mut Vec<u8>) {
         let (Some(l), Some((master, _))) = (&self.attach, self.streams.first()) else {
             return;
         };
         let client_ready = ready.get(1).copied().unwrap_or(false);
         if client_ready {
             if let Some((c, frames)) = self.client.as_mut() {
-                match rustix::io::read(&*c, &mut *buf) {
+                buf.clear();
+                match rustix::io::read(&*c, rustix::buffer::spare_capacity(buf)) {
                     Ok(0) | Err(_) => self.client = None,
                     Ok(n) => frames.feed(&buf[..n], master),
                 }
@@ -269,18 +272,19 @@ impl Watch {
     }
 
     /// Reads the streams that are ready; drops those at their end.
-    fn pump(&mut self, ready: &[bool], buf: &mut [u8]) {
+    fn pump(&mut self, ready: &[bool], buf: &mut Vec<u8>) {
         let mut closed = Vec::new();
         for (i, (fd, lb)) in self.streams.iter_mut().enumerate() {
             if !ready.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            match rustix::io::read(&*fd, &mut *buf) {
+            buf.clear();
+            match rustix::io::read(&*fd, rustix::buffer::spare_capacity(buf)) {
                 Ok(0) => closed.push(i),
                 Ok(n) => {
                     lb.push(&buf[..n], &mut self.log);
                     if let Some((c, _)) = self.client.as_mut() {
-                        if std::io::Write::write_all(c, &buf[..n]).is_err() {
+                        if send_all(c, &buf[..n]).is_err() {
                             self.client = None;
                         }
                     }
@@ -305,6 +309,19 @@ impl Watch {
         }
         init
     }
+}
+
+/// Writes all of `data` to an attached client; a client gone is an error, not a SIGPIPE (the
+/// watcher starts without the Rust runtime, which would ignore that signal).
+fn send_all(c: &UnixStream, mut data: &[u8]) -> rustix::io::Result<()> {
+    while !data.is_empty() {
+        match rustix::net::send(c, data, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(n) => data = &data[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Records the exit, has the runtime's state of the container removed, and clears our files.

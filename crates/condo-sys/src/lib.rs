@@ -54,6 +54,29 @@ pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> io::Error {
     io::Error::last_os_error()
 }
 
+/// Makes `$run` (a `fn() -> i32`) the C `main` of a `#![no_main]` program: the C library's
+/// start-up calls it directly, without the Rust runtime's own start-up before it (which, with
+/// glibc, reads and parses /proc/self/maps to find the main thread's stack and so maps much
+/// of the C library's stdio and scanf code into the process). What that start-up would set
+/// and such a program goes without: SIGPIPE ignored (write to sockets with `MSG_NOSIGNAL`),
+/// the guard that reports a stack overflow by name (it still ends the process). Arguments
+/// (`std::env::args`) and everything else of `std` work as usual.
+#[macro_export]
+macro_rules! c_main {
+    ($run:path) => {
+        // SAFETY: the program's one `main` symbol (its crate is `#![no_main]`, so the Rust
+        // runtime defines none), with the signature the C start-up calls it with.
+        #[allow(unsafe_code)]
+        #[no_mangle]
+        pub extern "C" fn main(
+            _argc: ::std::os::raw::c_int,
+            _argv: *const *const ::std::os::raw::c_char,
+        ) -> ::std::os::raw::c_int {
+            $run()
+        }
+    };
+}
+
 /// Ends the process at once without running destructors or flushing stdio (`_exit`).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.

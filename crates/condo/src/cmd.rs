@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             run_container(&c, spec, detach, rm, tty)
         }
         Command::Create { spec } => {
-            let made = create(&c, spec, false)?;
+            let made = create(&c, spec, false, false)?;
             outln!("{}", made.id);
             Ok(0)
         }

@@ -207,7 +207,8 @@ pub enum Command {
         /// Run in the background and print the container's id.
         #[arg(short = 'd', long)]
         detach: bool,
-        /// Delete the container once it ends (foreground only).
+        /// Delete the container once it ends (foreground only); an ephemeral one: its writes
+        /// and state are not flushed to disk.
         #[arg(long)]
         rm: bool,
         /// Keep stdin open (needs -t).

@@ -99,6 +99,7 @@ pub(crate) fn create_body(a: CreateArgs, tty: bool) -> Result<ContainerCreate> {
             .collect::<Result<_>>()?,
         userns: a.userns,
         privileged: a.privileged,
+        ephemeral: false,
         healthcheck: a.health_cmd.map(|cmd| condo_api::Healthcheck {
             command: vec!["sh".into(), "-c".into(), cmd],
             interval: a.health_interval,
@@ -127,10 +128,17 @@ fn absolute_volume(v: &str) -> Result<String> {
     }
 }
 
-/// Creates a container, pulling its image first as `--pull` says.
-pub(crate) fn create(c: &Client, spec: CreateArgs, tty: bool) -> Result<Container> {
+/// Creates a container, pulling its image first as `--pull` says; an `ephemeral` one is
+/// thrown away after its run (`--rm`).
+pub(crate) fn create(
+    c: &Client,
+    spec: CreateArgs,
+    tty: bool,
+    ephemeral: bool,
+) -> Result<Container> {
     let policy = spec.pull;
-    let body = create_body(spec, tty)?;
+    let mut body = create_body(spec, tty)?;
+    body.ephemeral = ephemeral;
     if let Some(image) = &body.image {
         let pull = match policy {
             PullPolicy::Always => true,
@@ -159,7 +167,7 @@ pub(crate) fn run_container(
     if rm && detach {
         bail!("--rm works only in the foreground (without -d)");
     }
-    let made = create(c, spec, interactive)?;
+    let made = create(c, spec, interactive, rm)?;
     let path = format!("/v1/containers/{}", made.id);
     if let Err(e) = c.json::<Container>("POST", &format!("{path}/start"), None::<&()>) {
         if rm {

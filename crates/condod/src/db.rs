@@ -153,6 +153,22 @@ impl Db {
     }
 }
 
+/// Runs `work` (which commits what it starts) with commits that, when `lazy`, are written to
+/// the log without waiting for the disk (`synchronous=NORMAL`): a daemon crash loses none of
+/// them, a power loss may lose those since the last durable commit. For what is thrown away
+/// anyway: an ephemeral container's state, audit rows of requests about it.
+pub fn lazily<T>(conn: &mut Connection, lazy: bool, work: impl FnOnce(&mut Connection) -> T) -> T {
+    // SQLite refuses to change the level inside a transaction, hence around the work.
+    if !lazy || conn.pragma_update(None, "synchronous", "NORMAL").is_err() {
+        return work(conn);
+    }
+    let out = work(conn);
+    if let Err(e) = conn.pragma_update(None, "synchronous", "FULL") {
+        tracing::error!("cannot make commits durable again: {e}");
+    }
+    out
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {

@@ -109,6 +109,9 @@ pub struct App {
     pub network: network::Hub,
     /// Browsers logged in to the dashboard.
     pub sessions: web::Sessions,
+    /// Held (cloned) by each removal still under way after its answer (an ephemeral
+    /// container's files): the daemon lets them end before it stops.
+    pub removals: Arc<()>,
 }
 
 impl App {
@@ -306,6 +309,7 @@ async fn main() -> Result<()> {
         storage,
         network,
         sessions: web::Sessions::default(),
+        removals: Arc::new(()),
     });
     supervisor::reconcile(&app)
         .await
@@ -384,6 +388,11 @@ async fn main() -> Result<()> {
         }
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    // Files of containers deleted just before go first (else the next start removes them).
+    let until = Instant::now() + std::time::Duration::from_secs(10);
+    while Arc::strong_count(&app.removals) > 1 && Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Containers keep running: their monitors do not depend on us.
     tracing::info!("condod stopping; containers keep running");

@@ -100,6 +100,19 @@ pub fn mount_instance(
     target: &Path,
     ids: Option<crate::idrange::IdRange>,
 ) -> Result<(), String> {
+    mount_instance_as(instances, name, target, ids, false)
+}
+
+/// [`mount_instance`]; a `volatile` overlay never flushes its writable layer (no sync at
+/// unmount either): for an ephemeral container, whose layer is thrown away with it. Such a
+/// layer cannot be mounted again after a host crash, which only deletes it.
+pub fn mount_instance_as(
+    instances: &InstanceStore,
+    name: &str,
+    target: &Path,
+    ids: Option<crate::idrange::IdRange>,
+    volatile: bool,
+) -> Result<(), String> {
     // Beside the mount, the range it shows the files through ("" for none): a mount made
     // another way (before ranges existed) is made again, not reused.
     let mark = target.with_file_name("rootfs.ids");
@@ -112,9 +125,16 @@ pub fn mount_instance(
     }
     std::fs::create_dir_all(target)
         .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let mounts = instances
+    let mut mounts = instances
         .mounts(name)
         .map_err(|e| format!("instance {name}: {e}"))?;
+    if volatile {
+        for m in mounts.iter_mut().filter(|m| m.kind == "overlay") {
+            if m.options.iter().any(|o| o.starts_with("upperdir=")) {
+                m.options.push("volatile".into());
+            }
+        }
+    }
     match ids {
         Some(ids) => crate::idmount::mount_all(&mounts, target, ids)?,
         None => snapshot::mount_all(&mounts, target).map_err(|e| {

@@ -150,8 +150,7 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
         }
     };
     let now = condo_runtime::state::now_rfc3339();
-    let ev = {
-        let mut conn = app.db.lock();
+    let ev = db::lazily(&mut app.db.lock(), row.c.config.ephemeral, |conn| {
         let tx = conn.transaction()?;
         tx.execute(
             "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, monitor_start = ?4,
@@ -168,8 +167,8 @@ pub async fn start_locked(app: &Arc<App>, id: &str, by_policy: bool) -> ApiResul
             &[("name", row.c.name.clone())],
         )?;
         tx.commit()?;
-        ev
-    };
+        Ok::<_, ApiError>(ev)
+    })?;
     app.emit(ev);
     watch(app, id, started.monitor_pid, started.monitor_start);
     if let Some(h) = row.c.config.healthcheck.clone() {
@@ -200,9 +199,10 @@ pub async fn record_exit(app: &Arc<App>, id: &str, monitor_pid: i32) {
         Some((c, t)) => (Some(c), t),
         None => (None, condo_runtime::state::now_rfc3339()),
     };
-    let (row, ev) = {
-        let mut conn = app.db.lock();
-        let Ok(tx) = conn.transaction() else { return };
+    // Whether the row is ephemeral decides how its commit is flushed: read it first.
+    let lazy = matches!(db::get(&app.db.lock(), id), Ok(Some(r)) if r.c.config.ephemeral);
+    let recorded = db::lazily(&mut app.db.lock(), lazy, |conn| {
+        let tx = conn.transaction().ok()?;
         let changed = tx
             .execute(
                 "UPDATE containers SET state = 'stopped', pid = NULL, monitor_pid = NULL, monitor_start = NULL,
@@ -211,23 +211,18 @@ pub async fn record_exit(app: &Arc<App>, id: &str, monitor_pid: i32) {
             )
             .unwrap_or(0);
         if changed == 0 {
-            return;
+            return None;
         }
-        let Ok(Some(row)) = db::get(&tx, id) else {
-            return;
-        };
+        let row = db::get(&tx, id).ok()??;
         let mut attrs = vec![("name", row.c.name.clone())];
         if let Some(c) = code {
             attrs.push(("exit_code", c.to_string()));
         }
-        let Ok(ev) = db::event(&tx, &row.c.tenant, "die", id, &attrs) else {
-            return;
-        };
-        if tx.commit().is_err() {
-            return;
-        }
-        (row, ev)
-    };
+        let ev = db::event(&tx, &row.c.tenant, "die", id, &attrs).ok()?;
+        tx.commit().ok()?;
+        Some((row, ev))
+    });
+    let Some((row, ev)) = recorded else { return };
     crate::network::leave_container(app, id).await;
     app.emit(ev);
     if let Some(delay) = restart_delay(&row) {

@@ -1,16 +1,21 @@
 //! `condo-monitor-watch`: what a monitor becomes once its container runs (see
 //! `condo_monitor::watch`). It only holds the container's output, reaps and records the exit,
-//! so the process that lives as long as the container stays small.
+//! so the process that lives as long as the container stays small: it even starts without
+//! the Rust runtime's start-up (see `condo_sys::c_main`), which would map a third of the
+//! program for one look at /proc/self/maps.
+#![no_main]
 
 use condo_monitor::watch::{finish, Handoff, Watch};
 
-fn main() {
+condo_sys::c_main!(run);
+
+fn run() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let h = match Handoff::parse(&args) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("condo-monitor-watch: {e}");
-            std::process::exit(2);
+            return 2;
         }
     };
     let code = match Watch::adopt(&h) {
@@ -24,4 +29,5 @@ fn main() {
         }
     };
     finish(&h, code);
+    0
 }

@@ -18,6 +18,16 @@ use crate::App;
 /// Largest answer body read to learn a created resource's id or an error's message.
 const PEEK_LIMIT: u64 = 64 << 10;
 
+/// Set on an answer (as a response extension) about an ephemeral container: its audit row is
+/// written without waiting for the disk, like the container's own state (see `db::lazily`).
+#[derive(Debug, Clone, Copy)]
+pub struct Lazy;
+
+/// The marker for an answer about a container that is `ephemeral`, or nothing.
+pub fn lazy_if(ephemeral: bool) -> Option<axum::Extension<Lazy>> {
+    ephemeral.then_some(axum::Extension(Lazy))
+}
+
 /// One request on its way to the log.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -98,6 +108,7 @@ pub async fn answer(app: &App, rec: Option<Record>, resp: Response) -> Response 
         return resp;
     };
     let status = resp.status().as_u16();
+    let lazy = resp.extensions().get::<Lazy>().is_some();
     let json = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -130,7 +141,8 @@ pub async fn answer(app: &App, rec: Option<Record>, resp: Response) -> Response 
         s if s >= 400 => "error",
         _ => "ok",
     };
-    let stored = app.db.lock().execute(
+    let stored = crate::db::lazily(&mut app.db.lock(), lazy, |conn| {
+        conn.execute(
         "INSERT INTO audit (time, principal, token_id, tenant_id, method, route, resource, status, result, message)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
@@ -145,7 +157,8 @@ pub async fn answer(app: &App, rec: Option<Record>, resp: Response) -> Response 
             result,
             message
         ],
-    );
+    )
+    });
     if let Err(e) = stored {
         tracing::error!("cannot write the audit log: {e}");
     }

@@ -212,6 +212,12 @@ fn check_create(c: &ContainerCreate, caller: &Caller) -> ApiResult<()> {
             ));
         }
     }
+    if c.ephemeral && c.restart.policy != condo_api::RestartKind::No {
+        return Err(ApiError::invalid(
+            "restart",
+            "restart: an ephemeral container (run --rm) is thrown away at its end, never restarted",
+        ));
+    }
     check_limits(&c.limits)
 }
 
@@ -239,7 +245,10 @@ async fn make_instance(
             (None, None) => Err(ApiError::internal("no image or template")),
         }?;
         let target = a.paths.dir(&idc).join("rootfs");
-        if let Err(e) = crate::storage::mount_instance(&st.instances, &idc, &target, ids) {
+        let volatile = cc.ephemeral;
+        if let Err(e) =
+            crate::storage::mount_instance_as(&st.instances, &idc, &target, ids, volatile)
+        {
             let _ = st.instances.delete(&idc);
             return Err(ApiError::internal(e));
         }
@@ -327,32 +336,33 @@ pub fn insert(
     config: &str,
     c: &ContainerCreate,
 ) -> ApiResult<condo_api::Event> {
-    let mut conn = app.db.lock();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    crate::quota::admit_container(&tx, tenant, c, None)?;
-    let r = tx.execute(
-        "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
-         VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6)",
-        params![
-            id,
-            tenant,
-            name,
-            config,
-            c.restart.to_string(),
-            condo_runtime::state::now_rfc3339()
-        ],
-    );
-    if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
-        if f.code == rusqlite::ErrorCode::ConstraintViolation {
-            return Err(ApiError::conflict(format!(
-                "the name \"{name}\" is already in use"
-            )));
+    db::lazily(&mut app.db.lock(), c.ephemeral, |conn| {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        crate::quota::admit_container(&tx, tenant, c, None)?;
+        let r = tx.execute(
+            "INSERT INTO containers (id, tenant_id, name, state, config, restart_policy, created_at)
+             VALUES (?1, ?2, ?3, 'created', ?4, ?5, ?6)",
+            params![
+                id,
+                tenant,
+                name,
+                config,
+                c.restart.to_string(),
+                condo_runtime::state::now_rfc3339()
+            ],
+        );
+        if let Err(rusqlite::Error::SqliteFailure(f, _)) = &r {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                return Err(ApiError::conflict(format!(
+                    "the name \"{name}\" is already in use"
+                )));
+            }
         }
-    }
-    r?;
-    let ev = db::event(&tx, tenant, "create", id, &[("name", name.to_string())])?;
-    tx.commit()?;
-    Ok(ev)
+        r?;
+        let ev = db::event(&tx, tenant, "create", id, &[("name", name.to_string())])?;
+        tx.commit()?;
+        Ok(ev)
+    })
 }
 
 /// `POST /v1/containers`.
@@ -387,7 +397,9 @@ pub async fn create(
         .map_err(|e| ApiError::internal(format!("cannot create the container directory: {e}")))?;
     crate::fault::point("create.dir");
     let ids = if crate::idrange::wants_range(&c) {
-        match crate::idrange::allocate(&app.db.lock(), &id) {
+        match db::lazily(&mut app.db.lock(), c.ephemeral, |conn| {
+            crate::idrange::allocate(conn, &id)
+        }) {
             Ok(r) => Some(r),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(app.paths.dir(&id));
@@ -428,7 +440,8 @@ pub async fn create(
         app.emit(v);
     }
     app.emit(ev);
-    Ok((StatusCode::CREATED, reload(&app, &id)?))
+    let lazy = super::audit::lazy_if(stored.ephemeral);
+    Ok((StatusCode::CREATED, lazy, reload(&app, &id)?))
 }
 
 /// `GET /v1/containers/{id}`.
@@ -464,12 +477,16 @@ pub async fn start(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(r): Path<String>,
-) -> ApiResult<Json<Container>> {
-    let id = find(&app, &caller, &r)?.c.id;
+) -> ApiResult<(Option<Extension<super::audit::Lazy>>, Json<Container>)> {
+    let row = find(&app, &caller, &r)?;
+    let id = row.c.id;
     let slot = app.slot(&id);
     let _g = slot.ops.lock().await;
     supervisor::start_locked(&app, &id, false).await?;
-    reload(&app, &id)
+    Ok((
+        super::audit::lazy_if(row.c.config.ephemeral),
+        reload(&app, &id)?,
+    ))
 }
 
 fn stop_params(row: &ContainerRow, q: &HashMap<String, String>) -> ApiResult<(i32, Duration)> {
@@ -759,7 +776,7 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(r): Path<String>,
     Query(q): Q,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(Option<Extension<super::audit::Lazy>>, StatusCode)> {
     let force = super::flag(&q, "force")?;
     let row = find(&app, &caller, &r)?;
     let slot = app.slot(&row.c.id);
@@ -781,8 +798,7 @@ pub async fn delete(
     let _ =
         tokio::task::spawn_blocking(move || condo_runtime::delete::delete(&root, &id, true)).await;
     crate::fault::point("delete.runtime");
-    let ev = {
-        let mut conn = app.db.lock();
+    let ev = db::lazily(&mut app.db.lock(), row.c.config.ephemeral, |conn| {
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM containers WHERE id = ?1", [&row.c.id])?;
         crate::idrange::release(&tx, &row.c.id)?;
@@ -794,18 +810,36 @@ pub async fn delete(
             &[("name", row.c.name.clone())],
         )?;
         tx.commit()?;
-        ev
-    };
+        Ok::<_, ApiError>(ev)
+    })?;
     crate::fault::point("delete.row");
-    crate::network::forget_container(&app, &row.c.id, &row.c.tenant).await;
-    drop_instance(&app, &row.c.id).await;
-    // Never through a root filesystem still mounted there (a host directory, for one).
-    if !crate::storage::is_mounted(&app.paths.dir(&row.c.id).join("rootfs")) {
-        let _ = std::fs::remove_dir_all(app.paths.dir(&row.c.id));
+    let (id, tenant) = (row.c.id.clone(), row.c.tenant.clone());
+    let lazy = super::audit::lazy_if(row.c.config.ephemeral);
+    if row.c.config.ephemeral {
+        // Its name and quota are free already; the files of a throw-away container go after
+        // the answer (a crash meanwhile leaves orphans, which the next start removes).
+        let (app, under_way) = (app.clone(), app.removals.clone());
+        tokio::spawn(async move {
+            remove_files(&app, &id, &tenant, ev).await;
+            drop(under_way);
+        });
+    } else {
+        remove_files(&app, &id, &tenant, ev).await;
     }
-    app.emit(ev);
-    app.forget(&row.c.id);
-    Ok(StatusCode::NO_CONTENT)
+    Ok((lazy, StatusCode::NO_CONTENT))
+}
+
+/// Removes what a deleted container leaves on the host (network, instance, directory), then
+/// tells of its deletion.
+async fn remove_files(app: &Arc<App>, id: &str, tenant: &str, deleted: condo_api::Event) {
+    crate::network::forget_container(app, id, tenant).await;
+    drop_instance(app, id).await;
+    // Never through a root filesystem still mounted there (a host directory, for one).
+    if !crate::storage::is_mounted(&app.paths.dir(id).join("rootfs")) {
+        let _ = std::fs::remove_dir_all(app.paths.dir(id));
+    }
+    app.emit(deleted);
+    app.forget(id);
 }
 
 /// `POST /v1/containers/{id}/wait`: answers once the container is neither running, paused
@@ -814,16 +848,19 @@ pub async fn wait(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(r): Path<String>,
-) -> ApiResult<Json<WaitResult>> {
+) -> ApiResult<(Option<Extension<super::audit::Lazy>>, Json<WaitResult>)> {
     let id = find(&app, &caller, &r)?.c.id;
     let mut rx = app.events.subscribe();
     loop {
         let row =
             db::get(&app.db.lock(), &id)?.ok_or_else(|| ApiError::not_found("container", &r))?;
         if !row.c.state.is_live() && row.c.state != ContainerState::Restarting {
-            return Ok(Json(WaitResult {
-                exit_code: row.c.exit_code.unwrap_or(-1),
-            }));
+            return Ok((
+                super::audit::lazy_if(row.c.config.ephemeral),
+                Json(WaitResult {
+                    exit_code: row.c.exit_code.unwrap_or(-1),
+                }),
+            ));
         }
         // Any event may be the one; a lagging receiver just looks again.
         let _ = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await;

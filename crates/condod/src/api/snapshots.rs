@@ -299,6 +299,8 @@ pub async fn clone(
     let mut cfg = row.c.config.clone();
     cfg.name = Some(b.name.clone());
     cfg.hostname = None;
+    // A clone is kept: it is not thrown away at its end like a `run --rm` source.
+    cfg.ephemeral = false;
     let text = serde_json::to_string(&cfg).map_err(|e| ApiError::internal(e.to_string()));
     let stored =
         text.and_then(|t| super::containers::insert(&app, &row.c.tenant, &id, &b.name, &t, &cfg));
