@@ -71,6 +71,10 @@ pub struct Template {
     pub services: Vec<String>,
     /// Ports it exposes.
     pub expose: Vec<u16>,
+    /// Paths whose data belongs to each instance, kept in the instance's own writable layer and
+    /// carried over by a rebase (they are not named volumes: they go with the instance).
+    #[serde(default)]
+    pub volumes: Vec<String>,
     /// When it was built, seconds since the epoch.
     pub built: u64,
 }

@@ -78,11 +78,15 @@ pub fn templates(c: &Client, output: Format) -> Result<i32> {
                 t.name.clone(),
                 t.version.clone(),
                 t.services.join(","),
+                t.volumes.join(","),
                 params.join(" "),
             ]
         })
         .collect();
-    table(&["NAME", "VERSION", "SERVICES", "PARAMETERS"], &rows);
+    table(
+        &["NAME", "VERSION", "SERVICES", "VOLUMES", "PARAMETERS"],
+        &rows,
+    );
     Ok(0)
 }
 

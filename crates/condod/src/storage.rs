@@ -408,6 +408,7 @@ pub fn template_view(m: &condo_template::TemplateMeta) -> condo_api::Template {
             .collect(),
         services: m.services.keys().cloned().collect(),
         expose: m.expose.clone(),
+        volumes: m.volumes.clone(),
         built: m.built,
     }
 }
