@@ -66,6 +66,35 @@ pub fn main(a: &Args) -> i32 {
     }
 }
 
+/// The host uid and gid the container's process runs as, through its user namespace's maps;
+/// `None` without a user namespace (its ids are the host's own, host root owns the pipes).
+fn process_host_ids(bundle: &std::path::Path) -> Option<(u32, u32)> {
+    let text = std::fs::read(bundle.join("config.json")).ok()?;
+    let spec: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let in_userns = spec["linux"]["namespaces"]
+        .as_array()?
+        .iter()
+        .any(|n| n["type"] == "user");
+    if !in_userns {
+        return None;
+    }
+    let map = |maps: &str, id: u64| -> Option<u32> {
+        spec["linux"][maps].as_array()?.iter().find_map(|m| {
+            let (inside, host, size) = (
+                m["containerID"].as_u64()?,
+                m["hostID"].as_u64()?,
+                m["size"].as_u64()?,
+            );
+            (id >= inside && id < inside + size).then(|| (host + id - inside) as u32)
+        })
+    };
+    let user = &spec["process"]["user"];
+    Some((
+        map("uidMappings", user["uid"].as_u64().unwrap_or(0))?,
+        map("gidMappings", user["gid"].as_u64().unwrap_or(0))?,
+    ))
+}
+
 /// Creates and starts the container; what the watcher needs of it.
 fn setup(a: &Args) -> Result<Handoff, String> {
     std::fs::create_dir_all(&a.dir)
@@ -87,6 +116,19 @@ fn setup(a: &Args) -> Result<Handoff, String> {
     };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    // The pipes belong to the container's user, as seen from the host: a process that opens
+    // /dev/stdout or /dev/stderr again (a web server's log file linked there) goes through
+    // the pipe's owner and mode, and host root's 0600 would refuse it in a user namespace.
+    if let Some((uid, gid)) = process_host_ids(&a.bundle) {
+        for p in [&out_w, &err_w] {
+            rustix::fs::fchown(
+                p,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )
+            .map_err(|e| format!("cannot give the output pipes to the container's user: {e}"))?;
+        }
+    }
     // The container inherits fds 0, 1 and 2 of this process: point them at our pipes.
     let onto = |fd: i32, n: i32| process::dup_onto(fd, n).map_err(|e| format!("dup: {e}"));
     onto(devnull.as_raw_fd(), 0)?;

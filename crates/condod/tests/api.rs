@@ -615,3 +615,28 @@ fn healthchecks() {
         (400, json!("healthcheck.command"))
     );
 }
+
+#[test]
+fn a_process_may_open_its_own_output_again() {
+    // Web servers log to /dev/stdout or /dev/stderr by opening them by name; in the
+    // container's user namespace that open goes through the pipes' owner.
+    let d = Daemon::start();
+    d.run(
+        "reopen",
+        &[
+            "sh",
+            "-c",
+            "echo to-stdout > /dev/stdout && echo to-stderr > /dev/stderr && echo done",
+        ],
+        json!({}),
+    );
+    d.wait_state("reopen", "stopped", 10);
+    let v = d.inspect("reopen");
+    assert_eq!(v["isolation"]["privileged"], false, "{v}");
+    assert!(v["isolation"]["id_base"].as_u64().unwrap() > 0, "{v}");
+    let logs = d.get("/v1/containers/reopen/logs").body;
+    for want in ["to-stdout", "to-stderr", "done"] {
+        assert!(logs.contains(want), "{want} missing: {logs}");
+    }
+    assert_eq!(v["exit_code"], 0, "{v}");
+}
