@@ -227,6 +227,15 @@ fn the_debian_templates_answer_on_published_ports() {
         r => Err(format!("{r:?}")),
     });
     assert!(page.contains("<h1>Acme Static</h1>"), "{page}");
+    // nginx's access log reaches the instance's log through /dev/stdout, opened by name.
+    wait_for(&d, "no access log line in `condo logs site`", 10, || {
+        let (_, out, err) = d.condo(&["logs", "site"]);
+        if out.contains("\"GET / HTTP/1.") {
+            Ok(())
+        } else {
+            Err(format!("{out}{err}"))
+        }
+    });
 
     let answer = wait_for(
         &d,
