@@ -5,8 +5,9 @@
 //! subvolume, because overlay renames from one to the other and btrfs refuses renames across
 //! subvolumes), and `ROOT/snapshots/ID` is a relative symlink to it, so every path the
 //! snapshotter hands out (`snapshots/ID/fs`) works unchanged. A snapshot of the layer while it
-//! is mounted and in use is a read-only subvolume snapshot `P/NEW` in the same pool: atomic, and
-//! O(1) in what the layer wrote. The pool goes with its last subvolume.
+//! is mounted and in use is a read-only subvolume snapshot `P/NEW` in the same pool, O(1) in
+//! what the layer wrote; its writers must be stopped meanwhile (a file appended to during the
+//! snapshot can come out with its size ahead of its data). The pool goes with its last subvolume.
 //!
 //! Every step makes the symlink before what it points to, and removes it last, so a process
 //! killed part way leaves at worst a symlink whose target is partly made, which
