@@ -17,7 +17,7 @@ The target: authorisation adds at most 0.2 ms to a request.
 
 Run as root. Binaries as for bench/manager.py (built unless --bin DIR holds them).
 """
-import argparse, http.client, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, http.client, json, os, socket, statistics, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import manager  # noqa: E402  (the daemon and build helpers)
@@ -63,10 +63,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2000)
     ap.add_argument("--bin", help="directory with condod, condo, condo-monitor(-watch), condo-oci")
     a = ap.parse_args()
-    bindir = a.bin or manager.build()
-    work = tempfile.mkdtemp(prefix="condo-bench.")
-    d = manager.Daemon(bindir, work)
-    try:
+    with manager.daemon(a.bin or manager.build()) as (d, _):
         sock = d.sock
         d.json("POST", "/v1/tenants", {"name": "acme"}, want=201)
         d.json("POST", "/v1/users", {"name": "ann", "tenant": "acme", "role": "operator"}, want=201)
@@ -99,10 +96,6 @@ def main():
             print(f"{p:32} {m[True]:8.3f}  {m[False]:8.3f}  {t[True]:8.3f}  {t[False]:8.3f}  {t[True] - t[False]:7.3f}   ms")
         verdict = "holds" if worst <= 0.2 else "MISSED"
         print(f"largest median auth time with a token: {worst:.3f} ms (target 0.2 ms: {verdict})")
-    finally:
-        d.stop()
-        subprocess.run(["umount", "-R", os.path.join(work, "root", "storage")], stderr=subprocess.DEVNULL)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

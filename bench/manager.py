@@ -18,7 +18,7 @@ Run as root. Binaries: release condod and condo, the static monitor (scripts/bui
 condo-oci (scripts/build-oci), built unless --bin DIR holds them all. Nothing is left behind:
 the containers are deleted and the daemon stopped, whatever happens.
 """
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, contextlib, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -254,16 +254,22 @@ def main():
     a = ap.parse_args()
     if a.what == "mem":
         return mem(a.groups)
-    bindir = a.bin or build()
-    work = tempfile.mkdtemp(prefix="condo-bench.", dir=a.dir)
-    # A container's root is an unprivileged id on the host: it must be able to pass through.
-    os.chmod(work, 0o711)
-    d = Daemon(bindir, work)
-    try:
+    with daemon(a.bin or build(), a.dir) as (d, work):
         if a.what == "run":
             bench_run(d, work, a.rounds)
         else:
             bench_scale(d, work, a.count)
+
+
+@contextlib.contextmanager
+def daemon(bindir, where=None):
+    """A condod on a fresh temporary root, and that directory; both gone afterwards."""
+    work = tempfile.mkdtemp(prefix="condo-bench.", dir=where)
+    # A container's root is an unprivileged id on the host: it must be able to pass through.
+    os.chmod(work, 0o711)
+    d = Daemon(bindir, work)
+    try:
+        yield d, work
     finally:
         d.stop()
         subprocess.run(["umount", "-R", os.path.join(work, "root", "storage")], stderr=subprocess.DEVNULL)
