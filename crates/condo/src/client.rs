@@ -109,6 +109,8 @@ pub struct Client {
     host: Host,
     token: Option<String>,
     ca: Option<crate::tls::Trust>,
+    /// The TLS configuration, made at the first connection (the roots are parsed once).
+    tls: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// An answer whose body has not been read yet.
@@ -188,7 +190,12 @@ impl BodyReader {
 impl Client {
     /// A client for `host`, sending `token` when there is one.
     pub fn new(host: Host, token: Option<String>, ca: Option<crate::tls::Trust>) -> Client {
-        Client { host, token, ca }
+        Client {
+            host,
+            token,
+            ca,
+            tls: std::sync::OnceLock::new(),
+        }
     }
 
     fn connect(&self) -> Result<Conn> {
@@ -200,14 +207,27 @@ impl Client {
         };
         Ok(match &self.host {
             Host::Unix(p) => Conn::Unix(UnixStream::connect(p).with_context(hint)?),
-            Host::Tcp(a) => Conn::Unix(match crate::tls::connect(a, self.ca.as_ref()) {
-                Ok(s) => s,
-                // An io error is the connection's; anything else (trust) says itself.
-                Err(e) if e.is::<std::io::Error>() => return Err(e).with_context(hint),
-                Err(e) => return Err(e),
-            }),
+            Host::Tcp(a) => Conn::Unix(
+                match self
+                    .tls_config()
+                    .and_then(|cfg| crate::tls::connect(a, cfg, self.ca.as_ref()))
+                {
+                    Ok(s) => s,
+                    // An io error is the connection's; anything else (trust) says itself.
+                    Err(e) if e.is::<std::io::Error>() => return Err(e).with_context(hint),
+                    Err(e) => return Err(e),
+                },
+            ),
             Host::Http(a) => Conn::Tcp(TcpStream::connect(a).with_context(hint)?),
         })
+    }
+
+    fn tls_config(&self) -> Result<std::sync::Arc<rustls::ClientConfig>> {
+        if let Some(c) = self.tls.get() {
+            return Ok(c.clone());
+        }
+        let c = crate::tls::config(self.ca.as_ref())?;
+        Ok(self.tls.get_or_init(|| c).clone())
     }
 
     /// Sends a request and reads the answer's head.

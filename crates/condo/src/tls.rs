@@ -42,7 +42,7 @@ impl Trust {
 
 /// The certificates trusted: `ca` when given, else the local daemon's CA when readable; and the
 /// public roots, for a daemon behind a proxy with a public certificate.
-fn config(ca: Option<&Trust>) -> Result<Arc<ClientConfig>> {
+pub fn config(ca: Option<&Trust>) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let local;
@@ -74,15 +74,14 @@ fn config(ca: Option<&Trust>) -> Result<Arc<ClientConfig>> {
     Ok(Arc::new(cfg))
 }
 
-/// Connects to `addr` (`HOST:PORT`) over TLS, trusting `ca` (see [`config`]).
-pub fn connect(addr: &str, ca: Option<&Trust>) -> Result<UnixStream> {
+/// Connects to `addr` (`HOST:PORT`) over TLS with `cfg`, made by [`config`] from `ca`.
+pub fn connect(addr: &str, cfg: Arc<ClientConfig>, ca: Option<&Trust>) -> Result<UnixStream> {
     let host = match addr.rsplit_once(':') {
         Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
         None => addr,
     };
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| anyhow!("\"{host}\" is not a host name or an address: {e}"))?;
-    let cfg = config(ca)?;
     let mut tcp = TcpStream::connect(addr)?;
     let _ = tcp.set_nodelay(true);
     let mut tls = ClientConnection::new(cfg, name)?;
